@@ -1,0 +1,106 @@
+"""The service's configuration: one frozen object, read once at the edge from ``CALLWATCH_*`` and CLI flags.
+
+Nothing below the command line reads the environment; everything gets a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
+
+RecordingPolicy = Literal["flagged", "all", "none"]
+RECORDING_POLICIES: tuple[RecordingPolicy, ...] = ("flagged", "all", "none")
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("var")
+    db_url: str = ""
+    """Empty means ``sqlite:///<data_dir>/callwatch.db``."""
+    redis_url: str = ""
+    """Reserved for a multi-process bus; the in-process hub is used whatever it says."""
+    model: str = "base"
+    language: str = "auto"
+    no_asr: bool = False
+    secret: str = ""
+    """HMAC key for access tokens; empty until ``auth.ensure_secret`` fills it."""
+    token_ttl_s: int = 12 * 3600
+    twilio_auth_token: str = ""
+    public_url: str = ""
+    """Externally visible base URL (``wss://host``), for the Twilio signature when behind a proxy."""
+    audiohook_api_key: str = ""
+    audiohook_client_secret: str = ""
+    recording: RecordingPolicy = "flagged"
+    retention_days: int = 30
+    subscriber_queue: int = 256
+    """Messages a subscriber may fall behind before it is disconnected."""
+    max_frame_bytes: int = 256 * 1024
+    """Largest ingest websocket message; a second of 8-channel 48 kHz PCM fits, anything bigger is abuse."""
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'callwatch.db'}"
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _convert(name: str, raw: str, kind: object) -> object:
+    if kind in (bool, "bool"):
+        low = raw.strip().lower()
+        if low in _BOOL_TRUE:
+            return True
+        if low in _BOOL_FALSE:
+            return False
+        raise SettingsError(f"CALLWATCH_{name.upper()}={raw!r} is not a boolean")
+    if kind in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"CALLWATCH_{name.upper()}={raw!r} is not an integer") from None
+    if kind in (Path, "Path"):
+        return Path(raw)
+    return raw
+
+
+# Environment names that read better than the field names they set.
+_ENV_ALIASES = {"db_url": "DB", "redis_url": "REDIS", "secret": "SECRET", "data_dir": "DATA_DIR"}
+
+
+def load(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Defaults, then ``CALLWATCH_*`` variables, then explicit overrides (CLI flags; ``None`` = not given)."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        for key in (f"CALLWATCH_{f.name.upper()}", f"CALLWATCH_{_ENV_ALIASES.get(f.name, '')}"):
+            if key != "CALLWATCH_" and key in env:
+                values[f.name] = _convert(f.name, env[key], f.type)
+                break
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = replace(Settings(), **values)  # type: ignore[arg-type]
+    return validate(settings)
+
+
+def validate(s: Settings) -> Settings:
+    if s.recording not in RECORDING_POLICIES:
+        raise SettingsError(f"recording policy must be one of {', '.join(RECORDING_POLICIES)}, "
+                            f"got {s.recording!r}")
+    if not 0 <= s.port <= 65535:
+        raise SettingsError(f"port {s.port} is out of range")
+    if s.retention_days < 0:
+        raise SettingsError("retention_days cannot be negative")
+    if s.subscriber_queue < 1 or s.max_frame_bytes < 1024:
+        raise SettingsError("subscriber_queue must be >= 1 and max_frame_bytes >= 1024")
+    if not s.database_url.startswith("sqlite:///"):
+        raise SettingsError(f"unsupported database URL {s.database_url!r}: only sqlite:///PATH for now")
+    return s

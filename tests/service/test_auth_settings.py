@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service import auth
+from service.settings import Settings, SettingsError, load
+
+
+def test_token_round_trip() -> None:
+    token = auth.issue("k", "agent", "a1", ttl_s=60, now=1000)
+    claims = auth.verify("k", token, now=1001)
+    assert claims == auth.Claims(role="agent", agent_id="a1", exp=1060)
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t + "x",
+    lambda t: t.replace(".", ""),
+    lambda t: "e30." + t.split(".")[1],
+    lambda t: "",
+    lambda t: "....",
+])
+def test_tampered_tokens_are_refused(mangle: object) -> None:
+    token = auth.issue("k", "supervisor", now=1000)
+    with pytest.raises(auth.AuthError):
+        auth.verify("k", mangle(token), now=1001)  # type: ignore[operator]
+
+
+def test_wrong_secret_and_expiry() -> None:
+    token = auth.issue("k", "ingest", ttl_s=10, now=1000)
+    with pytest.raises(auth.AuthError, match="signature"):
+        auth.verify("other", token, now=1001)
+    with pytest.raises(auth.AuthError, match="expired"):
+        auth.verify("k", token, now=1011)
+
+
+def test_agent_token_needs_agent_id() -> None:
+    with pytest.raises(ValueError):
+        auth.issue("k", "agent")
+
+
+def test_token_from_header_or_query() -> None:
+    assert auth.token_from({"authorization": "Bearer abc"}, {"token": "q"}) == "abc"
+    assert auth.token_from({}, {"token": "q"}) == "q"
+    assert auth.token_from({"authorization": "Basic xyz"}, {}) is None
+
+
+def test_secret_is_generated_once_and_persisted(tmp_path: Path) -> None:
+    s1 = auth.ensure_secret(Settings(data_dir=tmp_path))
+    s2 = auth.ensure_secret(Settings(data_dir=tmp_path))
+    assert s1.secret and s1.secret == s2.secret
+    assert (tmp_path / "secret").stat().st_mode & 0o077 == 0
+    assert auth.ensure_secret(Settings(data_dir=tmp_path, secret="given")).secret == "given"
+
+
+def test_settings_from_env_and_overrides(tmp_path: Path) -> None:
+    env = {"CALLWATCH_PORT": "9000", "CALLWATCH_NO_ASR": "yes", "CALLWATCH_DATA_DIR": str(tmp_path),
+           "CALLWATCH_SECRET": "s", "CALLWATCH_RECORDING": "all"}
+    s = load(env, port=9100, language=None)
+    assert (s.port, s.no_asr, s.secret, s.recording, s.language) == (9100, True, "s", "all", "auto")
+    assert s.database_url == f"sqlite:///{tmp_path / 'callwatch.db'}"
+
+
+@pytest.mark.parametrize("env", [{"CALLWATCH_PORT": "x"}, {"CALLWATCH_RECORDING": "some"},
+                                 {"CALLWATCH_DB": "postgres://x"}, {"CALLWATCH_NO_ASR": "maybe"}])
+def test_bad_settings_say_what_is_wrong(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        load(env)
