@@ -1,0 +1,205 @@
+"""Stock faster-whisper against callwatch's packed, batched transcriber, on one manifest.
+
+Both systems use the same loaded model (so the same weights, compute type and thread count) and the
+same audio: every file is read, mixed to mono and resampled to 16 kHz with soxr before any timing.
+Telephone recordings (8 kHz) are therefore fed as the line delivers them, only upsampled.
+
+stock: ``WhisperModel.transcribe(audio, language=<manifest language>)`` one utterance at a time, with
+       the library defaults (beam 5, temperature fallback, conditioning on previous text).
+ours:  ``WhisperTranscriber.transcribe_batch`` on consecutive groups of ``--batch`` utterances, the
+       way the live scheduler hands it whatever is waiting (greedy, packed 30 s windows, no fallback).
+
+WER is corpus-level (total edits / total reference words) after one normaliser for both: annotations
+in () or [] dropped, lowercase, ё→е, punctuation removed, whole numbers 0-999 spelled out in the
+utterance's language. Utterances whose reference is empty (recorded silence) add the hypothesis words
+as insertions. The last line printed is one JSON object.
+
+    python -m benchmarks.asr --manifest ../shared/data/asr/manifest.tsv --data-root ../shared/data/asr
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import numpy.typing as npt
+import soundfile
+import soxr
+
+from models.transcriber import Utterance
+from models.whisper import DecodeSettings, WhisperTranscriber, load_model
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    path: str
+    language: str
+    reference: str
+    audio: npt.NDArray[np.float32]
+
+
+_EN_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen \
+sixteen seventeen eighteen nineteen".split()
+_EN_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_RU_ONES = "ноль один два три четыре пять шесть семь восемь девять десять одиннадцать двенадцать \
+тринадцать четырнадцать пятнадцать шестнадцать семнадцать восемнадцать девятнадцать".split()
+_RU_TENS = "_ _ двадцать тридцать сорок пятьдесят шестьдесят семьдесят восемьдесят девяносто".split()
+_RU_HUNDREDS = "_ сто двести триста четыреста пятьсот шестьсот семьсот восемьсот девятьсот".split()
+
+
+def number_words(n: int, language: str) -> str:
+    if language == "ru":
+        ones, tens = _RU_ONES, _RU_TENS
+        head = _RU_HUNDREDS[n // 100] + " " if n >= 100 else ""
+    else:
+        ones, tens = _EN_ONES, _EN_TENS
+        head = f"{ones[n // 100]} hundred " if n >= 100 else ""
+    rest = n % 100
+    if n >= 100 and rest == 0:
+        return head.strip()
+    if rest < 20:
+        return head + ones[rest]
+    return head + tens[rest // 10] + ("" if rest % 10 == 0 else " " + ones[rest % 10])
+
+
+def normalise(text: str, language: str) -> str:
+    text = re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", text).lower().replace("ё", "е")
+    text = re.sub(r"\d+", lambda m: _spell(m.group(), language), text)
+    text = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text)
+    return " ".join(text.split())
+
+
+def _spell(digits: str, language: str) -> str:
+    n = int(digits)
+    if n < 1000:
+        return f" {number_words(n, language)} "
+    return " " + " ".join(number_words(int(d), language) for d in digits) + " "
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    ref, hyp = reference.split(), hypothesis.split()
+    if not ref:
+        return len(hyp), 0
+    if not hyp:
+        return len(ref), len(ref)
+    out = jiwer.process_words(reference, hypothesis)
+    return out.substitutions + out.deletions + out.insertions, len(ref)
+
+
+def wer_by_language(items: Sequence[Item], texts: Sequence[str]) -> dict[str, float]:
+    totals: dict[str, list[int]] = {}
+    for item, text in zip(items, texts, strict=True):
+        errors, words = word_errors(normalise(item.reference, item.language), normalise(text, item.language))
+        acc = totals.setdefault(item.language, [0, 0])
+        acc[0] += errors
+        acc[1] += words
+    return {lang: round(e / max(1, n), 4) for lang, (e, n) in sorted(totals.items())}
+
+
+def load_items(manifest: Path, data_root: Path, limit: int | None) -> list[Item]:
+    with manifest.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    if limit is not None:
+        # Take the first N of each language, so a short run still measures both.
+        seen: dict[str, int] = {}
+        kept = []
+        for row in rows:
+            seen[row["language"]] = seen.get(row["language"], 0) + 1
+            if seen[row["language"]] <= limit:
+                kept.append(row)
+        rows = kept
+    items = []
+    for row in rows:
+        data, rate = soundfile.read(data_root / row["path"], dtype="float32", always_2d=True)
+        mono = data.mean(axis=1).astype(np.float32)
+        if rate != 16000:
+            mono = np.asarray(soxr.resample(mono, rate, 16000, quality="HQ"), dtype=np.float32)
+        items.append(Item(row["path"], row["language"], row["text"], mono))
+    return items
+
+
+def run_stock(model: object, items: Sequence[Item], beam_size: int) -> tuple[list[str], float]:
+    texts = []
+    began = time.perf_counter()
+    for item in items:
+        segments, _ = model.transcribe(item.audio, language=item.language, beam_size=beam_size)  # type: ignore[attr-defined]
+        texts.append("".join(s.text for s in segments).strip())
+    return texts, time.perf_counter() - began
+
+
+def run_ours(transcriber: WhisperTranscriber, items: Sequence[Item], batch: int) -> tuple[list[str], float]:
+    utterances = [
+        Utterance(f"bench-{i}", "customer", 0.0, len(it.audio) / 16000, it.audio, 16000, it.language)
+        for i, it in enumerate(items)
+    ]
+    texts = []
+    began = time.perf_counter()
+    for first in range(0, len(utterances), batch):
+        texts.extend(t.text for t in transcriber.transcribe_batch(utterances[first : first + batch]))
+    return texts, time.perf_counter() - began
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--hyp-out", type=Path)
+    parser.add_argument("--limit", type=int, help="first N utterances of each language")
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--stock-beam", type=int, default=5, help="beam for stock (library default 5)")
+    parser.add_argument("--batch", type=int, default=32, help="utterances per transcribe_batch call")
+    parser.add_argument("--batch-windows", type=int, default=DecodeSettings().batch_windows)
+    parser.add_argument("--gap", type=float, default=DecodeSettings().gap_s)
+    parser.add_argument("--skip-stock", action="store_true", help="while tuning: only run ours")
+    args = parser.parse_args(argv)
+
+    items = load_items(args.manifest, args.data_root, args.limit)
+    print(f"{len(items)} utterances, {sum(len(i.audio) for i in items) / 16000:.0f} s of audio", file=sys.stderr)
+    model = load_model(args.model, threads=args.threads, compute_type=args.compute_type)
+    settings = DecodeSettings(batch_windows=args.batch_windows, gap_s=args.gap)
+    transcriber = WhisperTranscriber(model, settings=settings)
+    warm = items[:1]
+    run_ours(transcriber, warm, 1)
+    systems: dict[str, tuple[list[str], float]] = {}
+    if not args.skip_stock:
+        run_stock(model, warm, args.stock_beam)
+        systems["stock"] = run_stock(model, items, args.stock_beam)
+    systems["ours"] = run_ours(transcriber, items, args.batch)
+
+    report: dict[str, object] = {"utterances": len(items), "model": args.model, "threads": args.threads}
+    wer: dict[str, dict[str, float]] = {}
+    speed: dict[str, float] = {}
+    for name, (texts, seconds) in systems.items():
+        wer[name] = wer_by_language(items, texts)
+        speed[name] = round(len(items) / seconds, 3)
+        per_lang = "  ".join(f"WER[{k}]={v:.4f}" for k, v in wer[name].items())
+        print(f"{name:6s} {per_lang}  {speed[name]:.2f} utt/s  ({seconds:.1f} s)")
+    if "stock" in speed:
+        report["ratio"] = round(speed["ours"] / speed["stock"], 3)
+    report["wer"] = wer
+    report["utt_per_s"] = speed
+    if args.hyp_out:
+        with args.hyp_out.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+            writer.writerow(["path", "system", "text"])
+            for name, (texts, _) in systems.items():
+                for item, text in zip(items, texts, strict=True):
+                    writer.writerow([item.path, name, text])
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""faster-whisper behind the ``Transcriber`` protocol, tuned for many short utterances.
+
+Stock ``WhisperModel.transcribe()`` pads each utterance to 30 s, so a 2 s reply costs a whole
+window. Here utterances of one language are packed into shared 30 s windows (``models.packing``),
+several windows go through the encoder and a greedy decoder as one batch, and CTranslate2's
+cross-attention alignment gives word times that split the text back per utterance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ctranslate2
+import numpy as np
+import numpy.typing as npt
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import merge_punctuations
+
+from models import guards
+from models.packing import RATE, Piece, Window, owner, plan_windows
+from models.resolve import ModelError, resolve_model
+from models.transcriber import Transcript, Utterance, Word
+from models.waveform import to_whisper_rate
+
+_FRAMES = 3000  # mel frames in one 30 s window
+_PREPEND = "\"'“¿([{-"
+_APPEND = "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeSettings:
+    window_s: float = 30.0
+    gap_s: float = 1.0
+    """Silence between packed utterances: enough for the decoder to end a sentence."""
+    batch_windows: int = 4
+    """Windows per encoder/decoder call; more amortises decoding steps, costs latency."""
+    beam_size: int = 1
+    tokens_per_second: float = 12.0
+    """Upper bound on text tokens per second of speech (Russian needs ~3x English)."""
+    min_tokens: int = 24
+    no_speech_prob: float = 0.6
+    logprob: float = -1.0
+    min_word_probability: float = 0.0
+    """Utterances whose words average below this are withheld (0 disables)."""
+
+
+@dataclass(slots=True)
+class _Decoded:
+    words: list[tuple[Piece, Word]]
+    language: str
+    silent: bool
+
+
+class WhisperTranscriber:
+    """Blocking; not thread-safe: give it one worker thread (the scheduler does)."""
+
+    def __init__(
+        self, model: WhisperModel, *, language: str | None = None, settings: DecodeSettings | None = None
+    ) -> None:
+        self.model = model
+        self.language = language
+        self.settings = settings or DecodeSettings()
+        self._multilingual = bool(model.model.is_multilingual)
+        self._tokenizers: dict[str, Tokenizer] = {}
+        self._suppress: list[int] | None = None
+
+    def transcribe_batch(self, utterances: Sequence[Utterance]) -> list[Transcript]:
+        audio = [to_whisper_rate(u.audio, u.sample_rate) for u in utterances]
+        out: list[Transcript | None] = [None] * len(utterances)
+        groups: dict[str, list[tuple[int, int]]] = {}
+        for i, (utt, samples) in enumerate(zip(utterances, audio, strict=True)):
+            language = self._language_for(utt)
+            if guards.rms_dbfs(samples) < guards.SILENCE_DBFS or samples.size < RATE // 10:
+                out[i] = Transcript("", language or "", rejected="silence")
+                continue
+            # Unknown language: pack only with the same speaker, whose language is the same.
+            key = language or f"?{utt.call_id}\x00{utt.leg}"
+            groups.setdefault(key, []).append((i, samples.size))
+        windows: list[tuple[str | None, Window]] = []
+        for key, lengths in groups.items():
+            language = None if key.startswith("?") else key
+            plan = plan_windows(lengths, window_s=self.settings.window_s, gap_s=self.settings.gap_s)
+            windows.extend((language, w) for w in plan)
+        decoded: dict[int, list[_Decoded]] = {}
+        step = max(1, self.settings.batch_windows)
+        for first in range(0, len(windows), step):
+            batch = windows[first : first + step]
+            for (_, window), result in zip(batch, self._decode(batch, audio), strict=True):
+                for index in {p.index for p in window.pieces}:
+                    decoded.setdefault(index, []).append(result)
+        for i, utt in enumerate(utterances):
+            if out[i] is None:
+                out[i] = self._assemble(utt, audio[i].size, decoded.get(i, []), i)
+        return [t for t in out if t is not None]
+
+    def _language_for(self, utt: Utterance) -> str | None:
+        if not self._multilingual:
+            return "en"
+        language = utt.language or self.language
+        return None if language in (None, "", "auto") else language
+
+    def _tokenizer(self, language: str) -> Tokenizer:
+        if language not in self._tokenizers:
+            try:
+                self._tokenizers[language] = Tokenizer(
+                    self.model.hf_tokenizer, self._multilingual, task="transcribe", language=language
+                )
+            except ValueError:
+                raise ModelError(f"language {language!r} is not supported by this model") from None
+        return self._tokenizers[language]
+
+    def _suppressed(self, tokenizer: Tokenizer) -> list[int]:
+        if self._suppress is None:
+            # Same as transcribe(suppress_tokens=[-1]): no music notes, speaker tags, special tokens.
+            special = [tokenizer.transcribe, tokenizer.translate, tokenizer.sot, tokenizer.sot_prev]
+            special += [tokenizer.sot_lm, tokenizer.no_speech]
+            self._suppress = sorted({*tokenizer.non_speech_tokens, *special})
+        return self._suppress
+
+    def _features(self, window: Window, audio: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+        samples = np.zeros(int(self.settings.window_s * RATE), dtype=np.float32)
+        for p in window.pieces:
+            samples[p.offset : p.offset + p.length] = audio[p.index][p.source_start : p.source_end]
+        features = self.model.feature_extractor(samples)
+        return np.ascontiguousarray(features[:, :_FRAMES], dtype=np.float32)
+
+    def _decode(
+        self, batch: Sequence[tuple[str | None, Window]], audio: Sequence[npt.NDArray[np.float32]]
+    ) -> list[_Decoded]:
+        features = np.stack([self._features(w, audio) for _, w in batch])
+        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features))
+        languages = [lang for lang, _ in batch]
+        if any(lang is None for lang in languages):
+            detected = self.model.model.detect_language(encoded)
+            languages = [
+                lang or str(found[0][0]).strip("<|>") for lang, found in zip(languages, detected, strict=True)
+            ]
+        results: list[_Decoded | None] = [None] * len(batch)
+        by_language: dict[str, list[int]] = {}
+        for i, lang in enumerate(languages):
+            by_language.setdefault(str(lang), []).append(i)
+        for language, members in by_language.items():
+            sub = encoded if len(members) == len(batch) else _select(encoded, members)
+            windows = [batch[i][1] for i in members]
+            for i, decoded in zip(members, self._generate(sub, windows, language), strict=True):
+                results[i] = decoded
+        return [r for r in results if r is not None]
+
+    def _generate(self, encoded: Any, windows: Sequence[Window], language: str) -> list[_Decoded]:
+        tokenizer = self._tokenizer(language)
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        speech_s = max(w.speech_samples for w in windows) / RATE
+        budget = max(self.settings.min_tokens, math.ceil(speech_s * self.settings.tokens_per_second))
+        max_length = min(self.model.max_length, len(prompt) + budget)
+        generated = self.model.model.generate(
+            encoded,
+            [list(prompt) for _ in windows],
+            beam_size=self.settings.beam_size,
+            max_length=max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed(tokenizer),
+        )
+        tokens: list[list[int]] = []
+        silent: list[bool] = []
+        for result in generated:
+            ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+            avg_logprob = float(result.scores[0]) / (len(result.sequences_ids[0]) + 1)
+            quiet = (
+                float(result.no_speech_prob) > self.settings.no_speech_prob
+                and avg_logprob < self.settings.logprob
+            )
+            silent.append(quiet or not ids)
+            tokens.append([] if quiet else ids)
+        frames = [min(_FRAMES, math.ceil((w.content_end + RATE // 2) / 160)) for w in windows]
+        alignments = self._align(tokenizer, tokens, encoded, frames)
+        out = []
+        for window, alignment, quiet in zip(windows, alignments, silent, strict=True):
+            words = []
+            for item in alignment:
+                text = str(item["word"])
+                if not text:
+                    continue
+                start, end = float(item["start"]), float(item["end"])
+                piece = owner(window, (start + end) / 2)
+                shift = (piece.source_start - piece.offset) / RATE
+                words.append((piece, Word(text, start + shift, end + shift, float(item["probability"]))))
+            out.append(_Decoded(words, language, quiet))
+        return out
+
+    def _align(
+        self, tokenizer: Tokenizer, tokens: list[list[int]], encoded: Any, frames: list[int]
+    ) -> list[list[dict[str, Any]]]:
+        nonempty = [i for i, t in enumerate(tokens) if t]
+        aligned: list[list[dict[str, Any]]] = [[] for _ in tokens]
+        if not nonempty:
+            return aligned
+        sub = encoded if len(nonempty) == len(tokens) else _select(encoded, nonempty)
+        found = self.model.find_alignment(
+            tokenizer, [tokens[i] for i in nonempty], sub, [frames[i] for i in nonempty]
+        )
+        for i, alignment in zip(nonempty, found, strict=True):
+            merge_punctuations(alignment, _PREPEND, _APPEND)
+            aligned[i] = alignment
+        return aligned
+
+    def _assemble(self, utt: Utterance, samples: int, parts: list[_Decoded], index: int) -> Transcript:
+        language = parts[0].language if parts else (self._language_for(utt) or "")
+        words = [w for part in parts for piece, w in part.words if piece.index == index]
+        words.sort(key=lambda w: w.start)
+        if not words:
+            reason = "no_speech" if all(p.silent for p in parts) else "empty"
+            return Transcript("", language, rejected=reason)
+        kept = [words[i] for i in guards.collapse_repeats([w.word for w in words])]
+        text = "".join(w.word for w in kept).strip()
+        duration = samples / RATE
+        mean_prob = sum(w.probability for w in kept) / len(kept)
+        extra = {"mean_word_probability": mean_prob}
+        if guards.compression_ratio(text) > guards.COMPRESSION_RATIO_MAX:
+            return Transcript("", language, rejected="repetition", extra=extra)
+        if guards.too_many_words(text, duration):
+            return Transcript("", language, rejected="too_many_words", extra=extra)
+        if mean_prob < self.settings.min_word_probability:
+            return Transcript("", language, rejected="low_confidence", extra=extra)
+        offset = utt.start_s
+        timed = tuple(
+            Word(w.word.strip(), round(offset + w.start, 3), round(offset + w.end, 3), round(w.probability, 4))
+            for w in kept
+        )
+        return Transcript(text, language, timed, extra=extra)
+
+
+def _select(encoded: Any, members: Sequence[int]) -> Any:
+    array = np.asarray(encoded)[list(members)]
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(array))
+
+
+def load_model(model: str = "base", *, threads: int = 2, compute_type: str = "int8") -> WhisperModel:
+    path = resolve_model(model)
+    try:
+        return WhisperModel(str(path), device="cpu", compute_type=compute_type, cpu_threads=threads)
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"cannot load Whisper model from {path}: {first}") from None
+
+
+def load_transcriber(
+    model: str = "base",
+    language: str | None = None,
+    threads: int = 2,
+    compute_type: str = "int8",
+    settings: DecodeSettings | None = None,
+) -> WhisperTranscriber:
+    whisper = load_model(model, threads=threads, compute_type=compute_type)
+    return WhisperTranscriber(whisper, language=language, settings=settings)
