@@ -1,0 +1,156 @@
+"""The per-call acoustic core: two aligned legs of 8 kHz audio in, typed observations out.
+
+Sans-I/O and synchronous: no clock, no sockets, no threads. ``push`` takes chunks of any size; everything
+it returns is stamped with the amount of audio consumed, so recorded and live calls give the same events at
+the same call times.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audio.escalation import EscalationTracker, _Frame, semitones
+from audio.events import LEGS, RATE, AcousticEvent, Leg, ProsodySample, SpeechEnded, SpeechStarted
+from audio.floor import FloorTracker
+from audio.frames import FRAME, FrameBuffer, frame_levels_db
+from audio.overlap import InterruptionDetector, VoicedHistory
+from audio.pitch import Yin
+from audio.settings import AnalyzerSettings
+from audio.vad import FrameClassifier, Segmenter, SpeechLevel
+
+
+class _LegState:
+    def __init__(self, leg: Leg, settings: AnalyzerSettings, yin: Yin) -> None:
+        self.leg = leg
+        self.classifier = FrameClassifier(settings.vad, RATE)
+        v = settings.vad
+        self.speech_level = SpeechLevel(v.vad_target_db, v.vad_max_gain_db, v.vad_peak_decay_db_per_s,
+                                        v.vad_noise_ceiling_db)
+        self.block_peak_db = -200.0
+        self.segmenter = Segmenter(leg, settings.vad)
+        esc = settings.customer_escalation if leg == "customer" else settings.agent_escalation
+        self.escalation = EscalationTracker(leg, esc)
+        self.block_frames: list[int] = []  # speech frames of the current block (indices)
+        self.block_levels: list[float] = []
+
+
+class CallAnalyzer:
+    """Interruptions, backchannels, raised voice per leg, dead air, monologues, speech segments, prosody."""
+
+    def __init__(self, settings: AnalyzerSettings | None = None) -> None:
+        self.settings = settings or AnalyzerSettings()
+        s = self.settings
+        self.yin = Yin(s.pitch, RATE)
+        self.legs = {leg: _LegState(leg, s, self.yin) for leg in LEGS}
+        self.history = VoicedHistory()
+        self.interruptions = InterruptionDetector(s.interruption, self.history)
+        self.floor = FloorTracker(s.floor)
+        self.buffer = FrameBuffer()
+        self.frames = 0
+        """Frames consumed so far: ``frames * FRAME`` samples is the call time of everything emitted."""
+        self.block = max(1, s.prosody_block_ms // 20)
+        self._echo_frames = max(1, s.vad.echo_window_ms // 20)
+        self._agent_levels: list[float] = []
+        # Recent audio of both legs (with a lead-in of silence), so a frame's pitch can look back
+        # ``yin.span`` samples across chunk edges; ``_origin`` is the call sample of column 0.
+        self._recent = np.zeros((2, self.yin.span), dtype=np.int16)
+        self._origin = -self.yin.span
+
+    @property
+    def samples(self) -> int:
+        return self.frames * FRAME
+
+    def push(self, customer: NDArray[np.int16], agent: NDArray[np.int16]) -> list[AcousticEvent]:
+        frames = self.buffer.push(customer, agent)
+        out: list[AcousticEvent] = []
+        n = frames.shape[1]
+        if n == 0:
+            return out
+        levels = frame_levels_db(frames.reshape(2 * n, FRAME)).reshape(2, n).tolist()
+        self._recent = np.concatenate([self._recent, frames.reshape(2, n * FRAME)], axis=1)
+        cust, agt = self.legs["customer"], self.legs["agent"]
+        gains = np.array([[st.speech_level.gain(st.classifier.floor.db)] for st in (cust, agt)])
+        raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * gains), -32768, 32767).astype("<i2").reshape(2, n, FRAME)
+        echo_margin = self.settings.vad.echo_margin_db
+        agent_levels = self._agent_levels
+        for k in range(n):
+            i = self.frames
+            lc, la = levels[0][k], levels[1][k]
+            agent_levels.append(la)
+            if len(agent_levels) > self._echo_frames:
+                del agent_levels[0]
+            vc = cust.classifier.is_speech(raw[0, k].tobytes(), lc) and max(agent_levels) - lc < echo_margin
+            va = agt.classifier.is_speech(raw[1, k].tobytes(), la)
+            self.history.append(vc, va)
+            if lc > cust.block_peak_db:
+                cust.block_peak_db = lc
+            if la > agt.block_peak_db:
+                agt.block_peak_db = la
+            for st, voiced, level in ((cust, vc, lc), (agt, va, la)):
+                ev = st.segmenter.step(i, voiced)
+                if ev is not None:
+                    out.append(ev)
+                    self._on_segment(ev)
+                if voiced and st.segmenter.in_speech:
+                    st.block_frames.append(i)
+                    st.block_levels.append(level)
+            out.extend(self.interruptions.step(i))
+            out.extend(self.floor.step(i))
+            self.frames += 1
+            if self.frames % self.block == 0:
+                out.extend(self._close_block())
+        keep = self.yin.span + self.block * FRAME
+        if self._recent.shape[1] > keep:
+            self._origin += self._recent.shape[1] - keep
+            self._recent = self._recent[:, -keep:]
+        return out
+
+    def _on_segment(self, ev: SpeechStarted | SpeechEnded) -> None:
+        f = FRAME
+        if isinstance(ev, SpeechStarted):
+            other = self.legs["agent" if ev.leg == "customer" else "customer"].segmenter
+            self.interruptions.on_onset(ev.leg, ev.start // f, other.in_speech, other.start_frame)
+            self.floor.on_start(ev.leg, ev.start // f)
+        else:
+            self.floor.on_end(ev.leg, ev.start // f, ev.end // f)
+
+    def _close_block(self) -> list[AcousticEvent]:
+        out: list[AcousticEvent] = []
+        now = self.frames
+        span = self.yin.span
+        for j, leg in enumerate(LEGS):
+            st = self.legs[leg]
+            frames: list[_Frame] = []
+            if st.block_frames:
+                ends = [(i + 1) * FRAME - self._origin for i in st.block_frames]
+                audio = self._recent[j]
+                windows = np.stack([audio[e - span: e] for e in ends]).astype(np.float64)
+                f0, _ = self.yin.estimate(windows)
+                for i, level, hz in zip(st.block_frames, st.block_levels, f0.tolist(), strict=True):
+                    frames.append(_Frame(i, level, semitones(hz) if hz == hz else math.nan))
+                voiced = f0[~np.isnan(f0)]
+                base_l, base_p = st.escalation.baseline.level_db, st.escalation.baseline.pitch_st
+                out.append(ProsodySample(
+                    leg, st.block_frames[0] * FRAME, (st.block_frames[-1] + 1) * FRAME,
+                    float(np.median(st.block_levels)), float(np.median(voiced)) if len(voiced) else 0.0,
+                    base_l, None if base_p is None else 2.0 ** (base_p / 12.0), now * FRAME))
+            st.block_frames, st.block_levels = [], []
+            st.speech_level.update(st.block_peak_db, self.block * FRAME / RATE)
+            st.block_peak_db = -200.0
+            out.extend(st.escalation.feed(frames, now))
+        return out
+
+    def finish(self) -> list[AcousticEvent]:
+        """End of the call: close open segments and episodes. Audio short of a whole frame is dropped."""
+        out: list[AcousticEvent] = []
+        for leg in LEGS:
+            st = self.legs[leg]
+            ev = st.segmenter.close(self.frames)
+            if ev is not None:
+                out.append(ev)
+                self._on_segment(ev)
+            out.extend(st.escalation.close(self.frames))
+        return out

@@ -1,0 +1,160 @@
+"""Raised voice: one leg's loudness and pitch against that same speaker's calm baseline."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from audio.events import Leg, RaisedVoice, RaisedVoiceEnded
+from audio.frames import FRAME
+from audio.settings import EscalationSettings
+
+
+def semitones(hz: float) -> float:
+    return 12.0 * math.log2(hz)
+
+
+@dataclass(slots=True)
+class _Frame:
+    index: int
+    level_db: float
+    pitch_st: float  # NaN when unvoiced
+
+
+class Baseline:
+    """A speaker's calm level and pitch: the median over their first calm speech, then a slow update.
+
+    It only learns from speech the tracker judged calm, and is frozen during an episode, so an escalation
+    cannot teach the baseline that shouting is normal.
+    """
+
+    def __init__(self, full_frames: int) -> None:
+        self.full_frames = full_frames
+        self._levels: list[float] = []
+        self._pitches: list[float] = []
+        self.level_db: float | None = None
+        self.pitch_st: float | None = None
+        self.frames = 0
+
+    def learn(self, frames: list[_Frame]) -> None:
+        if self.frames >= self.full_frames:
+            self._drift(frames)
+            return
+        for f in frames:
+            self._levels.append(f.level_db)
+            if not math.isnan(f.pitch_st):
+                self._pitches.append(f.pitch_st)
+        self.frames += len(frames)
+        self.level_db = float(np.median(self._levels)) if self._levels else None
+        self.pitch_st = float(np.median(self._pitches)) if len(self._pitches) >= 10 else None
+        if self.frames >= self.full_frames:
+            self._levels, self._pitches = [], []
+
+    def _drift(self, frames: list[_Frame]) -> None:
+        # ~1 % per block of calm speech: follows a line whose level changes over minutes, not seconds.
+        alpha = 0.01
+        levels = [f.level_db for f in frames]
+        pitches = [f.pitch_st for f in frames if not math.isnan(f.pitch_st)]
+        if levels and self.level_db is not None:
+            self.level_db += alpha * (float(np.median(levels)) - self.level_db)
+        if len(pitches) >= 5 and self.pitch_st is not None:
+            self.pitch_st += alpha * (float(np.median(pitches)) - self.pitch_st)
+
+
+class EscalationTracker:
+    """Raised-voice episodes of one leg, decided block by block over its most recent voiced speech."""
+
+    def __init__(self, leg: Leg, settings: EscalationSettings) -> None:
+        self.leg = leg
+        self.s = settings
+        ms = FRAME * 1000 // 8000
+        self.window_frames = settings.window_speech_ms // ms
+        self.span_frames = settings.window_span_ms // ms
+        self.min_baseline = settings.baseline_min_speech_ms // ms
+        self.clear_frames = settings.clear_ms // ms
+        self.clear_silence = settings.clear_silence_ms // ms
+        self.baseline = Baseline(settings.baseline_speech_ms // ms)
+        self._recent: deque[_Frame] = deque()
+        self.episode_start: int | None = None
+        self._last_raised = 0
+        self._calm_frames = 0
+        self._last_speech = -1
+        self._streak = 0
+        self.delta_db = 0.0
+        self.delta_st = 0.0
+
+    def feed(self, frames: list[_Frame], now: int) -> list[RaisedVoice | RaisedVoiceEnded]:
+        """``frames``: this block's speech frames; ``now``: index of the frame after the block."""
+        out: list[RaisedVoice | RaisedVoiceEnded] = []
+        recent = self._recent
+        recent.extend(frames)
+        while len(recent) > self.window_frames or (recent and recent[0].index < now - self.span_frames):
+            recent.popleft()
+        if frames:
+            self._last_speech = frames[-1].index
+        base_level, base_pitch = self.baseline.level_db, self.baseline.pitch_st
+        if base_level is None or self.baseline.frames < self.min_baseline:
+            self.baseline.learn(frames)
+            return out
+        if len(recent) < self.window_frames:
+            if self.episode_start is not None and now - self._last_speech > self.clear_silence:
+                out.append(self._end(now))
+            elif self.episode_start is None and self._calm(frames, base_level):
+                self.baseline.learn(frames)
+            return out
+        levels = np.fromiter((f.level_db for f in recent), float, len(recent))
+        pitches = np.fromiter((f.pitch_st for f in recent), float, len(recent))
+        voiced = pitches[~np.isnan(pitches)]
+        self.delta_db = float(np.median(levels)) - base_level
+        self.delta_st = (float(np.median(voiced)) - base_pitch
+                         if base_pitch is not None and len(voiced) >= len(recent) // 4 else 0.0)
+        s = self.s
+        raised = self.delta_db >= s.loudness_db or (
+            self.delta_db >= s.loudness_with_pitch_db and self.delta_st >= s.pitch_st)
+        calm = self.delta_db < s.loudness_with_pitch_db / 2 and self.delta_st < s.pitch_st / 2
+        if self.episode_start is None:
+            self._streak = self._streak + 1 if raised else 0
+            if raised and self._streak >= s.confirm_blocks:
+                self.episode_start = self._onset(recent, base_level)
+                self._last_raised = recent[-1].index
+                self._calm_frames = 0
+                out.append(RaisedVoice(self.leg, self.episode_start * FRAME, self.delta_db, self.delta_st,
+                                       now * FRAME))
+            elif calm:
+                self.baseline.learn(frames)
+            return out
+        if raised or not calm:
+            self._calm_frames = 0
+            if raised:
+                self._last_raised = recent[-1].index
+        else:
+            self._calm_frames += len(frames)
+            if self._calm_frames >= self.clear_frames:
+                out.append(self._end(now))
+        return out
+
+    def _calm(self, frames: list[_Frame], base_level: float) -> bool:
+        if not frames:
+            return False
+        level = float(np.median([f.level_db for f in frames]))
+        return level - base_level < self.s.loudness_with_pitch_db / 2
+
+    def _onset(self, recent: deque[_Frame], base_level: float) -> int:
+        """The first frame of the window's elevated stretch: where the episode began, not where we knew."""
+        threshold = base_level + self.s.loudness_with_pitch_db
+        for f in recent:
+            if f.level_db >= threshold:
+                return f.index
+        return recent[0].index
+
+    def _end(self, now: int) -> RaisedVoiceEnded:
+        start = self.episode_start if self.episode_start is not None else now
+        self.episode_start = None
+        self._calm_frames = 0
+        return RaisedVoiceEnded(self.leg, start * FRAME, (self._last_raised + 1) * FRAME, now * FRAME)
+
+    def close(self, now: int) -> list[RaisedVoiceEnded]:
+        return [self._end(now)] if self.episode_start is not None else []

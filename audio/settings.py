@@ -1,0 +1,103 @@
+"""Every detection threshold as a named, documented setting. Defaults and their sources: NOTES.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class VadSettings:
+    aggressiveness: int = 3
+    """webrtcvad mode 0..3; 3 rejects the most line noise."""
+    snr_gate_db: float = 4.0
+    """A frame counts as speech only this far above the leg's tracked noise floor: webrtcvad alone fires on noise."""
+    absolute_floor_db: float = -62.0
+    """Frames quieter than this (dBFS) are never speech, whatever the VAD says."""
+    floor_rise_db_per_s: float = 0.5
+    """How fast the noise-floor estimate may climb during long speech; it falls at once on quieter frames."""
+    echo_margin_db: float = 27.0
+    """A customer frame this far below the agent's recent level is taken as the agent's echo, not speech."""
+    echo_window_ms: int = 120
+    """How far back the agent's level is looked at for echo (line echo delay)."""
+    vad_target_db: float = -20.0
+    """Level (dBFS) the leg's loud speech is brought to before webrtcvad: it misses quiet speech otherwise."""
+    vad_max_gain_db: float = 30.0
+    vad_noise_ceiling_db: float = -42.0
+    """The VAD gain stops where it would lift the leg's noise floor above this."""
+    vad_peak_decay_db_per_s: float = 1.0
+    """How fast the tracked speech peak forgets a loud moment (the VAD gain recovers at this rate)."""
+    onset_ms: int = 100
+    """Voiced time needed to open a segment: drops clicks and short bursts."""
+    onset_window_ms: int = 140
+    """...within this many milliseconds (the voiced frames need not be contiguous)."""
+    hangover_ms: int = 300
+    """Silence that closes a segment; shorter gaps are bridged as within-turn pauses."""
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptionSettings:
+    simultaneous_start_ms: int = 250
+    """If both legs began within this, nobody is blamed."""
+    min_overlap_ms: int = 500
+    """Both legs voiced at once for at least this long, counted within the decision window."""
+    min_burst_ms: int = 1000
+    """The newcomer must keep talking this long: shorter bursts are backchannels. Also the decision delay."""
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationSettings:
+    loudness_db: float
+    """Rise of the window's median speech loudness over the baseline that counts as raised."""
+    pitch_st: float
+    """Rise of median pitch (semitones) that, together with ``loudness_with_pitch_db``, counts as raised."""
+    loudness_with_pitch_db: float
+    """The smaller loudness rise that suffices when pitch rose by ``pitch_st`` too."""
+    confirm_blocks: int = 2
+    """Consecutive decisions (one per prosody block) that must agree: one loud clip is not an episode."""
+    window_speech_ms: int = 2000
+    """Voiced speech the decision looks at: the most recent this-much of the leg's speech frames."""
+    window_span_ms: int = 6000
+    """...all of it within this much call time, so old speech cannot prop up a new decision."""
+    baseline_speech_ms: int = 20000
+    """Calm speech that makes a full baseline."""
+    baseline_min_speech_ms: int = 6000
+    """Speech needed before any decision: a provisional baseline."""
+    clear_ms: int = 5000
+    """Speech below half the thresholds that ends an episode."""
+    clear_silence_ms: int = 20000
+    """Silence on the leg that ends an episode too."""
+
+
+CUSTOMER_ESCALATION = EscalationSettings(loudness_db=9.0, pitch_st=1.5, loudness_with_pitch_db=6.0)
+AGENT_ESCALATION = EscalationSettings(loudness_db=9.0, pitch_st=1.5, loudness_with_pitch_db=6.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FloorSettings:
+    dead_air_ms: int = 4000
+    """Joint silence that counts as dead air (guidance: 4-5 s)."""
+    monologue_ms: int = 60000
+    """One leg holding the floor this long is a monologue."""
+    floor_taking_ms: int = 1000
+    """A segment of the other leg at least this long takes the floor; shorter ones are backchannels."""
+
+
+@dataclass(frozen=True, slots=True)
+class PitchSettings:
+    fmin_hz: float = 60.0
+    fmax_hz: float = 400.0
+    window_ms: int = 32
+    voicing_threshold: float = 0.25
+    """YIN aperiodicity below which a frame counts as voiced."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerSettings:
+    vad: VadSettings = field(default_factory=VadSettings)
+    interruption: InterruptionSettings = field(default_factory=InterruptionSettings)
+    customer_escalation: EscalationSettings = CUSTOMER_ESCALATION
+    agent_escalation: EscalationSettings = AGENT_ESCALATION
+    floor: FloorSettings = field(default_factory=FloorSettings)
+    pitch: PitchSettings = field(default_factory=PitchSettings)
+    prosody_block_ms: int = 500
+    """How often loudness/pitch are summarised (and pitch computed, batched over the block)."""
