@@ -1,0 +1,169 @@
+"""Feed utterances from every live call to one transcriber without ever holding up the event loop.
+
+``submit()`` only appends to a bounded queue and returns a future. One worker task takes everything
+waiting (oldest first, up to ``max_batch``) and runs a single ``transcribe_batch`` call in the model's
+own thread, which is what lets the transcriber pack and batch across calls.
+
+When recognition falls behind, stale work is dropped rather than queued forever: a coaching cue about
+something said a minute ago is worthless, while a growing backlog would delay every later call too.
+Dropped utterances resolve to an empty transcript with ``rejected="dropped"``, and are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from models.transcriber import Transcriber, Transcript, Utterance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionStats:
+    queued: int
+    """Utterances waiting, not counting the batch being transcribed."""
+    lag_s: float
+    """How long the oldest waiting utterance has waited."""
+    in_flight: int
+    processed: int
+    """Utterances transcribed (including those that came back empty)."""
+    dropped: int
+    """Skipped because they waited longer than ``max_lag_s``, overflowed the queue, or were
+    still waiting at shutdown."""
+    failed: int
+    """Utterances whose batch raised in the transcriber."""
+    batches: int
+
+
+@dataclass(slots=True)
+class _Job:
+    utterance: Utterance
+    future: asyncio.Future[Transcript]
+    queued_at: float
+
+
+def _skipped(utt: Utterance, reason: str) -> Transcript:
+    return Transcript("", utt.language or "", rejected=reason)
+
+
+class TranscriptionScheduler:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        *,
+        max_queue: int = 256,
+        max_batch: int = 32,
+        max_lag_s: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_queue < 1 or max_batch < 1:
+            raise ValueError("max_queue and max_batch must be at least 1")
+        self._transcriber = transcriber
+        self._max_queue = max_queue
+        self._max_batch = max_batch
+        self._max_lag_s = max_lag_s
+        self._clock = clock
+        self._queue: deque[_Job] = deque()
+        self._wakeup = asyncio.Event()
+        # One thread per model: CTranslate2 already uses every core it was given, and the model
+        # object is not meant to be driven from two threads at once.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+        self._in_flight = 0
+        self._processed = 0
+        self._dropped = 0
+        self._failed = 0
+        self._batches = 0
+
+    def submit(self, utterance: Utterance) -> asyncio.Future[Transcript]:
+        """Queue one utterance; never blocks. Call from the event loop's thread."""
+        if self._closed:
+            raise RuntimeError("transcription scheduler is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Transcript] = loop.create_future()
+        self._queue.append(_Job(utterance, future, self._clock()))
+        while len(self._queue) > self._max_queue:
+            self._drop(self._queue.popleft())
+        if self._worker is None:
+            self._worker = loop.create_task(self._run(), name="transcription-scheduler")
+        self._wakeup.set()
+        return future
+
+    def stats(self) -> TranscriptionStats:
+        lag = self._clock() - self._queue[0].queued_at if self._queue else 0.0
+        return TranscriptionStats(
+            queued=len(self._queue),
+            lag_s=max(0.0, lag),
+            in_flight=self._in_flight,
+            processed=self._processed,
+            dropped=self._dropped,
+            failed=self._failed,
+            batches=self._batches,
+        )
+
+    async def aclose(self) -> None:
+        """Stop taking work, drop what is waiting, and let the batch in progress finish."""
+        self._closed = True
+        while self._queue:
+            self._drop(self._queue.popleft())
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        # The thread may still be inside a batch; wait for it off the loop.
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+    def _drop(self, job: _Job) -> None:
+        self._dropped += 1
+        if not job.future.done():
+            job.future.set_result(_skipped(job.utterance, "dropped"))
+
+    def _take_batch(self) -> list[_Job]:
+        now = self._clock()
+        while self._queue and now - self._queue[0].queued_at > self._max_lag_s:
+            self._drop(self._queue.popleft())
+        batch: list[_Job] = []
+        while self._queue and len(batch) < self._max_batch:
+            job = self._queue.popleft()
+            # A caller that gave up (cancelled its future) no longer needs the work done.
+            if not job.future.done():
+                batch.append(job)
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while batch := self._take_batch():
+                utterances = [job.utterance for job in batch]
+                self._in_flight = len(batch)
+                try:
+                    results = await loop.run_in_executor(
+                        self._executor, self._transcriber.transcribe_batch, utterances
+                    )
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"transcriber returned {len(results)} results for {len(batch)}")
+                    self._processed += len(batch)
+                except asyncio.CancelledError:
+                    for job in batch:
+                        self._drop(job)
+                    raise
+                except Exception:
+                    log.exception("transcription of a batch of %d utterances failed", len(batch))
+                    self._failed += len(batch)
+                    results = [_skipped(u, "error") for u in utterances]
+                finally:
+                    self._in_flight = 0
+                self._batches += 1
+                for job, result in zip(batch, results, strict=True):
+                    if not job.future.done():
+                        job.future.set_result(result)
