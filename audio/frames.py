@@ -17,7 +17,8 @@ def frame_levels_db(frames: NDArray[np.int16]) -> NDArray[np.float64]:
     """RMS level of each row of (n, FRAME) samples in dBFS. On telephone band this tracks LUFS within 0.1 dB."""
     x = frames.astype(np.float64)
     power = np.einsum("ij,ij->i", x, x) / (frames.shape[1] * 32768.0**2)
-    return np.maximum(10.0 * np.log10(np.maximum(power, 1e-12)), SILENCE_DB)
+    levels: NDArray[np.float64] = np.maximum(10.0 * np.log10(np.maximum(power, 1e-12)), SILENCE_DB)
+    return levels
 
 
 class FrameBuffer:

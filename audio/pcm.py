@@ -43,7 +43,7 @@ def mulaw_encode(pcm: Int16) -> bytes:
     exponent = np.clip(exponent, 0, 7)
     mantissa = (mag >> (exponent + 3)) & 0x0F
     code = ~(sign | (exponent << 4) | mantissa) & 0xFF
-    return code.astype(np.uint8).tobytes()
+    return bytes(code.astype(np.uint8).tobytes())
 
 
 def pcm16_decode(data: bytes) -> Int16:

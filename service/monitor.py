@@ -1,0 +1,212 @@
+"""The per-call core shared by ``callwatch analyze`` and the live service.
+
+Sans-I/O: audio of both legs in, events out, plus the speech segments to transcribe. Transcripts come back
+through ``add_transcript`` whenever the recogniser has them; nothing here waits for one, so the acoustic
+observations never depend on transcription keeping up.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audio.analyzer import CallAnalyzer
+from audio.events import RATE, AcousticEvent, Interruption, Leg, SpeechEnded, SpeechStarted
+from audio.settings import AnalyzerSettings
+from service.text_events import BackchannelConfirmed, PhraseEvent, SpeakingRateEvent, UtteranceEvent
+
+
+class Event(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    def to_dict(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A finished stretch of one leg's speech, with a little audio either side, ready for a recogniser."""
+
+    leg: Leg
+    start_s: float
+    end_s: float
+    audio: NDArray[np.int16]
+    """8 kHz mono, from ``start_s`` to ``end_s``."""
+    final: bool = True
+    """False when a long turn was cut for transcription and goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    category: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextRules:
+    """What the monitor needs from the text side (models/): injected, so the core has no model dependency."""
+
+    redact: Callable[[str], str]
+    find_cues: Callable[[str, str, str | None], Sequence[Cue]]
+    is_backchannel: Callable[[str, str | None], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    analyzer: AnalyzerSettings = field(default_factory=AnalyzerSettings)
+    segment_pad_s: float = 0.2
+    """Audio kept either side of a segment: VAD onsets and offsets clip soft word edges."""
+    max_segment_s: float = 20.0
+    """A turn longer than this is sent for transcription in pieces, so its text does not lag."""
+    rate_window_s: float = 60.0
+    """Speaking rate is measured over this much of a leg's recent speech."""
+    rate_min_speech_s: float = 15.0
+    fast_wpm: float = 180.0
+    slow_wpm: float = 90.0
+    rate_cooldown_s: float = 60.0
+    keep_audio_s: float = 40.0
+    """Audio retained per leg for cutting segments: at least ``max_segment_s`` plus padding and hangover."""
+
+
+class CallMonitor:
+    def __init__(self, settings: MonitorSettings | None = None, *, text: TextRules | None = None,
+                 language: str | None = None) -> None:
+        self.settings = settings or MonitorSettings()
+        self.analyzer = CallAnalyzer(self.settings.analyzer)
+        self.text = text
+        self.language = language
+        # A ring of recent audio: call sample n lives at column n % size.
+        self._ring = np.zeros((2, int(self.settings.keep_audio_s * RATE)), dtype=np.int16)
+        self._written = 0  # call samples written so far
+        self._open: dict[Leg, int] = {}  # leg -> sample where the not-yet-transcribed part starts
+        self._segments: list[Segment] = []
+        self._interruptions: list[Interruption] = []
+        self._words: dict[str, deque[tuple[float, float]]] = {"customer": deque(), "agent": deque()}
+        self._last_rate_event: dict[str, float] = {}
+
+    @property
+    def time_s(self) -> float:
+        """Call audio consumed so far: the honest ``t`` of anything known now."""
+        return self.analyzer.samples / RATE
+
+    def push(self, customer: NDArray[np.int16], agent: NDArray[np.int16]) -> list[AcousticEvent]:
+        self._retain(customer, agent)
+        events = self.analyzer.push(customer, agent)
+        for ev in events:
+            if isinstance(ev, SpeechStarted):
+                self._open[ev.leg] = ev.start
+            elif isinstance(ev, SpeechEnded):
+                self._cut(ev.leg, self._open.pop(ev.leg, ev.start), ev.end, final=True)
+            elif isinstance(ev, Interruption):
+                self._interruptions.append(ev)
+        self._cut_long_turns()
+        return events
+
+    def finish(self) -> list[AcousticEvent]:
+        events = self.analyzer.finish()
+        for ev in events:
+            if isinstance(ev, SpeechEnded):
+                self._cut(ev.leg, self._open.pop(ev.leg, ev.start), ev.end, final=True)
+        return events
+
+    def take_segments(self) -> list[Segment]:
+        out, self._segments = self._segments, []
+        return out
+
+    def add_transcript(self, leg: str, start_s: float, end_s: float, text: str,
+                       words: Sequence[tuple[str, float, float]] = (), language: str | None = None) -> list[Event]:
+        """Turn a recogniser's output for one segment into utterance, phrase, rate and backchannel events."""
+        now = max(self.time_s, end_s)
+        lang = language or self.language or ""
+        out: list[Event] = []
+        clean = self.text.redact(text).strip() if self.text else text.strip()
+        if clean != text.strip():
+            words = ()  # the words would leak what the redaction hid
+        if clean:
+            out.append(UtteranceEvent(leg, start_s, end_s, clean, lang, now, tuple(words)))
+        if self.text is None:
+            return out
+        for cue in self.text.find_cues(clean, leg, language or self.language):
+            out.append(PhraseEvent(leg, cue.category, cue.text, start_s, now))
+        out.extend(self._confirm_backchannel(leg, start_s, end_s, clean, language, now))
+        out.extend(self._speaking_rate(leg, words, now))
+        return out
+
+    def _confirm_backchannel(self, leg: str, start_s: float, end_s: float, text: str, language: str | None,
+                             now: float) -> list[Event]:
+        assert self.text is not None
+        out: list[Event] = []
+        for ev in list(self._interruptions):
+            s = ev.start / RATE
+            if ev.by == leg and start_s - 0.3 <= s <= end_s and self.text.is_backchannel(text, language):
+                self._interruptions.remove(ev)
+                out.append(BackchannelConfirmed(leg, s, text, now, retracts=ev.to_dict()))
+        # Interruptions older than a minute will never be confirmed: forget them.
+        self._interruptions = [ev for ev in self._interruptions if ev.start / RATE > now - 60.0]
+        return out
+
+    def _speaking_rate(self, leg: str, words: Sequence[tuple[str, float, float]], now: float) -> list[Event]:
+        s = self.settings
+        recent = self._words[leg]
+        recent.extend((w_start, w_end) for _, w_start, w_end in words)
+        while recent and recent[0][0] < now - s.rate_window_s:
+            recent.popleft()
+        if not words or len(recent) < 2:
+            return []
+        speech = _spoken_time(recent)
+        if speech < s.rate_min_speech_s:
+            return []
+        wpm = 60.0 * len(recent) / speech
+        if s.slow_wpm <= wpm <= s.fast_wpm or now - self._last_rate_event.get(leg, -1e9) < s.rate_cooldown_s:
+            return []
+        self._last_rate_event[leg] = now
+        return [SpeakingRateEvent(leg, wpm, now)]
+
+    def _retain(self, customer: NDArray[np.int16], agent: NDArray[np.int16]) -> None:
+        size = self._ring.shape[1]
+        n = len(customer)
+        if n >= size:
+            customer, agent = customer[-size:], agent[-size:]
+            self._written += n - size
+            n = size
+        pos = self._written % size
+        first = min(n, size - pos)
+        self._ring[0, pos: pos + first], self._ring[1, pos: pos + first] = customer[:first], agent[:first]
+        self._ring[0, : n - first], self._ring[1, : n - first] = customer[first:], agent[first:]
+        self._written += n
+
+    def _cut(self, leg: Leg, start: int, end: int, *, final: bool) -> None:
+        pad = int(self.settings.segment_pad_s * RATE)
+        size = self._ring.shape[1]
+        a = max(start - pad, self._written - size, 0)
+        b = min(end + pad, self._written)
+        if b <= a:
+            return
+        row = 0 if leg == "customer" else 1
+        idx = np.arange(a, b) % size
+        self._segments.append(Segment(leg, a / RATE, b / RATE, self._ring[row, idx], final))
+
+    def _cut_long_turns(self) -> None:
+        limit = int(self.settings.max_segment_s * RATE)
+        now = self.analyzer.samples
+        for leg, start in list(self._open.items()):
+            if now - start >= limit:
+                self._cut(leg, start, now, final=False)
+                self._open[leg] = now
+
+
+def _spoken_time(words: deque[tuple[float, float]]) -> float:
+    """Seconds covered by words, counting pauses under a second as speech (pace includes short pauses)."""
+    total, (cur_s, cur_e) = 0.0, words[0]
+    for s, e in list(words)[1:]:
+        if s - cur_e < 1.0:
+            cur_e = max(cur_e, e)
+        else:
+            total += cur_e - cur_s
+            cur_s, cur_e = s, e
+    return total + cur_e - cur_s
