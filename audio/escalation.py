@@ -123,7 +123,7 @@ class EscalationTracker:
                 self._calm_frames = 0
                 out.append(RaisedVoice(self.leg, self.episode_start * FRAME, self.delta_db, self.delta_st,
                                        now * FRAME))
-            elif calm:
+            elif calm and self._calm(frames, base_level):
                 self.baseline.learn(frames)
             return out
         if raised or not calm:

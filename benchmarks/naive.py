@@ -24,7 +24,7 @@ def naive_events(customer: NDArray[np.int16], agent: NDArray[np.int16]) -> list[
     # Interruption: a leg's VAD onset while the other leg's VAD is on.
     for by, of in (("agent", "customer"), ("customer", "agent")):
         onsets = np.flatnonzero(active[by][1:] & ~active[by][:-1]) + 1
-        for i in onsets:
+        for i in onsets.tolist():
             if active[of][i]:
                 out.append({"type": "interruption", "by": by, "of": of, "start": i * sec, "t": (i + 1) * sec})
     # Raised voice: 3 s of level 6 dB over the running median of the leg's active frames.
@@ -32,7 +32,7 @@ def naive_events(customer: NDArray[np.int16], agent: NDArray[np.int16]) -> list[
         levels = frame_levels_db(x)
         history: list[float] = []
         run = 0
-        for i, (lv, act) in enumerate(zip(levels, active[leg], strict=True)):
+        for i, (lv, act) in enumerate(zip(levels.tolist(), active[leg].tolist(), strict=True)):
             if not act:
                 continue
             if len(history) > 250 and lv > float(np.median(history[-1500:])) + 6.0:

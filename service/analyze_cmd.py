@@ -142,6 +142,6 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             out.close()
     took = time.perf_counter() - started
-    print(f"{len(customer) / RATE:.1f} s of call in {took:.1f} s ({len(customer) / RATE / max(took, 1e-9):.0f}x real time)",
-          file=sys.stderr)
+    seconds = len(customer) / RATE
+    print(f"{seconds:.1f} s of call in {took:.1f} s ({seconds / max(took, 1e-9):.0f}x real time)", file=sys.stderr)
     return 0

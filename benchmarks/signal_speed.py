@@ -1,0 +1,71 @@
+"""Signal-path speed: seconds of two-leg call audio the acoustic core processes per CPU second, one core.
+
+    python -m benchmarks.signal_speed [CALL.wav ...] [--chunk-ms 20] [--repeat 3]
+
+Pushes audio in live-sized chunks (20 ms by default, as the service receives it) through the same
+``CallMonitor`` the service runs; reports the best of ``--repeat`` runs (CPU time, not wall time), side by
+side with the naive monitor (raw webrtcvad only) as a reference for the cost floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from numpy.typing import NDArray
+
+from benchmarks.naive import naive_events
+from service.monitor import CallMonitor
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_monitor(c: NDArray[np.int16], a: NDArray[np.int16], chunk: int) -> float:
+    m = CallMonitor()
+    t0 = time.process_time()
+    for i in range(0, len(c), chunk):
+        m.push(c[i: i + chunk], a[i: i + chunk])
+        m.take_segments()
+    m.finish()
+    return time.process_time() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("calls", nargs="*", type=Path)
+    p.add_argument("--chunk-ms", type=int, default=20)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args(argv)
+    data = Path(os.environ.get("CALLWATCH_DATA", REPO.parent / "shared" / "data"))
+    calls = args.calls or sorted((data / "calls" / "dev").glob("*.wav"))
+    if not calls:
+        print(f"no calls found (looked in {data / 'calls' / 'dev'})", file=sys.stderr)
+        return 1
+    legs = []
+    for path in calls:
+        x, rate = sf.read(str(path), dtype="int16", always_2d=True)
+        legs.append((np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])))
+    audio_s = sum(len(c) for c, _ in legs) / 8000
+    chunk = 8 * args.chunk_ms
+    ours = min(sum(run_monitor(c, a, chunk) for c, a in legs) for _ in range(args.repeat))
+    naive = min(sum(_timed_naive(c, a) for c, a in legs) for _ in range(args.repeat))
+    print(f"{len(legs)} calls, {audio_s:.0f} s of two-leg audio, {args.chunk_ms} ms chunks, best of {args.repeat}")
+    print(f"callwatch signal path: {audio_s / ours:8.0f}x real time per core ({1000 * ours / audio_s:.2f} ms CPU "
+          f"per second of call)")
+    print(f"naive monitor        : {audio_s / naive:8.0f}x real time per core")
+    return 0
+
+
+def _timed_naive(c: NDArray[np.int16], a: NDArray[np.int16]) -> float:
+    t0 = time.process_time()
+    naive_events(c, a)
+    return time.process_time() - t0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

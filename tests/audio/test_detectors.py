@@ -1,0 +1,179 @@
+"""One test per detector rule, on synthetic two-leg calls with known timing."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audio.analyzer import CallAnalyzer
+from audio.escalation import EscalationTracker, _Frame
+from audio.events import (
+    Backchannel,
+    DeadAir,
+    Interruption,
+    Monologue,
+    RaisedVoice,
+    RaisedVoiceEnded,
+)
+from audio.settings import CUSTOMER_ESCALATION, AnalyzerSettings, FloorSettings
+from tests.signals import leg, vowel
+
+Pcm = NDArray[np.int16]
+T = TypeVar("T")
+
+
+def analyze(customer: Pcm, agent: Pcm, settings: AnalyzerSettings | None = None, chunk: int = 4000) -> list[Any]:
+    a = CallAnalyzer(settings)
+    out: list[Any] = []
+    for i in range(0, len(customer), chunk):
+        out += a.push(customer[i: i + chunk], agent[i: i + chunk])
+    return out + a.finish()
+
+
+def of_type(events: list[Any], cls: type[T]) -> list[T]:
+    return [e for e in events if isinstance(e, cls)]
+
+
+def call(customer_parts: list[tuple[float, Pcm]], agent_parts: list[tuple[float, Pcm]],
+         total: float = 12.0) -> tuple[Pcm, Pcm]:
+    return leg(total, customer_parts, seed=1), leg(total, agent_parts, seed=2)
+
+
+def test_agent_talking_over_a_mid_turn_customer_is_an_interruption() -> None:
+    c, a = call([(1.0, vowel(200, -24, 4.0))], [(3.0, vowel(110, -24, 3.0))])
+    ints = of_type(analyze(c, a), Interruption)
+    assert len(ints) == 1
+    i = ints[0]
+    assert (i.by, i.of) == ("agent", "customer")
+    assert abs(i.start / 8000 - 3.0) <= 0.06
+    assert 0.9 <= i.overlap / 8000 <= 1.0
+    assert abs(i.t / 8000 - 4.0) <= 0.1  # decided one second after the onset, not back-dated
+
+
+def test_customer_cutting_in_on_the_agent_is_blamed_on_the_customer() -> None:
+    c, a = call([(4.0, vowel(200, -24, 3.0))], [(1.0, vowel(110, -24, 4.0))])
+    ints = of_type(analyze(c, a), Interruption)
+    assert [(i.by, i.of) for i in ints] == [("customer", "agent")]
+
+
+def test_short_listener_response_is_a_backchannel_not_an_interruption() -> None:
+    c, a = call([(1.0, vowel(200, -24, 5.0))], [(3.0, vowel(110, -24, 0.5))])
+    events = analyze(c, a)
+    assert of_type(events, Interruption) == []
+    bcs = of_type(events, Backchannel)
+    assert len(bcs) == 1 and bcs[0].by == "agent"
+
+
+def test_simultaneous_starts_are_not_blamed() -> None:
+    c, a = call([(1.0, vowel(200, -24, 3.0))], [(1.1, vowel(110, -24, 3.0))])
+    assert of_type(analyze(c, a), Interruption) == []
+
+
+def test_taking_the_turn_after_the_other_finished_is_not_an_interruption() -> None:
+    c, a = call([(1.0, vowel(200, -24, 2.0))], [(3.4, vowel(110, -24, 3.0))])
+    assert of_type(analyze(c, a), Interruption) == []
+
+
+def test_brief_overlap_at_the_end_of_a_turn_is_not_an_interruption() -> None:
+    # The customer trails off 0.2 s after the agent starts: under the 500 ms overlap rule.
+    c, a = call([(1.0, vowel(200, -24, 2.2))], [(3.0, vowel(110, -24, 3.0))])
+    assert of_type(analyze(c, a), Interruption) == []
+
+
+def test_dead_air_is_reported_once_after_four_seconds_of_joint_silence() -> None:
+    c, a = call([(0.5, vowel(200, -24, 2.0))], [(9.0, vowel(110, -24, 2.0))], total=12.0)
+    dead = of_type(analyze(c, a), DeadAir)
+    assert len(dead) == 1
+    assert abs(dead[0].start / 8000 - 2.5) <= 0.06
+    assert abs(dead[0].t / 8000 - dead[0].start / 8000 - 4.0) <= 0.03
+
+
+def test_normal_turn_gaps_are_not_dead_air() -> None:
+    c, a = call([(0.5, vowel(200, -24, 2.0)), (5.5, vowel(200, -24, 2.0))], [(3.0, vowel(110, -24, 2.0))], total=9.0)
+    assert of_type(analyze(c, a), DeadAir) == []
+
+
+def test_monologue_after_the_configured_floor_time() -> None:
+    settings = AnalyzerSettings(floor=FloorSettings(monologue_ms=8000))
+    parts = [(0.5 + 2.2 * k, vowel(110, -24, 2.0, phase=k)) for k in range(6)]
+    c, a = call([(4.0, vowel(200, -24, 0.4))], parts, total=15.0)
+    mono = of_type(analyze(c, a, settings), Monologue)
+    assert len(mono) == 1 and mono[0].leg == "agent"
+    assert abs(mono[0].start / 8000 - 0.5) <= 0.06 and abs(mono[0].duration / 8000 - 8.0) <= 0.05
+
+
+def frames_at(level: float, pitch_hz: float, start: int, n: int) -> list[_Frame]:
+    st = 12 * np.log2(pitch_hz)
+    return [_Frame(start + i, level, st) for i in range(n)]
+
+
+def test_raised_voice_against_the_speakers_own_baseline() -> None:
+    tracker = EscalationTracker("customer", CUSTOMER_ESCALATION)
+    events: list[Any] = []
+    i = 0
+    for _ in range(50):  # 25 s of calm speech at -30 dB, 150 Hz: the baseline
+        events += tracker.feed(frames_at(-30, 150, i, 25), i + 25)
+        i += 25
+    assert events == [] and tracker.baseline.level_db == -30
+    onset = i
+    for _ in range(12):  # +10 dB and +3 semitones
+        events += tracker.feed(frames_at(-20, 178, i, 25), i + 25)
+        i += 25
+    raised = of_type(events, RaisedVoice)
+    assert len(raised) == 1 and raised[0].start == onset * 160
+    assert raised[0].loudness_db == 10 and abs(raised[0].pitch_st - 3.0) < 0.05
+    assert (raised[0].t - raised[0].start) / 8000 <= 3.0
+    for _ in range(14):  # calm again: the episode ends after 5 s of calm speech
+        events += tracker.feed(frames_at(-30, 150, i, 25), i + 25)
+        i += 25
+    ended = of_type(events, RaisedVoiceEnded)
+    assert len(ended) == 1 and ended[0].start == onset * 160
+    assert tracker.baseline.level_db == -30  # frozen during the episode
+
+
+def test_a_loud_voice_from_the_start_is_its_own_baseline() -> None:
+    tracker = EscalationTracker("agent", CUSTOMER_ESCALATION)
+    events: list[Any] = []
+    for k in range(60):
+        events += tracker.feed(frames_at(-12, 220, 25 * k, 25), 25 * k + 25)
+    assert events == []
+
+
+def test_a_single_loud_block_is_not_an_episode() -> None:
+    tracker = EscalationTracker("customer", CUSTOMER_ESCALATION)
+    events: list[Any] = []
+    i = 0
+    for _ in range(50):
+        events += tracker.feed(frames_at(-30, 150, i, 25), i + 25)
+        i += 25
+    events += tracker.feed(frames_at(-10, 150, i, 30), i + 30)  # one loud phrase, 0.6 s
+    i += 30
+    for _ in range(10):
+        events += tracker.feed(frames_at(-30, 150, i, 25), i + 25)
+        i += 25
+    assert of_type(events, RaisedVoice) == []
+
+
+def test_raised_voice_end_to_end_on_synthetic_speech() -> None:
+    calm = [(1.0 + 3.0 * k, vowel(150, -30, 2.5, phase=k)) for k in range(9)]
+    loud = [(28.0 + 3.0 * k, vowel(190, -18, 2.5, phase=k)) for k in range(4)]
+    c, a = leg(42.0, calm + loud, seed=1), leg(42.0, [], seed=2)
+    raised = of_type(analyze(c, a), RaisedVoice)
+    assert len(raised) == 1 and raised[0].leg == "customer"
+    assert 27.5 <= raised[0].start / 8000 <= 29.0 and raised[0].t / 8000 <= 32.0
+
+
+def test_events_do_not_depend_on_chunk_size() -> None:
+    c, a = call([(1.0, vowel(200, -24, 4.0)), (9.0, vowel(200, -24, 1.0))], [(3.0, vowel(110, -24, 3.0))])
+    reference = [e.to_dict() for e in analyze(c, a, chunk=4000)]
+    for chunk in (160, 333, 8000, len(c)):
+        assert [e.to_dict() for e in analyze(c, a, chunk=chunk)] == reference
+
+
+def test_legs_must_be_aligned() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="aligned"):
+        CallAnalyzer().push(np.zeros(160, np.int16), np.zeros(100, np.int16))
