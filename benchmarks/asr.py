@@ -142,7 +142,7 @@ def run_ours(transcriber: WhisperTranscriber, items: Sequence[Item], batch: int)
         Utterance(f"bench-{i}", "customer", 0.0, len(it.audio) / 16000, it.audio, 16000, it.language)
         for i, it in enumerate(items)
     ]
-    texts = []
+    texts: list[str] = []
     began = time.perf_counter()
     for first in range(0, len(utterances), batch):
         texts.extend(t.text for t in transcriber.transcribe_batch(utterances[first : first + batch]))

@@ -45,9 +45,7 @@ class Window:
         return sum(p.length for p in self.pieces)
 
 
-def plan_windows(
-    lengths: Sequence[tuple[int, int]], *, window_s: float = 30.0, gap_s: float = 1.0
-) -> list[Window]:
+def plan_windows(lengths: Sequence[tuple[int, int]], *, window_s: float = 30.0, gap_s: float = 1.0) -> list[Window]:
     """Greedy first-fit in the given order; ``lengths`` is (utterance index, samples at 16 kHz).
 
     The order is kept because neighbours from the same conversation make better context than
@@ -80,9 +78,7 @@ def _split_long(index: int, length: int, capacity: int) -> list[Window]:
     # Equal chunks rather than full ones plus a stub: a 2 s tail alone decodes worse than two halves.
     count = -(-length // capacity)
     step = -(-length // count)
-    return [
-        Window((Piece(index, s, min(s + step, length), 0),)) for s in range(0, length, step)
-    ]
+    return [Window((Piece(index, s, min(s + step, length), 0),)) for s in range(0, length, step)]
 
 
 def owner(window: Window, time_s: float) -> Piece:

@@ -22,15 +22,33 @@ from models.transcriber import Transcript, Word
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.\w{2,}")
 _DIGIT_RUN = re.compile(r"(?<![\w+])\+?\(?\d(?:[ \t\-.()/]{0,3}\d)*\)?")
 _DIGIT_WORDS = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-    "seven": "7", "eight": "8", "nine": "9",
-    "ноль": "0", "нуль": "0", "один": "1", "одна": "1", "два": "2", "две": "2", "три": "3", "четыре": "4",
-    "пять": "5", "шесть": "6", "семь": "7", "восемь": "8", "девять": "9",
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ноль": "0",
+    "нуль": "0",
+    "один": "1",
+    "одна": "1",
+    "два": "2",
+    "две": "2",
+    "три": "3",
+    "четыре": "4",
+    "пять": "5",
+    "шесть": "6",
+    "семь": "7",
+    "восемь": "8",
+    "девять": "9",
 }
 _SPOKEN_TOKEN = r"(?:\d+|" + "|".join(sorted(_DIGIT_WORDS, key=len, reverse=True)) + r")"
-_SPOKEN_RUN = re.compile(
-    rf"(?<!\w){_SPOKEN_TOKEN}(?:[\s,.\-]+{_SPOKEN_TOKEN}){{2,}}(?!\w)", re.IGNORECASE
-)
+_SPOKEN_RUN = re.compile(rf"(?<!\w){_SPOKEN_TOKEN}(?:[\s,.\-]+{_SPOKEN_TOKEN}){{2,}}(?!\w)", re.IGNORECASE)
 _CVV_CONTEXT = re.compile(
     r"(?:cvv2?|cvc2?|cv2|security (?:code|number)|verification (?:code|number)|three digits?|"
     r"код(?:а|ом)? безопасности|cvv-код\w*|cvc-код\w*|на обороте|три цифры)\W*(?:\w+\W+){0,4}$",

@@ -101,9 +101,7 @@ def _assemble_base(target: Path) -> Path:
     return target
 
 
-def _join_verified(
-    folder: Path, dest: Path, parts: tuple[Path, ...], expected: str = BASE_SHA256
-) -> None:
+def _join_verified(folder: Path, dest: Path, parts: tuple[Path, ...], expected: str = BASE_SHA256) -> None:
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".model.bin.")
     tmp = Path(tmp_name)

@@ -136,9 +136,7 @@ class WhisperTranscriber:
         languages = [lang for lang, _ in batch]
         if any(lang is None for lang in languages):
             detected = self.model.model.detect_language(encoded)
-            languages = [
-                lang or str(found[0][0]).strip("<|>") for lang, found in zip(languages, detected, strict=True)
-            ]
+            languages = [lang or str(found[0][0]).strip("<|>") for lang, found in zip(languages, detected, strict=True)]
         results: list[_Decoded | None] = [None] * len(batch)
         by_language: dict[str, list[int]] = {}
         for i, lang in enumerate(languages):
@@ -171,10 +169,7 @@ class WhisperTranscriber:
         for result in generated:
             ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
             avg_logprob = float(result.scores[0]) / (len(result.sequences_ids[0]) + 1)
-            quiet = (
-                float(result.no_speech_prob) > self.settings.no_speech_prob
-                and avg_logprob < self.settings.logprob
-            )
+            quiet = float(result.no_speech_prob) > self.settings.no_speech_prob and avg_logprob < self.settings.logprob
             silent.append(quiet or not ids)
             tokens.append([] if quiet else ids)
         frames = [min(_FRAMES, math.ceil((w.content_end + RATE // 2) / 160)) for w in windows]
@@ -201,9 +196,7 @@ class WhisperTranscriber:
         if not nonempty:
             return aligned
         sub = encoded if len(nonempty) == len(tokens) else _select(encoded, nonempty)
-        found = self.model.find_alignment(
-            tokenizer, [tokens[i] for i in nonempty], sub, [frames[i] for i in nonempty]
-        )
+        found = self.model.find_alignment(tokenizer, [tokens[i] for i in nonempty], sub, [frames[i] for i in nonempty])
         for i, alignment in zip(nonempty, found, strict=True):
             merge_punctuations(alignment, _PREPEND, _APPEND)
             aligned[i] = alignment

@@ -147,9 +147,7 @@ class TranscriptionScheduler:
                 utterances = [job.utterance for job in batch]
                 self._in_flight = len(batch)
                 try:
-                    results = await loop.run_in_executor(
-                        self._executor, self._transcriber.transcribe_batch, utterances
-                    )
+                    results = await loop.run_in_executor(self._executor, self._transcriber.transcribe_batch, utterances)
                     if len(results) != len(batch):
                         raise RuntimeError(f"transcriber returned {len(results)} results for {len(batch)}")
                     self._processed += len(batch)

@@ -61,9 +61,11 @@ def test_luhn() -> None:
 
 def test_transcript_words_are_redacted_with_the_text() -> None:
     digits = "4532 0151 1283 0366".split()
-    words = (Word("card", 0.0, 0.4, 0.9),) + tuple(
-        Word(d, 1.0 + i, 1.5 + i, 0.8) for i, d in enumerate(digits)
-    ) + (Word("thanks", 6.0, 6.3, 0.9),)
+    words = (
+        (Word("card", 0.0, 0.4, 0.9),)
+        + tuple(Word(d, 1.0 + i, 1.5 + i, 0.8) for i, d in enumerate(digits))
+        + (Word("thanks", 6.0, 6.3, 0.9),)
+    )
     t = Transcript("card 4532 0151 1283 0366 thanks", "en", words)
     r = redact_transcript(t)
     assert r.text == "card [card] thanks"

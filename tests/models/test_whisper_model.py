@@ -1,0 +1,109 @@
+"""The real bundled Whisper base on a few shared utterances (marked ``model``: slow)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from models.transcriber import Transcript, Utterance
+from models.whisper import WhisperTranscriber, load_transcriber
+
+pytestmark = pytest.mark.model
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("CALLWATCH_DATA", REPO / ".." / "shared" / "data")).resolve()
+MANIFEST = DATA / "asr" / "manifest.tsv"
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[str, dict[str, str]]:
+    if not MANIFEST.is_file():
+        pytest.skip(f"shared data not found at {DATA} (set CALLWATCH_DATA)")
+    with MANIFEST.open(newline="", encoding="utf-8") as f:
+        return {r["path"]: r for r in csv.DictReader(f, delimiter="\t")}
+
+
+@pytest.fixture(scope="module")
+def transcriber(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WhisperTranscriber]:
+    cache = os.environ.get("CALLWATCH_CACHE")
+    if cache is None:
+        os.environ["CALLWATCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield load_transcriber("base", language=None, threads=2)
+    if cache is None:
+        del os.environ["CALLWATCH_CACHE"]
+
+
+EN = "en/speechbrain-samples__ASR__spk1_snt1.wav"  # 16 kHz: "The child almost hurt the small dog."
+EN_8K = "en/asterisk-core-sounds-en__wav__silence__8.wav"
+RU = "ru/asterisk-core-sounds-ru__wav__conf-adminmenu-18.wav"  # 8 kHz, 27 s
+
+
+def words_of(text: str) -> list[str]:
+    return re.sub(r"[^\w\s]", " ", text.lower().replace("ё", "е")).split()
+
+
+def overlap(hyp: str, ref: str) -> float:
+    ref_words = words_of(ref)
+    hyp_words = set(words_of(hyp))
+    return sum(w in hyp_words for w in ref_words) / max(1, len(ref_words))
+
+
+def load(
+    path: str, rows: dict[str, dict[str, str]], *, call: str = "c1", start: float = 0.0, language: str | None = None
+) -> Utterance:
+    data, rate = soundfile.read(DATA / "asr" / path, dtype="int16")
+    return Utterance(call, "customer", start, start + len(data) / rate, data, rate, language)
+
+
+def test_packed_batch_keeps_order_languages_and_times(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    en = load(EN, rows, call="a", start=10.0, language="en")
+    ru = load(RU, rows, call="b", start=5.0, language="ru")
+    en2 = load("en/speechbrain-samples__ASR__spk2_snt1.wav", rows, call="c", language="en")
+    silent = Utterance("d", "agent", 1.0, 3.0, np.zeros(16000, dtype=np.int16), 8000, "en")
+    results = transcriber.transcribe_batch([en, ru, silent, en2])
+    assert len(results) == 4
+    assert overlap(results[0].text, rows[EN]["text"]) >= 0.8
+    assert results[0].language == "en"
+    assert results[1].language == "ru" and re.search("[а-я]", results[1].text.lower())
+    assert overlap(results[1].text, rows[RU]["text"]) >= 0.6
+    assert results[2].text == "" and results[2].rejected == "silence"
+    assert overlap(results[3].text, rows["en/speechbrain-samples__ASR__spk2_snt1.wav"]["text"]) >= 0.8
+    for utt, result in ((en, results[0]), (ru, results[1])):
+        assert result.words
+        assert all(utt.start_s - 0.5 <= w.start <= w.end <= utt.end_s + 0.5 for w in result.words)
+        assert [w.start for w in result.words] == sorted(w.start for w in result.words)
+
+
+def test_language_is_detected_per_speaker_when_not_given(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    en = load("en/osr-harvard-8k__OSR_us_000_0034_8k.wav", rows, call="x")  # 35 s: split in two windows
+    ru = load(RU, rows, call="y")
+    result_en, result_ru = transcriber.transcribe_batch([en, ru])
+    assert (result_en.language, result_ru.language) == ("en", "ru")
+    assert overlap(result_en.text, rows["en/osr-harvard-8k__OSR_us_000_0034_8k.wav"]["text"]) >= 0.7
+
+
+def test_recorded_line_silence_and_noise_give_no_text(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    silence = load(EN_8K, rows, language="en")
+    rng = np.random.default_rng(0)
+    hiss = (rng.normal(0, 300, 8000 * 4)).astype(np.int16)
+    noise = Utterance("n", "agent", 0.0, 4.0, hiss, 8000, "en")
+    results: list[Transcript] = transcriber.transcribe_batch([silence, noise])
+    assert [r.text for r in results] == ["", ""]
+    assert all(r.rejected for r in results)
+
+
+def test_empty_batch(transcriber: WhisperTranscriber) -> None:
+    assert transcriber.transcribe_batch([]) == []
