@@ -75,6 +75,7 @@ class CallAnalyzer:
         gains = np.array([[st.speech_level.gain(st.classifier.floor.db)] for st in (cust, agt)])
         raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * gains), -32768, 32767).astype("<i2").reshape(2, n, FRAME)
         echo_margin = self.settings.vad.echo_margin_db
+        sound_gate = self.settings.floor.sound_gate_db
         agent_levels = self._agent_levels
         for k in range(n):
             i = self.frames
@@ -84,7 +85,9 @@ class CallAnalyzer:
                 del agent_levels[0]
             vc = cust.classifier.is_speech(raw[0, k].tobytes(), lc) and max(agent_levels) - lc < echo_margin
             va = agt.classifier.is_speech(raw[1, k].tobytes(), la)
-            self.history.append(vc, va)
+            sc = lc > (cust.classifier.floor.db or 0.0) + sound_gate and max(agent_levels) - lc < echo_margin
+            sa = la > (agt.classifier.floor.db or 0.0) + sound_gate
+            self.history.append(vc, va, sc, sa)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
@@ -98,7 +101,7 @@ class CallAnalyzer:
                     st.block_frames.append(i)
                     st.block_levels.append(level)
             out.extend(self.interruptions.step(i))
-            out.extend(self.floor.step(i))
+            out.extend(self.floor.step(i, sc or sa))
             self.frames += 1
             if self.frames % self.block == 0:
                 out.extend(self._close_block())

@@ -21,6 +21,8 @@ class FloorTracker:
         self.holder: Leg | None = None
         self.floor_since = 0
         self._monologue_said = False
+        self._sound_run = 0
+        self.sound_frames = max(1, settings.sound_ms // ms)
 
     def on_start(self, leg: Leg, start: int) -> None:
         self.open[leg] = start
@@ -38,9 +40,14 @@ class FloorTracker:
         if self.holder != leg:
             self.holder, self.floor_since, self._monologue_said = leg, start, False
 
-    def step(self, i: int) -> list[DeadAir | Monologue]:
+    def step(self, i: int, sound: bool = False) -> list[DeadAir | Monologue]:
+        """``sound``: either leg is clearly above its noise floor in this frame, speech segment or not."""
         out: list[DeadAir | Monologue] = []
         now = i + 1
+        self._sound_run = self._sound_run + 1 if sound else 0
+        if self.silence_since is not None and not self._dead_air_said and self._sound_run >= self.sound_frames:
+            # Quiet speech the VAD did not segment (a soft voice on a noisy line) is not silence either.
+            self.silence_since = now
         if self.silence_since is not None:
             if not self._dead_air_said and now - self.silence_since >= self.dead_air:
                 self._dead_air_said = True

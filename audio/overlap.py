@@ -20,10 +20,17 @@ class VoicedHistory:
 
     def __init__(self) -> None:
         self.flags: dict[Leg, bytearray] = {"customer": bytearray(), "agent": bytearray()}
+        self.sound: dict[Leg, bytearray] = {"customer": bytearray(), "agent": bytearray()}
+        """Frames clearly above the leg's noise floor, voiced or not: soft speech on a noisy line."""
 
-    def append(self, customer: bool, agent: bool) -> None:
+    def append(self, customer: bool, agent: bool, customer_sound: bool, agent_sound: bool) -> None:
         self.flags["customer"].append(customer)
         self.flags["agent"].append(agent)
+        self.sound["customer"].append(customer_sound or customer)
+        self.sound["agent"].append(agent_sound or agent)
+
+    def last_sound(self, leg: Leg, first: int, last: int) -> int:
+        return self.sound[leg].rfind(1, max(first, 0), last)
 
     def count(self, leg: Leg, first: int, last: int) -> int:
         """Voiced frames of ``leg`` in [first, last)."""
@@ -68,9 +75,9 @@ class InterruptionDetector:
                 continue
             end = c.start + self.burst
             of = other(c.by)
-            # Overlap runs to the other's last voiced frame: at low SNR only some frames of speech pass the
+            # Overlap runs to the other's last frame of sound: at low SNR only some frames of speech pass the
             # VAD, so counting voiced frames would undercount it.
-            overlap = self.history.last_voiced(of, c.start, end) + 1 - c.start
+            overlap = self.history.last_sound(of, c.start, end) + 1 - c.start
             talking = self.history.last_voiced(c.by, end - self.still_talking, end) >= 0
             if talking and overlap >= self.min_overlap:
                 out.append(Interruption(c.by, of, c.start * FRAME, overlap * FRAME, (i + 1) * FRAME))

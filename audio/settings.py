@@ -76,6 +76,9 @@ AGENT_ESCALATION = EscalationSettings(loudness_db=9.0, pitch_st=1.5, loudness_wi
 class FloorSettings:
     dead_air_ms: int = 4000
     """Joint silence that counts as dead air (guidance: 4-5 s)."""
+    sound_ms: int = 60
+    """Sound this long (consecutive frames ``sound_gate_db`` over a leg's noise floor) restarts the silence."""
+    sound_gate_db: float = 6.0
     monologue_ms: int = 60000
     """One leg holding the floor this long is a monologue."""
     floor_taking_ms: int = 1000

@@ -177,3 +177,10 @@ def test_legs_must_be_aligned() -> None:
 
     with pytest.raises(ValueError, match="aligned"):
         CallAnalyzer().push(np.zeros(160, np.int16), np.zeros(100, np.int16))
+
+
+def test_soft_speech_on_a_noisy_line_is_not_dead_air() -> None:
+    # The customer murmurs at 10 dB over the line noise through what would otherwise be a 6 s silence.
+    c = leg(12.0, [(0.5, vowel(200, -24, 2.0)), (4.0, vowel(200, -46, 2.5))], noise_db=-56, seed=1)
+    a = leg(12.0, [(9.0, vowel(110, -24, 2.0))], noise_db=-56, seed=2)
+    assert of_type(analyze(c, a), DeadAir) == []
