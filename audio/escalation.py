@@ -38,6 +38,22 @@ class Baseline:
         self.level_db: float | None = None
         self.pitch_st: float | None = None
         self.frames = 0
+        self._window_levels: list[float] = []
+        self.spread_db = 0.0
+        """How much this speaker's calm loudness swings from one stretch of speech to the next (robust sd)."""
+
+    def observe_window(self, level_db: float) -> None:
+        """A calm window's median level, while the baseline is being learnt: its spread sets the bar."""
+        if self.frames >= self.full_frames:
+            return
+        self._window_levels.append(level_db)
+        if len(self._window_levels) >= 8:
+            w = np.asarray(self._window_levels)
+            self.spread_db = float(1.4826 * np.median(np.abs(w - np.median(w))))
+
+    @property
+    def full(self) -> bool:
+        return self.frames >= self.full_frames
 
     def learn(self, frames: list[_Frame]) -> None:
         if self.frames >= self.full_frames:
@@ -72,6 +88,7 @@ class EscalationTracker:
         self.s = settings
         ms = FRAME * 1000 // 8000
         self.window_frames = settings.window_speech_ms // ms
+        self.min_window = settings.window_min_speech_ms // ms
         self.span_frames = settings.window_span_ms // ms
         self.min_baseline = settings.baseline_min_speech_ms // ms
         self.clear_frames = settings.clear_ms // ms
@@ -95,36 +112,43 @@ class EscalationTracker:
             recent.popleft()
         if frames:
             self._last_speech = frames[-1].index
-        base_level, base_pitch = self.baseline.level_db, self.baseline.pitch_st
-        if base_level is None or self.baseline.frames < self.min_baseline:
-            self.baseline.learn(frames)
-            return out
-        if len(recent) < self.window_frames:
+        baseline = self.baseline
+        if len(recent) < self.min_window:
             if self.episode_start is not None and now - self._last_speech > self.clear_silence:
                 out.append(self._end(now))
-            elif self.episode_start is None and self._calm(frames, base_level):
-                self.baseline.learn(frames)
+            elif self.episode_start is None and not baseline.full:
+                baseline.learn(frames)
             return out
         levels = np.fromiter((f.level_db for f in recent), float, len(recent))
+        window_level = float(np.median(levels))
+        if baseline.level_db is None or baseline.frames < self.min_baseline:
+            # The first speech of a call is taken as the speaker's calm voice, as a listener would.
+            baseline.learn(frames)
+            baseline.observe_window(window_level)
+            return out
         pitches = np.fromiter((f.pitch_st for f in recent), float, len(recent))
         voiced = pitches[~np.isnan(pitches)]
-        self.delta_db = float(np.median(levels)) - base_level
-        self.delta_st = (float(np.median(voiced)) - base_pitch
-                         if base_pitch is not None and len(voiced) >= len(recent) // 4 else 0.0)
+        self.delta_db = window_level - baseline.level_db
+        self.delta_st = (float(np.median(voiced)) - baseline.pitch_st
+                         if baseline.pitch_st is not None and len(voiced) >= len(recent) // 4 else 0.0)
         s = self.s
-        raised = self.delta_db >= s.loudness_db or (
-            self.delta_db >= s.loudness_with_pitch_db and self.delta_st >= s.pitch_st)
-        calm = self.delta_db < s.loudness_with_pitch_db / 2 and self.delta_st < s.pitch_st / 2
+        # A speaker whose calm level swings widely (a real headset, a varying line) needs a higher bar.
+        margin = s.spread_z * baseline.spread_db
+        loud_alone = max(s.loudness_db, margin + s.loudness_db - s.loudness_with_pitch_db)
+        loud_with_pitch = max(s.loudness_with_pitch_db, margin)
+        raised = self.delta_db >= loud_alone or (self.delta_db >= loud_with_pitch and self.delta_st >= s.pitch_st)
+        calm = self.delta_db < loud_with_pitch / 2 and self.delta_st < s.pitch_st / 2
         if self.episode_start is None:
             self._streak = self._streak + 1 if raised else 0
             if raised and self._streak >= s.confirm_blocks:
-                self.episode_start = self._onset(recent, base_level)
+                self.episode_start = self._onset(recent, baseline.level_db)
                 self._last_raised = recent[-1].index
                 self._calm_frames = 0
                 out.append(RaisedVoice(self.leg, self.episode_start * FRAME, self.delta_db, self.delta_st,
                                        now * FRAME))
-            elif calm and self._calm(frames, base_level):
-                self.baseline.learn(frames)
+            elif not raised and (not baseline.full or (calm and self._calm(frames, baseline.level_db))):
+                baseline.observe_window(window_level)
+                baseline.learn(frames)
             return out
         if raised or not calm:
             self._calm_frames = 0

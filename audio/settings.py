@@ -56,6 +56,10 @@ class EscalationSettings:
     """Consecutive decisions (one per prosody block) that must agree: one loud clip is not an episode."""
     window_speech_ms: int = 2000
     """Voiced speech the decision looks at: the most recent this-much of the leg's speech frames."""
+    window_min_speech_ms: int = 1200
+    """Least voiced speech in the window for a decision: a cut-off angry turn can be short."""
+    spread_z: float = 3.0
+    """The bar rises to this many robust standard deviations of the speaker's calm window-to-window loudness."""
     window_span_ms: int = 6000
     """...all of it within this much call time, so old speech cannot prop up a new decision."""
     baseline_speech_ms: int = 20000
