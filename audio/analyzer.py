@@ -12,6 +12,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from audio.echo import EchoGate
 from audio.escalation import EscalationTracker, _Frame, semitones
 from audio.events import LEGS, RATE, AcousticEvent, Leg, ProsodySample, SpeechEnded, SpeechStarted
 from audio.floor import FloorTracker
@@ -53,6 +54,8 @@ class CallAnalyzer:
         """Frames consumed so far: ``frames * FRAME`` samples is the call time of everything emitted."""
         self.block = max(1, s.prosody_block_ms // 20)
         self._echo_frames = max(1, s.vad.echo_window_ms // 20)
+        v = s.vad
+        self.echo = EchoGate(v.echo_margin_db, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db)
         self._agent_levels: list[float] = []
         # Recent audio of both legs (with a lead-in of silence), so a frame's pitch can look back
         # ``yin.span`` samples across chunk edges; ``_origin`` is the call sample of column 0.
@@ -74,7 +77,6 @@ class CallAnalyzer:
         cust, agt = self.legs["customer"], self.legs["agent"]
         gains = np.array([[st.speech_level.gain(st.classifier.floor.db)] for st in (cust, agt)])
         raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * gains), -32768, 32767).astype("<i2").reshape(2, n, FRAME)
-        echo_margin = self.settings.vad.echo_margin_db
         sound_gate = self.settings.floor.sound_gate_db
         agent_levels = self._agent_levels
         for k in range(n):
@@ -83,9 +85,15 @@ class CallAnalyzer:
             agent_levels.append(la)
             if len(agent_levels) > self._echo_frames:
                 del agent_levels[0]
-            vc = cust.classifier.is_speech(raw[0, k].tobytes(), lc) and max(agent_levels) - lc < echo_margin
+            loss = max(agent_levels) - lc
+            echo = self.echo.is_echo(loss)
+            vc = not echo and cust.classifier.is_speech(raw[0, k].tobytes(), lc)
             va = agt.classifier.is_speech(raw[1, k].tobytes(), la)
-            sc = lc > (cust.classifier.floor.db or 0.0) + sound_gate and max(agent_levels) - lc < echo_margin
+            audible = lc > (cust.classifier.floor.db or 0.0) + sound_gate
+            sc = not echo and audible
+            if va and audible and not cust.segmenter.in_speech:
+                # Something on the customer leg while only the agent talks: what the echo looks like.
+                self.echo.observe(loss)
             sa = la > (agt.classifier.floor.db or 0.0) + sound_gate
             self.history.append(vc, va, sc, sa)
             if lc > cust.block_peak_db:
@@ -142,6 +150,8 @@ class CallAnalyzer:
                     base_l, None if base_p is None else 2.0 ** (base_p / 12.0), now * FRAME))
             st.block_frames, st.block_levels = [], []
             st.speech_level.update(st.block_peak_db, self.block * FRAME / RATE)
+            if leg == "customer":
+                self.echo.update()
             st.block_peak_db = -200.0
             out.extend(st.escalation.feed(frames, now))
         return out

@@ -56,11 +56,18 @@ class InterruptionDetector:
         self.burst = settings.min_burst_ms // ms
         # The newcomer counts as still talking if voiced within this of the decision (a short pause mid-word).
         self.still_talking = 8
+        self.pause = settings.mid_turn_pause_ms // ms
+        self.continuing = settings.continuing_ms // ms
         self.history = history
         self._pending: list[_Candidate] = []
 
     def on_onset(self, by: Leg, start: int, other_in_speech: bool, other_start: int) -> None:
-        if other_in_speech and other_start <= start - self.simultaneous:
+        """``other_start``: onset of the other leg's current (or, if closed, last) segment."""
+        if other_start > start - self.simultaneous:
+            return
+        # Mid-turn: still in a segment, or paused briefly inside its turn (a soft stretch the VAD missed).
+        recent = self.history.last_voiced(other(by), start - self.pause, start) >= 0
+        if other_in_speech or recent:
             self._pending.append(_Candidate(by, start))
 
     def step(self, i: int) -> list[Interruption | Backchannel]:
@@ -78,7 +85,10 @@ class InterruptionDetector:
             # Overlap runs to the other's last frame of sound: at low SNR only some frames of speech pass the
             # VAD, so counting voiced frames would undercount it.
             overlap = self.history.last_sound(of, c.start, end) + 1 - c.start
-            talking = self.history.last_voiced(c.by, end - self.still_talking, end) >= 0
+            # The other must be carrying on through the onset, not starting anew (a backchannel of its own).
+            carrying_on = self.history.last_sound(of, c.start, c.start + self.continuing) >= 0
+            overlap = overlap if carrying_on else 0
+            talking = self.history.last_sound(c.by, end - self.still_talking, end) >= 0
             if talking and overlap >= self.min_overlap:
                 out.append(Interruption(c.by, of, c.start * FRAME, overlap * FRAME, (i + 1) * FRAME))
             elif not talking and overlap > 0 and self.history.count(c.by, c.start, end) < self.burst:

@@ -16,7 +16,11 @@ class VadSettings:
     floor_rise_db_per_s: float = 0.5
     """How fast the noise-floor estimate may climb during long speech; it falls at once on quieter frames."""
     echo_margin_db: float = 27.0
-    """A customer frame this far below the agent's recent level is taken as the agent's echo, not speech."""
+    """Until the call's echo loss is learnt: a customer frame this far below the agent's recent level is echo."""
+    echo_headroom_db: float = 6.0
+    """Once learnt, frames up to this much above the expected echo still count as echo."""
+    echo_min_margin_db: float = 15.0
+    echo_max_margin_db: float = 40.0
     echo_window_ms: int = 120
     """How far back the agent's level is looked at for echo (line echo delay)."""
     vad_target_db: float = -20.0
@@ -40,6 +44,10 @@ class InterruptionSettings:
     """If both legs began within this, nobody is blamed."""
     min_overlap_ms: int = 500
     """Both legs voiced at once for at least this long, counted within the decision window."""
+    mid_turn_pause_ms: int = 600
+    """The other leg still holds its turn if it was voiced this recently before the onset."""
+    continuing_ms: int = 300
+    """...and it must be heard again within this much after the onset to count as talked over."""
     min_burst_ms: int = 1000
     """The newcomer must keep talking this long: shorter bursts are backchannels. Also the decision delay."""
 
