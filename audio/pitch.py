@@ -25,6 +25,7 @@ class Yin:
         self.span = self.window + self.tau_max
         """Samples each estimate needs: the frames handed to ``estimate`` are this long."""
         self.threshold = settings.voicing_threshold
+        self.octave_ratio = settings.octave_ratio
         self._nfft = 1 << int(math.ceil(math.log2(self.span + self.window)))
 
     def estimate(self, x: F64) -> tuple[F64, F64]:
@@ -58,6 +59,15 @@ class Yin:
         run = after & below & ~broken
         pick = np.where(has, np.argmin(np.where(run, band, np.inf), axis=1), np.argmin(band, axis=1))
         rows = np.arange(n)
+        # On the phone the fundamental of low voices is filtered out (300 Hz high-pass) and the dip at half
+        # the period can pass the threshold first: prefer the double lag when it is clearly more periodic.
+        double = pick * 2 + self.tau_min
+        in_range = double < band.shape[1]
+        near = np.clip(np.where(in_range, double, 0)[:, None] + np.arange(-2, 3)[None, :], 0, band.shape[1] - 1)
+        best = near[rows, np.argmin(band[rows[:, None], near], axis=1)]
+        # Only for a weak first dip: on clean periodic sound both dips are near zero and the first is right.
+        better = in_range & (band[rows, pick] > 0.1) & (band[rows, best] < self.octave_ratio * band[rows, pick])
+        pick = np.where(better, best, pick)
         aperiodicity = band[rows, pick]
         # Parabolic refinement: at 8 kHz one lag step is ~2.5 % (0.4 semitone) at 200 Hz.
         lo = band[rows, np.maximum(pick - 1, 0)]

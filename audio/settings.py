@@ -104,6 +104,8 @@ class PitchSettings:
     window_ms: int = 32
     voicing_threshold: float = 0.25
     """YIN aperiodicity below which a frame counts as voiced."""
+    octave_ratio: float = 0.6
+    """Take twice the lag found when its aperiodicity is below this fraction of the first dip's (octave fix)."""
 
 
 @dataclass(frozen=True, slots=True)
