@@ -47,7 +47,7 @@ class CallAnalyzer:
         self.yin = Yin(s.pitch, RATE)
         self.legs = {leg: _LegState(leg, s, self.yin) for leg in LEGS}
         self.history = VoicedHistory()
-        self.interruptions = InterruptionDetector(s.interruption, self.history)
+        self.interruptions = InterruptionDetector(s.interruption, self.history, self._last_periodic)
         self.floor = FloorTracker(s.floor)
         self.buffer = FrameBuffer()
         self.frames = 0
@@ -61,6 +61,7 @@ class CallAnalyzer:
         # ``yin.span`` samples across chunk edges; ``_origin`` is the call sample of column 0.
         self._recent = np.zeros((2, self.yin.span), dtype=np.int16)
         self._origin = -self.yin.span
+        self._lookback = int(s.interruption.lookback_ms * RATE / 1000)
 
     @property
     def samples(self) -> int:
@@ -113,11 +114,26 @@ class CallAnalyzer:
             self.frames += 1
             if self.frames % self.block == 0:
                 out.extend(self._close_block())
-        keep = self.yin.span + self.block * FRAME
+        keep = self.yin.span + max(self.block * FRAME, self._lookback)
         if self._recent.shape[1] > keep:
             self._origin += self._recent.shape[1] - keep
             self._recent = self._recent[:, -keep:]
         return out
+
+    def _last_periodic(self, leg: Leg, first: int, last: int) -> int:
+        """Last frame in [first, last) whose pitch is clear (YIN aperiodicity under the soft-voicing bar)."""
+        j = 0 if leg == "customer" else 1
+        span = self.yin.span
+        lo = max(first, (self._origin + span) // FRAME, 0)
+        frames = list(range(lo, min(last, self.frames + 1)))
+        if not frames:
+            return -1
+        audio = self._recent[j]
+        windows = np.stack([audio[(i + 1) * FRAME - self._origin - span: (i + 1) * FRAME - self._origin]
+                            for i in frames]).astype(np.float64)
+        _, aperiodicity = self.yin.estimate(windows)
+        hits = np.flatnonzero(aperiodicity < self.settings.interruption.soft_voicing)
+        return frames[int(hits[-1])] if len(hits) else -1
 
     def _on_segment(self, ev: SpeechStarted | SpeechEnded) -> None:
         f = FRAME

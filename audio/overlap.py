@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from audio.events import Backchannel, Interruption, Leg, other
@@ -49,7 +50,11 @@ class InterruptionDetector:
     A newcomer that fell silent before that was a backchannel ("mm-hm", "okay"): never an interruption.
     """
 
-    def __init__(self, settings: InterruptionSettings, history: VoicedHistory) -> None:
+    def __init__(self, settings: InterruptionSettings, history: VoicedHistory,
+                 periodic: Callable[[Leg, int, int], int] | None = None) -> None:
+        """``periodic(leg, first, last)``: the last frame in [first, last) with a clear pitch, or -1. Soft speech
+        on a noisy line keeps its periodicity where its level no longer stands out; it is costly, so it is
+        asked only for the few frames around a candidate."""
         ms = FRAME * 1000 // 8000
         self.simultaneous = settings.simultaneous_start_ms // ms
         self.min_overlap = settings.min_overlap_ms // ms
@@ -59,6 +64,7 @@ class InterruptionDetector:
         self.pause = settings.mid_turn_pause_ms // ms
         self.continuing = settings.continuing_ms // ms
         self.history = history
+        self.periodic = periodic
         self._pending: list[_Candidate] = []
 
     def on_onset(self, by: Leg, start: int, other_in_speech: bool, other_start: int) -> None:
@@ -67,6 +73,8 @@ class InterruptionDetector:
             return
         # Mid-turn: still in a segment, or paused briefly inside its turn (a soft stretch the VAD missed).
         recent = self.history.last_voiced(other(by), start - self.pause, start) >= 0
+        if not (other_in_speech or recent) and self.periodic is not None:
+            recent = self.periodic(other(by), start - self.pause // 2, start) >= 0
         if other_in_speech or recent:
             self._pending.append(_Candidate(by, start))
 
@@ -84,9 +92,13 @@ class InterruptionDetector:
             of = other(c.by)
             # Overlap runs to the other's last frame of sound: at low SNR only some frames of speech pass the
             # VAD, so counting voiced frames would undercount it.
-            overlap = self.history.last_sound(of, c.start, end) + 1 - c.start
-            # The other must be carrying on through the onset, not starting anew (a backchannel of its own).
+            last = self.history.last_sound(of, c.start, end)
             carrying_on = self.history.last_sound(of, c.start, c.start + self.continuing) >= 0
+            if self.periodic is not None and (last + 1 - c.start < self.min_overlap or not carrying_on):
+                last = max(last, self.periodic(of, c.start, end))
+                carrying_on = carrying_on or self.periodic(of, c.start, c.start + self.continuing) >= 0
+            overlap = last + 1 - c.start
+            # The other must be carrying on through the onset, not starting anew (a backchannel of its own).
             overlap = overlap if carrying_on else 0
             talking = self.history.last_sound(c.by, end - self.still_talking, end) >= 0
             if talking and overlap >= self.min_overlap:

@@ -48,6 +48,10 @@ class InterruptionSettings:
     """The other leg still holds its turn if it was voiced this recently before the onset."""
     continuing_ms: int = 300
     """...and it must be heard again within this much after the onset to count as talked over."""
+    soft_voicing: float = 0.25
+    """YIN aperiodicity under which a frame too faint for the VAD still counts as the other leg talking."""
+    lookback_ms: int = 2500
+    """Audio kept for that check: the decision window plus the pause before the onset."""
     min_burst_ms: int = 1000
     """The newcomer must keep talking this long: shorter bursts are backchannels. Also the decision delay."""
 
@@ -72,7 +76,7 @@ class EscalationSettings:
     """...all of it within this much call time, so old speech cannot prop up a new decision."""
     baseline_speech_ms: int = 20000
     """Calm speech that makes a full baseline."""
-    baseline_min_speech_ms: int = 6000
+    baseline_min_speech_ms: int = 3000
     """Speech needed before any decision: a provisional baseline."""
     clear_ms: int = 5000
     """Speech below half the thresholds that ends an episode."""
