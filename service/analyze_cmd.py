@@ -87,18 +87,21 @@ def analyze(customer: NDArray[np.int16], agent: NDArray[np.int16], monitor: Call
     events: list[Event] = []
     total = max(len(customer), 1)
     next_report = 0.0
+    live = progress is not None and progress.isatty()
+    step = 0.02 if live else 0.25  # a log file gets four lines, a terminal a moving counter
+    head, tail = ("\r", "") if live else ("", "\n")
     for c, a in chunks(customer, agent):
         events.extend(monitor.push(c, a))
         if transcribe is not None:
             events.extend(_transcribe(monitor, monitor.take_segments(), transcribe))
         if progress is not None and monitor.analyzer.samples / total >= next_report:
-            progress.write(f"\ranalyzed {monitor.time_s:7.1f} s of {total / RATE:.1f} s")
-            next_report += 0.05
+            progress.write(f"{head}analyzed {monitor.time_s:7.1f} s of {total / RATE:.1f} s{tail}")
+            next_report += step
     events.extend(monitor.finish())
     if transcribe is not None:
         events.extend(_transcribe(monitor, monitor.take_segments(), transcribe))
     if progress is not None:
-        progress.write(f"\ranalyzed {total / RATE:.1f} s of {total / RATE:.1f} s\n")
+        progress.write(f"{head}analyzed {total / RATE:.1f} s of {total / RATE:.1f} s\n")
     # Sorted by t, stably: events known at the same moment keep the order they were made in.
     return sorted(events, key=lambda e: float(e.to_dict()["t"]))  # type: ignore[arg-type]
 
@@ -121,16 +124,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     language = None if args.language == "auto" else args.language
     transcribe = None
-    text = None
     if not args.no_asr:
         from service.asr_offline import build_offline_asr
 
         try:
-            transcribe, text = build_offline_asr(args.model, language)
+            transcribe = build_offline_asr(args.model, language)
         except Exception as exc:  # a model problem is the operator's to fix: one line, no trace
             print(f"callwatch analyze: {exc}", file=sys.stderr)
             return 2
-    monitor = CallMonitor(MonitorSettings(), text=text, language=language)
+    monitor = CallMonitor(MonitorSettings(), language=language)
     started = time.perf_counter()
     events = analyze(customer, agent, monitor, transcribe, sys.stderr)
     out = args.out.open("w") if args.out else sys.stdout

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from service.monitor import Segment, TextRules
+from service.monitor import Segment
 
 Result = tuple[str, list[tuple[str, float, float]], str | None]
 
 
-def build_offline_asr(model: str | None, language: str | None) -> tuple[Callable[[Sequence[Segment]], list[Result]],
-                                                                        TextRules | None]:
+def build_offline_asr(model: str | None, language: str | None) -> Callable[[Sequence[Segment]], list[Result]]:
     from models.transcriber import Utterance
     from models.whisper import load_transcriber
 
@@ -25,18 +24,4 @@ def build_offline_asr(model: str | None, language: str | None) -> tuple[Callable
             out.append((tr.text, [(w.word, w.start, w.end) for w in tr.words], tr.language))
         return out
 
-    return transcribe, text_rules()
-
-
-def text_rules() -> TextRules | None:
-    try:
-        from models.cues import find_cues, is_backchannel
-        from models.redact import redact
-    except ModuleNotFoundError:
-        return None
-    from service.monitor import Cue
-
-    def cues(text: str, leg: str, language: str | None) -> list[Cue]:
-        return [Cue(c.category, c.text) for c in find_cues(text, leg, language)]
-
-    return TextRules(redact=redact, find_cues=cues, is_backchannel=is_backchannel)
+    return transcribe

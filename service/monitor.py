@@ -7,7 +7,6 @@ observations never depend on transcription keeping up.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -47,6 +46,12 @@ class Cue:
     text: str
 
 
+class RateTracker(Protocol):
+    def add(self, words: Sequence[tuple[str, float, float]]) -> float | None:
+        """Takes a transcript's words; returns the recent words per minute when outside the normal range."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class TextRules:
     """What the monitor needs from the text side (models/): injected, so the core has no model dependency."""
@@ -54,6 +59,7 @@ class TextRules:
     redact: Callable[[str], str]
     find_cues: Callable[[str, str, str | None], Sequence[Cue]]
     is_backchannel: Callable[[str, str | None], bool]
+    rate_tracker: Callable[[], RateTracker]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +69,8 @@ class MonitorSettings:
     """Audio kept either side of a segment: VAD onsets and offsets clip soft word edges."""
     max_segment_s: float = 20.0
     """A turn longer than this is sent for transcription in pieces, so its text does not lag."""
-    rate_window_s: float = 60.0
-    """Speaking rate is measured over this much of a leg's recent speech."""
-    rate_min_speech_s: float = 15.0
-    fast_wpm: float = 180.0
-    slow_wpm: float = 90.0
     rate_cooldown_s: float = 60.0
+    """At most one speaking_rate event per leg in this long."""
     keep_audio_s: float = 40.0
     """Audio retained per leg for cutting segments: at least ``max_segment_s`` plus padding and hangover."""
 
@@ -78,6 +80,10 @@ class CallMonitor:
                  language: str | None = None) -> None:
         self.settings = settings or MonitorSettings()
         self.analyzer = CallAnalyzer(self.settings.analyzer)
+        if text is None:
+            from service.text_rules import text_rules  # here, not at the top: text_rules imports this module
+
+            text = text_rules()
         self.text = text
         self.language = language
         # A ring of recent audio: call sample n lives at column n % size.
@@ -86,7 +92,7 @@ class CallMonitor:
         self._open: dict[Leg, int] = {}  # leg -> sample where the not-yet-transcribed part starts
         self._segments: list[Segment] = []
         self._interruptions: list[Interruption] = []
-        self._words: dict[str, deque[tuple[float, float]]] = {"customer": deque(), "agent": deque()}
+        self._rates: dict[str, RateTracker] = {}
         self._last_rate_event: dict[str, float] = {}
 
     @property
@@ -124,13 +130,11 @@ class CallMonitor:
         now = max(self.time_s, end_s)
         lang = language or self.language or ""
         out: list[Event] = []
-        clean = self.text.redact(text).strip() if self.text else text.strip()
+        clean = self.text.redact(text).strip()
         if clean != text.strip():
             words = ()  # the words would leak what the redaction hid
         if clean:
             out.append(UtteranceEvent(leg, start_s, end_s, clean, lang, now, tuple(words)))
-        if self.text is None:
-            return out
         for cue in self.text.find_cues(clean, leg, language or self.language):
             out.append(PhraseEvent(leg, cue.category, cue.text, start_s, now))
         out.extend(self._confirm_backchannel(leg, start_s, end_s, clean, language, now))
@@ -139,7 +143,6 @@ class CallMonitor:
 
     def _confirm_backchannel(self, leg: str, start_s: float, end_s: float, text: str, language: str | None,
                              now: float) -> list[Event]:
-        assert self.text is not None
         out: list[Event] = []
         for ev in list(self._interruptions):
             s = ev.start / RATE
@@ -151,18 +154,11 @@ class CallMonitor:
         return out
 
     def _speaking_rate(self, leg: str, words: Sequence[tuple[str, float, float]], now: float) -> list[Event]:
-        s = self.settings
-        recent = self._words[leg]
-        recent.extend((w_start, w_end) for _, w_start, w_end in words)
-        while recent and recent[0][0] < now - s.rate_window_s:
-            recent.popleft()
-        if not words or len(recent) < 2:
-            return []
-        speech = _spoken_time(recent)
-        if speech < s.rate_min_speech_s:
-            return []
-        wpm = 60.0 * len(recent) / speech
-        if s.slow_wpm <= wpm <= s.fast_wpm or now - self._last_rate_event.get(leg, -1e9) < s.rate_cooldown_s:
+        tracker = self._rates.get(leg)
+        if tracker is None:
+            tracker = self._rates[leg] = self.text.rate_tracker()
+        wpm = tracker.add(words) if words else None
+        if wpm is None or now - self._last_rate_event.get(leg, -1e9) < self.settings.rate_cooldown_s:
             return []
         self._last_rate_event[leg] = now
         return [SpeakingRateEvent(leg, wpm, now)]
@@ -199,14 +195,3 @@ class CallMonitor:
                 self._cut(leg, start, now, final=False)
                 self._open[leg] = now
 
-
-def _spoken_time(words: deque[tuple[float, float]]) -> float:
-    """Seconds covered by words, counting pauses under a second as speech (pace includes short pauses)."""
-    total, (cur_s, cur_e) = 0.0, words[0]
-    for s, e in list(words)[1:]:
-        if s - cur_e < 1.0:
-            cur_e = max(cur_e, e)
-        else:
-            total += cur_e - cur_s
-            cur_s, cur_e = s, e
-    return total + cur_e - cur_s

@@ -1,0 +1,83 @@
+"""The per-call monitor: segments for the recogniser, and what transcripts turn into."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audio.events import Interruption
+from service.monitor import CallMonitor, MonitorSettings
+from tests.signals import leg, vowel
+
+
+def run(monitor: CallMonitor, c: np.ndarray, a: np.ndarray, chunk: int = 160) -> list:  # type: ignore[type-arg]
+    out = []
+    for i in range(0, len(c), chunk):
+        out += monitor.push(c[i: i + chunk], a[i: i + chunk])
+    return out + monitor.finish()
+
+
+def test_segments_carry_their_audio_with_padding() -> None:
+    c = leg(6.0, [(1.0, vowel(200, -24, 2.0))], seed=1)
+    a = leg(6.0, [(3.5, vowel(110, -24, 1.5))], seed=2)
+    m = CallMonitor()
+    run(m, c, a)
+    segs = m.take_segments()
+    assert [s.leg for s in segs] == ["customer", "agent"]
+    cust = segs[0]
+    assert abs(cust.start_s - 0.8) <= 0.06 and abs(cust.end_s - 3.2) <= 0.06
+    first = int(round(cust.start_s * 8000))
+    assert np.array_equal(cust.audio, c[first: first + len(cust.audio)])
+    assert m.take_segments() == []
+
+
+def test_long_turns_are_sent_in_pieces() -> None:
+    parts = [(0.5 + 2.1 * k, vowel(150, -24, 2.0, phase=k)) for k in range(6)]
+    m = CallMonitor(MonitorSettings(max_segment_s=5.0))
+    run(m, leg(14.0, parts, seed=1), leg(14.0, [], seed=2))
+    segs = m.take_segments()
+    assert len(segs) >= 3 and not segs[0].final and segs[-1].final
+    assert all(s.end_s - s.start_s <= 5.5 for s in segs)
+
+
+def test_transcripts_are_redacted_and_cues_found() -> None:
+    m = CallMonitor(language="en")
+    events = m.add_transcript("customer", 1.0, 4.0, "This is ridiculous, my card is 4111 1111 1111 1111",
+                              [("This", 1.0, 1.2)], "en")
+    utt = [e.to_dict() for e in events if e.type == "utterance"][0]
+    assert "4111" not in str(utt["text"]) and "words" not in utt
+    assert any(e.type == "phrase" and e.to_dict()["category"] == "frustration" for e in events)
+    agent = m.add_transcript("agent", 5.0, 7.0, "I'm so sorry, I understand how frustrating this is", (), "en")
+    assert {e.to_dict()["category"] for e in agent if e.type == "phrase"} >= {"apology", "empathy"}
+
+
+def test_words_confirm_a_backchannel_and_retract_the_interruption() -> None:
+    m = CallMonitor(language="en")
+    m._interruptions.append(Interruption("agent", "customer", 8000 * 10, 4000, 8000 * 11))
+    events = m.add_transcript("agent", 9.9, 11.3, "Okay, right.", (), "en")
+    bc = [e.to_dict() for e in events if e.type == "backchannel"]
+    assert len(bc) == 1 and bc[0]["retracts"]["type"] == "interruption"  # type: ignore[index]
+    again = m.add_transcript("agent", 9.9, 11.3, "Okay, right.", (), "en")
+    assert [e for e in again if e.type == "backchannel"] == []
+
+
+def test_real_words_do_not_retract_an_interruption() -> None:
+    m = CallMonitor(language="en")
+    m._interruptions.append(Interruption("agent", "customer", 8000 * 10, 4000, 8000 * 11))
+    events = m.add_transcript("agent", 9.9, 13.0, "No, listen, the policy does not cover that", (), "en")
+    assert [e for e in events if e.type == "backchannel"] == []
+
+
+def test_fast_speech_is_reported_once_per_cooldown() -> None:
+    m = CallMonitor(language="en")
+    words = [(f"w{i}", 10 + i * 0.2, 10 + i * 0.2 + 0.15) for i in range(60)]  # 300 words per minute
+    first = m.add_transcript("agent", 10.0, 22.0, " ".join(w for w, _, _ in words), words, "en")
+    rate = [e.to_dict() for e in first if e.type == "speaking_rate"]
+    assert len(rate) == 1 and float(rate[0]["wpm"]) > 250  # type: ignore[arg-type]
+    later = [(w, s + 12, e + 12) for w, s, e in words]
+    second = m.add_transcript("agent", 22.0, 34.0, " ".join(w for w, _, _ in later), later, "en")
+    assert [e for e in second if e.type == "speaking_rate"] == []
+
+
+def test_plain_transcripts_pass_through_trimmed() -> None:
+    events = CallMonitor().add_transcript("customer", 0.0, 1.0, " hello ", (), "en")
+    assert [e.to_dict()["text"] for e in events] == ["hello"]
