@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from audio.events import Leg, RaisedVoice, RaisedVoiceEnded
 from audio.frames import FRAME
@@ -15,6 +16,11 @@ from audio.settings import EscalationSettings
 
 def semitones(hz: float) -> float:
     return 12.0 * math.log2(hz)
+
+
+def active_level(levels: list[float] | NDArray[np.float64]) -> float:
+    """The level of a stretch of speech: the median of its voiced frames' levels."""
+    return float(np.median(levels))
 
 
 @dataclass(slots=True)
@@ -64,7 +70,7 @@ class Baseline:
             if not math.isnan(f.pitch_st):
                 self._pitches.append(f.pitch_st)
         self.frames += len(frames)
-        self.level_db = float(np.median(self._levels)) if self._levels else None
+        self.level_db = active_level(self._levels) if self._levels else None
         self.pitch_st = float(np.median(self._pitches)) if len(self._pitches) >= 10 else None
         if self.frames >= self.full_frames:
             self._levels, self._pitches = [], []
@@ -75,7 +81,7 @@ class Baseline:
         levels = [f.level_db for f in frames]
         pitches = [f.pitch_st for f in frames if not math.isnan(f.pitch_st)]
         if levels and self.level_db is not None:
-            self.level_db += alpha * (float(np.median(levels)) - self.level_db)
+            self.level_db += alpha * (active_level(levels) - self.level_db)
         if len(pitches) >= 5 and self.pitch_st is not None:
             self.pitch_st += alpha * (float(np.median(pitches)) - self.pitch_st)
 
@@ -120,7 +126,7 @@ class EscalationTracker:
                 baseline.learn(frames)
             return out
         levels = np.fromiter((f.level_db for f in recent), float, len(recent))
-        window_level = float(np.median(levels))
+        window_level = active_level(levels)
         if baseline.level_db is None or baseline.frames < self.min_baseline:
             # The first speech of a call is taken as the speaker's calm voice, as a listener would.
             baseline.learn(frames)
@@ -163,7 +169,7 @@ class EscalationTracker:
     def _calm(self, frames: list[_Frame], base_level: float) -> bool:
         if not frames:
             return False
-        level = float(np.median([f.level_db for f in frames]))
+        level = active_level([f.level_db for f in frames])
         return level - base_level < self.s.loudness_with_pitch_db / 2
 
     def _onset(self, recent: deque[_Frame], base_level: float) -> int:

@@ -84,8 +84,8 @@ class EscalationSettings:
     """Silence on the leg that ends an episode too."""
 
 
-CUSTOMER_ESCALATION = EscalationSettings(loudness_db=9.0, pitch_st=1.5, loudness_with_pitch_db=6.0)
-AGENT_ESCALATION = EscalationSettings(loudness_db=9.0, pitch_st=1.5, loudness_with_pitch_db=6.0)
+CUSTOMER_ESCALATION = EscalationSettings(loudness_db=7.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
+AGENT_ESCALATION = EscalationSettings(loudness_db=7.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
 
 
 @dataclass(frozen=True, slots=True)
