@@ -106,7 +106,7 @@ class AudioHookSession:
         """Per-leg samples of call time so far, received audio and inserted silence together."""
         self.discarded_s = 0.0
 
-    def _msg(self, kind: str, parameters: dict[str, object] | None = None) -> dict[str, object]:
+    def message(self, kind: str, parameters: dict[str, object] | None = None) -> dict[str, object]:
         self.seq += 1
         return {"version": "2", "type": kind, "seq": self.seq, "clientseq": self.clientseq,
                 "id": self.session_id, "parameters": parameters or {}}
@@ -128,11 +128,11 @@ class AudioHookSession:
         if not self.opened:
             raise IngestError("not_opened", f"{kind!r} before open", CLOSE_POLICY)
         if kind == "ping":
-            return Reply([self._msg("pong")])
+            return Reply([self.message("pong")])
         if kind == "close":
             self.closed = True
             stop = [] if self.probe else [CallStop(str(params.get("reason", "end")))]
-            return Reply([self._msg("closed")], list(stop))
+            return Reply([self.message("closed")], list(stop))
         if kind == "paused":
             self.paused = True
             return Reply()
@@ -161,11 +161,11 @@ class AudioHookSession:
         if self.media is None:
             self.opened, self.closed = True, True
             info = "no offered media format is stereo PCMU or L16 at 8000 Hz"
-            bye = self._msg("disconnect", {"reason": "error", "info": info})
+            bye = self.message("disconnect", {"reason": "error", "info": info})
             return Reply([bye], close=True)
         self.opened = True
         self.probe = conversation == PROBE_ID
-        reply = self._msg("opened", {"startPaused": False, "media": [self.media.to_dict()]})
+        reply = self.message("opened", {"startPaused": False, "media": [self.media.to_dict()]})
         if self.probe:  # the connection probe gets a correct opened/closed and never becomes a call
             return Reply([reply])
         language = params.get("language")

@@ -1,0 +1,46 @@
+"""``/metrics`` in the Prometheus text format, rendered from the counters the parts already keep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _line(name: str, value: float, help_text: str, kind: str = "gauge", labels: str = "") -> list[str]:
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{labels} {value:g}"]
+
+
+def render(state: Any) -> str:
+    rt, hub, writer = state.runtime, state.hub, state.writer
+    st = rt.stats
+    out: list[str] = []
+    out += _line("callwatch_calls_live", len(rt.calls), "Calls streaming now.")
+    out += _line("callwatch_calls_started_total", st.calls_started, "Calls started.", "counter")
+    out += _line("callwatch_calls_failed_total", st.calls_failed, "Calls whose analysis failed.", "counter")
+    out += ["# HELP callwatch_alerts_total Alerts raised, by rule.", "# TYPE callwatch_alerts_total counter"]
+    out += [f'callwatch_alerts_total{{rule="{r}"}} {n}' for r, n in sorted(st.alerts.items())]
+    out += _line("callwatch_events_total", st.events, "Events published.", "counter")
+    out += ["# HELP callwatch_ingest_errors_total Ingest connections ended by bad input, by code.",
+            "# TYPE callwatch_ingest_errors_total counter"]
+    out += [f'callwatch_ingest_errors_total{{code="{c}"}} {n}' for c, n in sorted(st.ingest_errors.items())]
+    out += _line("callwatch_audio_seconds_total", st.audio_seconds, "Call audio analysed (per call).", "counter")
+    out += _line("callwatch_analysis_seconds_total", st.push_seconds,
+                 "Processor time spent in the per-call acoustic analysis.", "counter")
+    out += _line("callwatch_analysis_chunk_seconds_max", st.push_seconds_max,
+                 "Longest single analysis step: how long the event loop was held by one chunk.")
+    out += _line("callwatch_subscribers", hub.depths()["subscribers"], "Screens connected.")
+    out += _line("callwatch_subscriber_queue_max", hub.depths()["max_queue"],
+                 "Deepest subscriber queue: how far the slowest screen lags.")
+    out += _line("callwatch_subscribers_cut_off_total", hub.cut_off, "Screens disconnected for lagging.",
+                 "counter")
+    out += _line("callwatch_listen_frames_dropped_total", hub.audio_dropped,
+                 "Listen-in audio frames dropped for slow listeners.", "counter")
+    out += _line("callwatch_writer_queue", writer.depth, "Writes waiting for the database.")
+    out += _line("callwatch_writer_failures_total", writer.failures, "Failed write batches.", "counter")
+    sched = getattr(state, "scheduler", None)
+    if sched is not None:
+        s = sched.stats()
+        out += _line("callwatch_asr_queue", s.queued, "Utterances waiting for transcription.")
+        out += _line("callwatch_asr_lag_seconds", s.lag_s, "Wait of the oldest queued utterance.")
+        out += _line("callwatch_asr_dropped_total", s.dropped, "Utterances dropped as stale.", "counter")
+        out += _line("callwatch_asr_processed_total", s.processed, "Utterances transcribed.", "counter")
+    return "\n".join(out) + "\n"

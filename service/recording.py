@@ -1,0 +1,66 @@
+"""Call recordings: raw stereo PCM appended while the call runs, kept as a WAV only when policy says so.
+
+All methods block (file I/O); the pipeline runs them through the writer. Audio is deleted unless the
+recording policy asks to keep it, and kept files expire after the retention period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+RATE = 8000
+log = logging.getLogger("callwatch.recording")
+
+
+class RawRecorder:
+    def __init__(self, directory: Path, call_id: str) -> None:
+        self.directory = directory
+        self.raw = directory / f"{call_id}.part"
+        self.wav = directory / f"{call_id}.wav"
+
+    def append(self, interleaved: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.raw.open("ab") as f:
+            f.write(interleaved)
+
+    def finish(self, keep: bool) -> Path | None:
+        """Turn the raw file into a stereo WAV (channel 0 customer, 1 agent) or delete it."""
+        if not self.raw.exists():
+            return None
+        try:
+            if not keep:
+                return None
+            pcm = np.fromfile(self.raw, dtype="<i2")
+            pcm = pcm[: len(pcm) // 2 * 2].reshape(-1, 2)
+            sf.write(self.wav, pcm, RATE, subtype="PCM_16")
+            return self.wav
+        finally:
+            self.raw.unlink(missing_ok=True)
+
+
+def sweep_orphans(directory: Path) -> int:
+    """Raw files left by a crashed process are unfinished audio nobody asked to keep."""
+    n = 0
+    for part in directory.glob("*.part") if directory.exists() else ():
+        part.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def expire(paths: list[str], now: float | None = None) -> int:
+    n = 0
+    for p in paths:
+        try:
+            os.unlink(p)
+            n += 1
+        except FileNotFoundError:
+            pass
+    if n:
+        log.info("deleted %d expired recordings at %s", n, time.ctime(now))
+    return n

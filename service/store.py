@@ -1,0 +1,199 @@
+"""The data layer: calls, events, redacted transcripts, alerts, notes. SQLite now, behind one small class.
+
+Everything here is blocking; the service calls it through ``asyncio.to_thread`` (reads) or the single
+writer task in ``service.writer`` (writes), never from the event loop. The schema moves forward by the
+numbered migrations below, so a PostgreSQL implementation of the same methods can follow the same steps.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+Row = dict[str, Any]
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, source TEXT NOT NULL, language TEXT NOT NULL,
+        started REAL NOT NULL, ended REAL, status TEXT NOT NULL, duration REAL NOT NULL DEFAULT 0,
+        escalation_score INTEGER NOT NULL DEFAULT 0, flagged INTEGER NOT NULL DEFAULT 0,
+        flags TEXT NOT NULL DEFAULT '[]', counts TEXT NOT NULL DEFAULT '{}', recording TEXT);
+    CREATE INDEX calls_agent ON calls (agent_id, started);
+    CREATE TABLE events (
+        call_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, t REAL NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (call_id, seq));
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY, call_id TEXT NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL,
+        t REAL NOT NULL, body TEXT NOT NULL);
+    CREATE INDEX alerts_call ON alerts (call_id, t);
+    CREATE TABLE transcripts (
+        call_id TEXT NOT NULL, leg TEXT NOT NULL, start REAL NOT NULL, "end" REAL NOT NULL,
+        text TEXT NOT NULL, language TEXT);
+    CREATE INDEX transcripts_call ON transcripts (call_id, start);
+    CREATE TABLE notes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, author TEXT NOT NULL,
+        text TEXT NOT NULL, created REAL NOT NULL);
+    """,
+)
+
+CALL_COLUMNS = ("id", "agent_id", "source", "language", "started", "ended", "status", "duration",
+                "escalation_score", "flagged", "flags", "counts", "recording")
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        if not url.startswith("sqlite:///"):
+            raise ValueError(f"unsupported database URL {url!r}")
+        path = url.removeprefix("sqlite:///")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self.migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def migrate(self) -> int:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                self._db.executescript(f"BEGIN; {script}; INSERT INTO schema_version VALUES ({version}); COMMIT;")
+            return len(MIGRATIONS)
+
+    # -- writes (one transaction per batch) -------------------------------------------------------------
+
+    def write(self, ops: Sequence[tuple[str, Any]]) -> None:
+        """Apply a batch of ``(op, arg)`` in one transaction; ops are the ``_op_*`` methods' suffixes."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for name, arg in ops:
+                    getattr(self, "_op_" + name)(arg)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _op_call(self, call: Row) -> None:
+        values = [call.get(c) for c in CALL_COLUMNS]
+        values[CALL_COLUMNS.index("flags")] = json.dumps(call.get("flags", []))
+        values[CALL_COLUMNS.index("counts")] = json.dumps(call.get("counts", {}))
+        values[CALL_COLUMNS.index("flagged")] = int(bool(call.get("flagged")))
+        self._db.execute(f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(CALL_COLUMNS))})", values)
+
+    def _op_reset_call(self, call_id: str) -> None:
+        """A call id seen again (a re-sent recording) starts from scratch rather than mixing two calls."""
+        for table in ("events", "alerts", "transcripts", "notes"):
+            self._db.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))  # noqa: S608
+
+    def _op_events(self, batch: tuple[str, int, list[Row]]) -> None:
+        call_id, first_seq, events = batch
+        self._db.executemany(
+            "INSERT OR REPLACE INTO events (call_id, seq, type, t, body) VALUES (?, ?, ?, ?, ?)",
+            [(call_id, first_seq + i, ev["type"], float(ev.get("t", 0.0)), json.dumps(ev))
+             for i, ev in enumerate(events)])
+        self._db.executemany(
+            "INSERT OR REPLACE INTO alerts (id, call_id, rule, severity, t, body) VALUES (?, ?, ?, ?, ?, ?)",
+            [(ev["id"], call_id, ev["rule"], ev["severity"], float(ev["t"]), json.dumps(ev))
+             for ev in events if ev["type"] == "alert"])
+        self._db.executemany(
+            'INSERT INTO transcripts (call_id, leg, start, "end", text, language) VALUES (?, ?, ?, ?, ?, ?)',
+            [(call_id, ev["leg"], ev["start"], ev["end"], ev["text"], ev.get("language"))
+             for ev in events if ev["type"] == "utterance"])
+
+    def _op_recording(self, arg: tuple[str, str | None]) -> None:
+        self._db.execute("UPDATE calls SET recording = ? WHERE id = ?", (arg[1], arg[0]))
+
+    def add_note(self, call_id: str, author: str, text: str) -> Row:
+        with self._lock:
+            created = time.time()
+            cur = self._db.execute("INSERT INTO notes (call_id, author, text, created) VALUES (?, ?, ?, ?)",
+                                   (call_id, author, text, created))
+            return {"id": cur.lastrowid, "call_id": call_id, "author": author, "text": text, "created": created}
+
+    def close_stale_calls(self, now: float) -> int:
+        """Calls still 'live' in the database belonged to a process that died: mark them as interrupted."""
+        with self._lock:
+            cur = self._db.execute("UPDATE calls SET status = 'interrupted', ended = COALESCE(ended, ?) "
+                                   "WHERE status = 'live'", (now,))
+            return cur.rowcount
+
+    # -- reads --------------------------------------------------------------------------------------------
+
+    def _call_row(self, row: Sequence[Any]) -> Row:
+        call = dict(zip(CALL_COLUMNS, row, strict=True))
+        call["flags"] = json.loads(call["flags"])
+        call["counts"] = json.loads(call["counts"])
+        call["flagged"] = bool(call["flagged"])
+        return call
+
+    def get_call(self, call_id: str) -> Row | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE id = ?",
+                                   (call_id,)).fetchone()
+        return None if row is None else self._call_row(row)
+
+    def list_calls(self, *, status: str | None = None, flagged: bool | None = None, agent_id: str | None = None,
+                   limit: int = 100, offset: int = 0) -> list[Row]:
+        where: list[str] = []
+        args: list[object] = []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if flagged is not None:
+            where.append("flagged = ?")
+            args.append(int(flagged))
+        if agent_id is not None:
+            where.append("agent_id = ?")
+            args.append(agent_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(CALL_COLUMNS)} FROM calls {clause} "
+                                    "ORDER BY started DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        return [self._call_row(r) for r in rows]
+
+    def events(self, call_id: str, types: Iterable[str] | None = None, since: float | None = None,
+               limit: int = 10000) -> list[Row]:
+        sql = "SELECT body FROM events WHERE call_id = ?"
+        args: list[object] = [call_id]
+        wanted = list(types or [])
+        if wanted:
+            sql += f" AND type IN ({', '.join('?' * len(wanted))})"
+            args += wanted
+        if since is not None:
+            sql += " AND t >= ?"
+            args.append(since)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def transcript(self, call_id: str) -> list[Row]:
+        with self._lock:
+            rows = self._db.execute('SELECT leg, start, "end", text, language FROM transcripts '
+                                    "WHERE call_id = ? ORDER BY start", (call_id,)).fetchall()
+        return [dict(zip(("leg", "start", "end", "text", "language"), r, strict=True)) for r in rows]
+
+    def notes(self, call_id: str) -> list[Row]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, author, text, created FROM notes WHERE call_id = ? ORDER BY id",
+                                    (call_id,)).fetchall()
+        return [dict(zip(("id", "author", "text", "created"), r, strict=True)) for r in rows]
+
+    def expired_recordings(self, before: float) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, recording FROM calls WHERE recording IS NOT NULL "
+                                    "AND ended IS NOT NULL AND ended < ?", (before,)).fetchall()
+        return [(r[0], r[1]) for r in rows]

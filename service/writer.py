@@ -1,0 +1,88 @@
+"""The single writer: every database write and recording append goes through one task, in order, off the loop.
+
+One writer keeps SQLite free of lock contention and keeps a call's rows in the order they happened;
+batching whatever queued up while the last batch ran keeps it up with many calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from service.store import Store
+
+log = logging.getLogger("callwatch.writer")
+
+MAX_BATCH = 2000
+Item = tuple[str, Any] | Callable[[], None] | asyncio.Future[None]
+
+
+class Writer:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+        self.written = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="callwatch-writer")
+
+    def db(self, op: str, arg: Any) -> None:
+        self._queue.put_nowait((op, arg))
+
+    def io(self, fn: Callable[[], None]) -> None:
+        """Blocking file work (recordings) that must stay in order with the rows that mention it."""
+        self._queue.put_nowait(fn)
+
+    async def flush(self) -> None:
+        """Returns once everything queued before it is written."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(done)
+        await done
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            work = [b for b in batch if not isinstance(b, asyncio.Future)]
+            if work:
+                try:
+                    await asyncio.to_thread(self._apply, work)
+                except Exception:  # a bad batch must not stop every later write
+                    self.failures += 1
+                    log.exception("writing %d items failed", len(work))
+            for b in batch:
+                if isinstance(b, asyncio.Future) and not b.done():
+                    b.set_result(None)
+
+    def _apply(self, work: list[tuple[str, Any] | Callable[[], None]]) -> None:
+        ops: list[tuple[str, Any]] = []
+        for item in work:
+            if isinstance(item, tuple):
+                ops.append(item)
+                continue
+            if ops:
+                self.store.write(ops)
+                ops = []
+            item()
+        if ops:
+            self.store.write(ops)
+        self.written += len(work)

@@ -1,0 +1,221 @@
+"""Ingest websocket handlers: authenticate the upgrade, feed the protocol parser, hand its events to a call.
+
+The parsers do all the protocol work; these loops only move messages. Whatever goes wrong with one
+connection ends that connection (an error message, then a close code) and closes its call cleanly with the
+audio received so far; it never reaches another call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from service import auth
+from service.ingest_audiohook import AudioHookSession, Reply, audiohook_json, check_request
+from service.ingest_common import (
+    CLOSE_INTERNAL,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CallAudio,
+    CallStart,
+    CallStop,
+    CallUpdate,
+    IngestError,
+    IngestEvent,
+)
+from service.ingest_native import NativeIngest
+from service.ingest_twilio import TwilioIngest, check_twilio_signature
+from service.pipeline import LiveCall, Runtime
+
+log = logging.getLogger("callwatch.ingest")
+
+AUTH_FAILURE_DELAY_S = 0.5
+"""A fixed pause before refusing a bad credential, so timing says nothing about how close it was."""
+
+
+class Parser(Protocol):
+    def receive_text(self, text: str) -> list[IngestEvent]: ...
+
+    def receive_bytes(self, data: bytes) -> list[IngestEvent]: ...
+
+
+def runtime(ws: WebSocket) -> Runtime:
+    rt: Runtime = ws.app.state.runtime
+    return rt
+
+
+async def refuse(ws: WebSocket, why: str) -> None:
+    """Refuse the upgrade itself (the client sees HTTP 403); the reason goes to our log only."""
+    log.warning("refused %s from %s: %s", ws.url.path, ws.client.host if ws.client else "?", why)
+    runtime(ws).stats.ingest_errors["unauthorized"] += 1
+    await asyncio.sleep(AUTH_FAILURE_DELAY_S)
+    await ws.close(code=CLOSE_POLICY)
+
+
+def _ingest_token_ok(secret: str, token: str | None) -> bool:
+    if not token:
+        return False
+    try:
+        return auth.verify(secret, token).role == "ingest"
+    except auth.AuthError:
+        return False
+
+
+async def native(ws: WebSocket) -> None:
+    rt = runtime(ws)
+    token = auth.token_from(dict(ws.headers), dict(ws.query_params))
+    if not _ingest_token_ok(rt.settings.secret, token):
+        await refuse(ws, "no valid ingest token")
+        return
+    await ws.accept()
+    await pump(ws, rt, NativeIngest(rt.settings.max_frame_bytes), announce=True)
+
+
+def public_url(ws: WebSocket, base: str) -> str:
+    """The URL Twilio signed: the configured public base if any, else this request's, with a wss scheme."""
+    if base:
+        return base.rstrip("/") + ws.url.path + (f"?{ws.url.query}" if ws.url.query else "")
+    proto = ws.headers.get("x-forwarded-proto", ws.url.scheme)
+    scheme = "wss" if proto in ("https", "wss") else "ws"
+    return str(ws.url.replace(scheme=scheme))
+
+
+class _TokenCheckedTwilio(TwilioIngest):
+    """Without a Twilio auth token to check signatures, the stream must carry an ingest token instead,
+    as a ``<Parameter name="token">`` (Twilio stream URLs cannot carry a query string)."""
+
+    def __init__(self, secret: str, need_token: bool) -> None:
+        super().__init__()
+        self.secret, self.need_token = secret, need_token
+
+    def _start(self, msg: dict[str, object]) -> CallStart:
+        start = msg.get("start")
+        params = start.get("customParameters") if isinstance(start, dict) else None
+        token = params.pop("token", None) if isinstance(params, dict) else None
+        if self.need_token and not _ingest_token_ok(self.secret, token if isinstance(token, str) else None):
+            raise IngestError("unauthorized", "customParameters.token is not a valid ingest token", CLOSE_POLICY)
+        return super()._start(msg)
+
+
+async def twilio(ws: WebSocket) -> None:
+    rt = runtime(ws)
+    auth_token = rt.settings.twilio_auth_token
+    if auth_token:
+        url = public_url(ws, rt.settings.public_url)
+        if not check_twilio_signature(auth_token, url, ws.headers.get("x-twilio-signature")):
+            await refuse(ws, "bad X-Twilio-Signature")
+            return
+    await ws.accept()
+    await pump(ws, rt, _TokenCheckedTwilio(rt.settings.secret, need_token=not auth_token), announce=False)
+
+
+async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) -> None:
+    call: LiveCall | None = None
+    reason = "disconnect"
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                break
+            text, data = msg.get("text"), msg.get("bytes")
+            events = parser.receive_text(text) if text is not None else parser.receive_bytes(data or b"")
+            call, stop = await handle_events(ws, rt, call, events, announce)
+            if stop:
+                reason = "stop"
+                await ws.close(CLOSE_NORMAL)
+                break
+    except IngestError as err:
+        reason = err.code
+        await report(ws, rt, err)
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("ingest connection failed")
+        reason = "internal"
+        await report(ws, rt, IngestError("internal", "internal error", CLOSE_INTERNAL))
+    finally:
+        if call is not None:
+            await call.close(reason)
+
+
+async def handle_events(ws: WebSocket, rt: Runtime, call: LiveCall | None, events: list[IngestEvent],
+                        announce: bool) -> tuple[LiveCall | None, bool]:
+    for ev in events:
+        if isinstance(ev, CallAudio):
+            if call is not None:
+                call.feed(ev)
+        elif isinstance(ev, CallStart):
+            call = rt.open_call(ev)
+            if announce:
+                await ws.send_json({"type": "started", "call_id": call.id})
+        elif isinstance(ev, CallUpdate):
+            if call is not None:
+                call.update_language(ev.language)
+        elif isinstance(ev, CallStop):
+            return call, True
+    return call, False
+
+
+async def report(ws: WebSocket, rt: Runtime, err: IngestError) -> None:
+    rt.stats.ingest_errors[err.code] += 1
+    log.info("ingest error %s: %s", err.code, err.message)
+    try:
+        await ws.send_json(err.to_dict())
+        await ws.close(err.close_code)
+    except (RuntimeError, WebSocketDisconnect, OSError):
+        pass  # the peer is already gone
+
+
+async def audiohook(ws: WebSocket) -> None:
+    rt = runtime(ws)
+    s = rt.settings
+    headers = {k.lower(): v for k, v in ws.headers.items()}
+    why = check_request(headers, ws.url.path + (f"?{ws.url.query}" if ws.url.query else ""),
+                        headers.get("host", ""), s.audiohook_api_key, s.audiohook_client_secret, time.time())
+    if why is not None:
+        await refuse(ws, why)
+        return
+    await ws.accept()
+    session = AudioHookSession(headers["audiohook-session-id"], headers["audiohook-organization-id"])
+    call: LiveCall | None = None
+    reason = "disconnect"
+    try:
+        while not session.closed:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                break
+            text, data = msg.get("text"), msg.get("bytes")
+            if text is not None:
+                reply: Reply = session.receive_text(text)
+            else:
+                reply = Reply(events=session.receive_bytes(data or b"", s.max_frame_bytes))
+            for m in reply.messages:
+                await ws.send_text(audiohook_json(m))
+            call, stop = await handle_events(ws, rt, call, reply.events, announce=False)
+            if stop or reply.close:
+                reason = "close"
+                break
+        if session.closed:
+            await ws.close(CLOSE_NORMAL)
+    except IngestError as err:
+        reason = err.code
+        # AudioHook clients understand `disconnect`; the JSON error is for people reading a capture.
+        rt.stats.ingest_errors[err.code] += 1
+        try:
+            await ws.send_text(audiohook_json(session.message("disconnect", {"reason": "error",
+                                                                          "info": err.message})))
+            await ws.close(err.close_code)
+        except (RuntimeError, WebSocketDisconnect, OSError):
+            pass
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("audiohook connection failed")
+        await report(ws, rt, IngestError("internal", "internal error", CLOSE_INTERNAL))
+    finally:
+        if call is not None:
+            await call.close(reason)
