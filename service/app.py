@@ -18,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from service import http_api, recording, ws_ingest, ws_subscribe
 from service.auth import ensure_secret
 from service.hub import Hub
-from service.monitor import Segment, TextRules
+from service.monitor import Segment
 from service.openapi import spec
 from service.pipeline import LiveCall, Runtime, Submit
 from service.settings import Settings
@@ -28,15 +28,6 @@ from service.writer import Writer
 log = logging.getLogger("callwatch")
 
 RETENTION_SWEEP_S = 3600.0
-
-
-def text_rules() -> TextRules | None:
-    """Redaction and cue phrases come from models/ when installed; without them, transcripts are withheld."""
-    try:
-        from service.asr_offline import text_rules as load
-    except ModuleNotFoundError:
-        return None
-    return load()
 
 
 def start_asr(settings: Settings) -> tuple[Any, Submit]:
@@ -85,7 +76,7 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
         scheduler, hook = None, submit
         if hook is None and not settings.no_asr:
             scheduler, hook = await asyncio.to_thread(start_asr, settings)
-        rt = Runtime(settings, hub, writer, text=text_rules(), submit=hook)
+        rt = Runtime(settings, hub, writer, submit=hook)
         app.state.store, app.state.writer, app.state.hub, app.state.runtime = store, writer, hub, rt
         app.state.scheduler = scheduler
         sweeper = asyncio.create_task(_sweep_forever(app))
