@@ -48,7 +48,7 @@ class Server:
         return {"Authorization": f"Bearer {self.token(role, agent_id)}"}
 
 
-def test_settings(data_dir: Path, **changes: Any) -> Settings:
+def make_settings(data_dir: Path, **changes: Any) -> Settings:
     base = Settings(data_dir=data_dir, secret="test-secret", no_asr=True, recording="all",
                     audiohook_api_key=AUDIOHOOK_KEY, audiohook_client_secret=AUDIOHOOK_SECRET)
     return replace(base, **changes)
@@ -74,7 +74,7 @@ async def running(settings: Settings) -> AsyncIterator[Server]:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    async with running(test_settings(tmp_path)) as srv:
+    async with running(make_settings(tmp_path)) as srv:
         yield srv
 
 

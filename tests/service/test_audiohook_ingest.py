@@ -1,0 +1,153 @@
+"""Genesys AudioHook v2 ingest, with a client written from the protocol (the reference client is not on npm)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from audio.pcm import mulaw_encode
+from service.ingest_audiohook import PROBE_ID, SIGNED_COMPONENTS, sign, signature_base
+from tests.service.conftest import AUDIOHOOK_KEY, AUDIOHOOK_SECRET, Server, dev_call
+
+ORG = "e70b0e0d-0000-4000-8000-00000000000a"
+OFFER = [{"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000},
+         {"type": "audio", "format": "PCMU", "channels": ["external"], "rate": 8000}]
+
+
+class Client:
+    """The client half of AudioHook v2: seq/serverseq bookkeeping, position, signed upgrade."""
+
+    def __init__(self, srv: Server, session_id: str | None = None, api_key: str = AUDIOHOOK_KEY,
+                 secret: str = AUDIOHOOK_SECRET) -> None:
+        self.srv, self.session_id = srv, session_id or str(uuid.uuid4())
+        self.api_key, self.secret = api_key, secret
+        self.seq = self.serverseq = 0
+        self.samples = 0
+        self.ws: ClientConnection | None = None
+
+    def headers(self) -> dict[str, str]:
+        h = {"audiohook-organization-id": ORG, "audiohook-session-id": self.session_id,
+             "audiohook-correlation-id": str(uuid.uuid4()), "x-api-key": self.api_key}
+        created = int(time.time())
+        params = (f"({' '.join(chr(34) + c + chr(34) for c in SIGNED_COMPONENTS)});keyid=\"{self.api_key}\";"
+                  f"nonce=\"{uuid.uuid4().hex}\";alg=\"hmac-sha256\";created={created};expires={created + 10}")
+        base = signature_base({"@request-target": "/v1/ingest/audiohook",
+                               "@authority": f"127.0.0.1:{self.srv.port}", **h}, params)
+        return {**h, "signature-input": f"sig1={params}", "signature": f"sig1=:{sign(self.secret, base)}:"}
+
+    async def connect(self) -> ClientConnection:
+        self.ws = await connect(f"{self.srv.ws}/v1/ingest/audiohook", additional_headers=self.headers())
+        return self.ws
+
+    async def send(self, kind: str, **params: Any) -> None:
+        assert self.ws is not None
+        self.seq += 1
+        await self.ws.send(json.dumps({"version": "2", "type": kind, "seq": self.seq, "serverseq": self.serverseq,
+                                       "id": self.session_id, "position": f"PT{self.samples / 8000}S",
+                                       "parameters": params}))
+
+    async def recv(self) -> dict[str, Any]:
+        assert self.ws is not None
+        msg: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        self.serverseq = msg["seq"]
+        assert msg["clientseq"] == self.seq and msg["id"] == self.session_id and msg["version"] == "2"
+        return msg
+
+    async def open(self, conversation: str, media: list[dict[str, Any]] = OFFER) -> dict[str, Any]:
+        await self.send("open", organizationId=ORG, conversationId=conversation, media=media, language="en-US",
+                        participant={"id": str(uuid.uuid4()), "ani": "+1-555-555-1234", "aniName": "",
+                                     "dnis": "+1-800-555-6789"}, customConfig={"agent_id": "gen-agent"})
+        return await self.recv()
+
+    async def audio(self, customer: np.ndarray, agent: np.ndarray, frame: int = 1600) -> None:
+        assert self.ws is not None
+        for i in range(0, len(customer), frame):
+            c = np.frombuffer(mulaw_encode(customer[i:i + frame]), np.uint8)
+            a = np.frombuffer(mulaw_encode(agent[i:i + frame]), np.uint8)
+            await self.ws.send(np.stack([c, a], 1).tobytes())
+            self.samples += len(c)
+
+
+async def stored(srv: Server, call_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
+        for _ in range(300):
+            r = await client.get(f"/v1/calls/{call_id}")
+            if r.status_code == 200 and r.json()["status"] != "live":
+                call: dict[str, Any] = r.json()
+                return call
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"call {call_id} did not end")
+
+
+@pytest.mark.shared
+async def test_full_session_with_pause_and_discarded_audio(server: Server) -> None:
+    customer, agent = dev_call("dev-001-interrupting-agent", seconds=4, offset=40)
+    cl = Client(server)
+    await cl.connect()
+    opened = await cl.open("conv-1")
+    assert opened["type"] == "opened" and opened["parameters"]["media"] == [OFFER[0]]
+    await cl.audio(customer[:16000], agent[:16000])
+    await cl.send("ping")
+    assert (await cl.recv())["type"] == "pong"
+    await cl.send("paused")
+    await cl.send("resumed", start=f"PT{cl.samples / 8000}S", discarded="PT1.5S")
+    await cl.audio(customer[16000:], agent[16000:])
+    await cl.send("update", language="en-GB")
+    await cl.send("close", reason="end")
+    assert (await cl.recv())["type"] == "closed"
+    call = await stored(server, "conv-1")
+    assert call["source"] == "audiohook" and call["agent_id"] == "gen-agent" and call["language"] == "en-GB"
+    assert call["duration"] == pytest.approx(4.0 + 1.5)  # the paused stretch is call time, as silence
+
+
+async def test_connection_probe_is_answered_and_leaves_no_call(server: Server) -> None:
+    cl = Client(server)
+    await cl.connect()
+    opened = await cl.open(PROBE_ID)
+    assert opened["type"] == "opened" and opened["parameters"]["startPaused"] is False
+    await cl.send("close", reason="end")
+    closed = await cl.recv()
+    assert closed["type"] == "closed" and closed["parameters"] == {}
+    async with httpx.AsyncClient(base_url=server.http, headers=server.bearer("supervisor")) as client:
+        assert (await client.get("/v1/calls")).json()["calls"] == []
+        assert (await client.get(f"/v1/calls/{PROBE_ID}")).status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["key", "secret"])
+async def test_wrong_key_or_signature_is_refused_at_the_upgrade(server: Server, bad: str) -> None:
+    cl = Client(server, api_key="wrong") if bad == "key" else Client(server, secret="d3Jvbmcgc2VjcmV0")
+    with pytest.raises(InvalidStatus) as err:
+        await cl.connect()
+    assert err.value.response.status_code == 403
+
+
+async def test_unusable_media_offer_is_declined(server: Server) -> None:
+    cl = Client(server)
+    ws = await cl.connect()
+    reply = await cl.open("conv-2", media=[OFFER[1]])
+    assert reply["type"] == "disconnect" and reply["parameters"]["reason"] == "error"
+    with pytest.raises(ConnectionClosed):
+        await ws.recv()
+
+
+async def test_out_of_order_seq_is_a_protocol_error(server: Server) -> None:
+    cl = Client(server)
+    ws = await cl.connect()
+    await cl.open("conv-3")
+    cl.seq += 5
+    await cl.send("ping")
+    reply = json.loads(await ws.recv())
+    assert reply["type"] == "disconnect" and "seq" in reply["parameters"]["info"]
+    with pytest.raises(ConnectionClosed):
+        await ws.recv()
+    assert ws.close_code == 1007
+    assert (await stored(server, "conv-3"))["status"] == "ended"
