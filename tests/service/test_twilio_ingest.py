@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audio.pcm import mulaw_encode
 from service.ingest_twilio import twilio_signature
-from tests.service.conftest import Server, dev_call, running, make_settings
+from tests.service.conftest import Server, dev_call, make_settings, running
 
 pytestmark = pytest.mark.shared
 
