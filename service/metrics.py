@@ -32,6 +32,7 @@ def render(state: Any) -> str:
                  "Deepest subscriber queue: how far the slowest screen lags.")
     out += _line("callwatch_subscribers_cut_off_total", hub.cut_off, "Screens disconnected for lagging.",
                  "counter")
+    out += _line("callwatch_listeners", hub.depths()["listeners"], "Supervisors listening in.")
     out += _line("callwatch_listen_frames_dropped_total", hub.audio_dropped,
                  "Listen-in audio frames dropped for slow listeners.", "counter")
     out += _line("callwatch_writer_queue", writer.depth, "Writes waiting for the database.")

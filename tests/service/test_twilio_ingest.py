@@ -42,7 +42,7 @@ async def stored_call(srv: Server, call_id: str) -> dict[str, object]:
 def fork_config(srv: Server, customer: np.ndarray, agent: np.ndarray, **extra: object) -> SessionConfig:
     return SessionConfig(fork=True, tracks=["inbound", "outbound"], agent_frames=ulaw_frames(agent),
                          custom_parameters={"agent_id": "tw-agent", "language": "en",
-                                            "token": srv.token("ingest")}, **extra)  # type: ignore[arg-type]
+                                            "token": srv.token("ingest")}, **extra)
 
 
 async def test_both_tracks_become_one_aligned_call(server: Server) -> None:

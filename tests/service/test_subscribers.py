@@ -1,0 +1,167 @@
+"""Agents see only their own calls; supervisors see the board; listen-in streams audio; laggards are cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from service.hub import Hub
+from tests.service.conftest import Server, dev_call, make_settings, native_call, running
+
+START = {"type": "start", "sample_rate": 8000, "encoding": "pcm16", "channels": 2,
+         "channel_map": ["customer", "agent"], "language": "en"}
+
+
+async def collect_until_ended(ws: ClientConnection, calls: set[str]) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    pending = set(calls)
+    while pending:
+        ev = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        got.append(ev)
+        if ev["type"] == "call_ended":
+            pending.discard(ev["call_id"])
+    return got
+
+
+@pytest.mark.shared
+async def test_agent_sees_only_own_calls_and_supervisor_sees_the_board(server: Server) -> None:
+    customer, agent = dev_call("dev-001-interrupting-agent", seconds=60, offset=35)
+    async with connect(f"{server.ws}/v1/ws/agent", additional_headers=server.bearer("agent", "ann")) as ann, \
+            connect(f"{server.ws}/v1/ws/supervisor?token={server.token('supervisor')}") as sup:
+        await asyncio.gather(native_call(server, customer, agent, call_id="ann-call", agent_id="ann"),
+                             native_call(server, customer, agent, call_id="bob-call", agent_id="bob"))
+        ann_events = await collect_until_ended(ann, {"ann-call"})
+        sup_events = await collect_until_ended(sup, {"ann-call", "bob-call"})
+    assert {e["call_id"] for e in ann_events} == {"ann-call"}
+    assert {"call_started", "call_ended", "alert", "interruption"} <= {e["type"] for e in ann_events}
+    assert not {"speech_start", "speech_end"} & {e["type"] for e in ann_events}
+    assert {e["call_id"] for e in sup_events} == {"ann-call", "bob-call"}
+    assert {e["type"] for e in sup_events} <= {"alert", "call_started", "call_updated", "call_ended"}
+    assert any(e["type"] == "alert" for e in sup_events)
+    ended = [e for e in sup_events if e["type"] == "call_ended"]
+    assert all(e["call"]["status"] == "ended" and e["call"]["counts"]["alert"] >= 1 for e in ended)
+
+
+async def test_agent_cannot_reach_other_agents_calls(server: Server) -> None:
+    refused = [
+        (f"{server.ws}/v1/ws/agent?agent_id=bob", server.bearer("agent", "ann")),
+        (f"{server.ws}/v1/ws/agent", server.bearer("supervisor")),
+        (f"{server.ws}/v1/ws/supervisor", server.bearer("agent", "ann")),
+        (f"{server.ws}/v1/ws/listen/x", server.bearer("agent", "ann")),
+        (f"{server.ws}/v1/ws/agent", {}),
+    ]
+    for url, headers in refused:
+        with pytest.raises(InvalidStatus) as err:
+            async with connect(url, additional_headers=headers):
+                pass
+        assert err.value.response.status_code == 403, url
+    silence = np.zeros(800, dtype=np.int16)
+    await native_call(server, silence, silence, call_id="bob-only", agent_id="bob")
+    async with httpx.AsyncClient(base_url=server.http) as client:
+        ann = server.bearer("agent", "ann")
+        assert (await client.get("/v1/calls/bob-only", headers=ann)).status_code == 404
+        assert (await client.get("/v1/calls/bob-only/events", headers=ann)).status_code == 404
+        assert (await client.get("/v1/calls?agent_id=bob", headers=ann)).status_code == 403
+        assert (await client.get("/v1/calls", headers=ann)).json()["calls"] == []
+        bob = server.bearer("agent", "bob")
+        assert (await client.get("/v1/calls/bob-only", headers=bob)).status_code == 200
+        assert (await client.get("/v1/calls/bob-only/recording", headers=bob)).status_code == 403
+        assert (await client.get("/v1/calls")).status_code == 401
+
+
+async def test_listen_in_streams_stereo_pcm_of_the_live_call(server: Server) -> None:
+    tone = (2000 * np.sin(np.arange(1600) * 0.2)).astype(np.int16)
+    frame = np.stack([tone, -tone], 1).astype("<i2").tobytes()
+    async with connect(f"{server.ws}/v1/ingest/native", additional_headers=server.bearer("ingest")) as ingest:
+        await ingest.send(json.dumps({**START, "call_id": "live-1", "agent_id": "ann"}))
+        await ingest.recv()
+        async with connect(f"{server.ws}/v1/ws/listen/live-1",
+                           additional_headers=server.bearer("supervisor")) as listen:
+            await asyncio.wait_for(_until_listening(server, "live-1"), 10)
+            for _ in range(5):
+                await ingest.send(frame)
+            received = b""
+            while len(received) < 5 * len(frame):
+                received += await asyncio.wait_for(listen.recv(), 10)  # type: ignore[operator]
+            assert received == frame * 5
+            await ingest.send(json.dumps({"type": "stop"}))
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(listen.recv(), 10)
+
+
+async def _until_listening(server: Server, call_id: str) -> None:
+    async with httpx.AsyncClient(base_url=server.http) as client:
+        while "callwatch_subscribers" in (text := (await client.get("/metrics")).text):
+            if any(line.startswith("callwatch_listeners 1") for line in text.splitlines()):
+                return
+            await asyncio.sleep(0.01)
+
+
+def test_hub_cuts_off_a_subscriber_that_falls_behind_without_waiting() -> None:
+    async def scenario() -> None:
+        hub = Hub(queue_size=3)
+        slow = hub.subscribe("supervisor")
+        fast = hub.subscribe("supervisor")
+        for i in range(4):
+            hub.publish({"type": "alert", "call_id": "c", "id": str(i)}, "a")
+            if i < 3:
+                assert (await fast.queue.get()) is not None
+        assert slow.cut_off and slow.queue.get_nowait() is None and slow.queue.empty()
+        assert not fast.cut_off and hub.cut_off == 1
+        hub.publish({"type": "alert", "call_id": "c", "id": "4"}, "a")
+        assert fast.queue.qsize() == 2 and slow.queue.empty()
+        agent = hub.subscribe("agent", "ann")
+        hub.publish({"type": "prosody", "call_id": "c"}, "bob")
+        hub.publish({"type": "speech_start", "call_id": "c"}, "ann")
+        hub.publish({"type": "prosody", "call_id": "c"}, "ann")
+        assert agent.queue.qsize() == 1
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.shared
+async def test_completed_calls_survive_a_restart(tmp_path: Path) -> None:
+    customer, agent = dev_call("dev-001-interrupting-agent", seconds=30, offset=35)
+    settings = make_settings(tmp_path)
+    async with running(settings) as srv:
+        await native_call(srv, customer, agent, call_id="kept", agent_id="ann")
+        async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
+            r = await client.post("/v1/calls/kept/notes", json={"text": "talked over the customer twice"})
+            assert r.status_code == 201
+            before = (await client.get("/v1/calls/kept/events")).json()["events"]
+    async with running(settings) as srv:
+        async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
+            call = (await client.get("/v1/calls/kept")).json()
+            assert call["status"] == "ended" and call["notes"][0]["text"] == "talked over the customer twice"
+            assert (await client.get("/v1/calls/kept/events")).json()["events"] == before
+            assert (await client.get("/v1/calls/kept/recording")).content[:4] == b"RIFF"
+            assert [c["id"] for c in (await client.get("/v1/calls?live=false")).json()["calls"]] == ["kept"]
+            assert (await client.get("/v1/calls?live=true")).json()["calls"] == []
+
+
+async def test_http_errors_are_json(server: Server) -> None:
+    async with httpx.AsyncClient(base_url=server.http, headers=server.bearer("supervisor")) as client:
+        r = await client.get("/v1/calls/nope")
+        assert r.status_code == 404 and r.json()["error"]
+        assert (await client.get("/v1/calls?flagged=maybe")).status_code == 400
+        silence = np.zeros(800, dtype=np.int16)
+        await native_call(server, silence, silence, call_id="n1")
+        assert (await client.post("/v1/calls/n1/notes", content=b"{")).status_code == 400
+        assert (await client.post("/v1/calls/n1/notes", json={"text": ""})).status_code == 422
+        assert (await client.post("/v1/calls/n1/notes", json={"text": "x"},
+                                  headers=server.bearer("agent", "agent-1"))).status_code == 403
+        spec = (await client.get("/openapi.json")).json()
+        assert spec["openapi"].startswith("3.") and "/v1/calls/{call_id}/events" in spec["paths"]
+        assert (await client.get("/healthz")).json()["status"] == "ok"
+        metrics = (await client.get("/metrics")).text
+        assert "callwatch_calls_started_total 1" in metrics and "callwatch_writer_queue" in metrics
+
+
