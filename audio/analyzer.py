@@ -121,19 +121,35 @@ class CallAnalyzer:
         return out
 
     def _last_periodic(self, leg: Leg, first: int, last: int) -> int:
-        """Last frame in [first, last) whose pitch is clear (YIN aperiodicity under the soft-voicing bar)."""
-        j = 0 if leg == "customer" else 1
-        span = self.yin.span
-        lo = max(first, (self._origin + span) // FRAME, 0)
+        """Last frame in [first, last) whose pitch is clear (YIN aperiodicity under the soft-voicing bar).
+
+        On the customer leg a frame whose pitch matches the agent's a few frames earlier is the agent's echo:
+        periodic, but not the customer talking.
+        """
+        lo = max(first, (self._origin + self.yin.span) // FRAME + self._echo_frames, 0)
         frames = list(range(lo, min(last, self.frames + 1)))
         if not frames:
             return -1
-        audio = self._recent[j]
-        windows = np.stack([audio[(i + 1) * FRAME - self._origin - span: (i + 1) * FRAME - self._origin]
-                            for i in frames]).astype(np.float64)
-        _, aperiodicity = self.yin.estimate(windows)
-        hits = np.flatnonzero(aperiodicity < self.settings.interruption.soft_voicing)
+        f0, aperiodicity = self.yin.estimate(self._windows(0 if leg == "customer" else 1, frames))
+        voiced = aperiodicity < self.settings.interruption.soft_voicing
+        if leg == "customer" and voiced.any():
+            lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
+            agent_f0, _ = self.yin.estimate(self._windows(1, lagged))
+            agent_f0 = agent_f0.reshape(len(frames), self._echo_frames)
+            same = np.abs(agent_f0 / f0[:, None] - 1.0) < 0.03  # NaN compares False: unvoiced agent is no echo
+            # Echo has one fixed delay: at the best lag most of the voiced frames follow the agent's pitch.
+            # Chance matches scatter over lags and frames, so a customer who talks stays counted.
+            best = same[voiced].sum(axis=0).max()
+            if best >= max(3, 0.6 * voiced.sum()):
+                voiced[:] = False
+        hits = np.flatnonzero(voiced)
         return frames[int(hits[-1])] if len(hits) else -1
+
+    def _windows(self, row: int, frames: list[int]) -> NDArray[np.float64]:
+        """The ``yin.span`` samples ending with each frame, from the recent audio of one leg."""
+        span, audio = self.yin.span, self._recent[row]
+        ends = [(i + 1) * FRAME - self._origin for i in frames]
+        return np.stack([audio[e - span: e] for e in ends]).astype(np.float64)
 
     def _on_segment(self, ev: SpeechStarted | SpeechEnded) -> None:
         f = FRAME
@@ -147,14 +163,11 @@ class CallAnalyzer:
     def _close_block(self) -> list[AcousticEvent]:
         out: list[AcousticEvent] = []
         now = self.frames
-        span = self.yin.span
         for j, leg in enumerate(LEGS):
             st = self.legs[leg]
             frames: list[_Frame] = []
             if st.block_frames:
-                ends = [(i + 1) * FRAME - self._origin for i in st.block_frames]
-                audio = self._recent[j]
-                windows = np.stack([audio[e - span: e] for e in ends]).astype(np.float64)
+                windows = self._windows(j, st.block_frames)
                 f0, _ = self.yin.estimate(windows)
                 tilts = spectral_tilt_db(windows[:, -TILT_FFT:])
                 for i, level, hz, tilt in zip(st.block_frames, st.block_levels, f0.tolist(), tilts.tolist(),

@@ -44,7 +44,7 @@ class InterruptionSettings:
     """If both legs began within this, nobody is blamed."""
     min_overlap_ms: int = 500
     """Both legs voiced at once for at least this long, counted within the decision window."""
-    mid_turn_pause_ms: int = 600
+    mid_turn_pause_ms: int = 800
     """The other leg still holds its turn if it was voiced this recently before the onset."""
     continuing_ms: int = 300
     """...and it must be heard again within this much after the onset to count as talked over."""

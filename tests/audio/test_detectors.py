@@ -184,3 +184,28 @@ def test_soft_speech_on_a_noisy_line_is_not_dead_air() -> None:
     c = leg(12.0, [(0.5, vowel(200, -24, 2.0)), (4.0, vowel(200, -46, 2.5))], noise_db=-56, seed=1)
     a = leg(12.0, [(9.0, vowel(110, -24, 2.0))], noise_db=-56, seed=2)
     assert of_type(analyze(c, a), DeadAir) == []
+
+
+def test_agent_echo_on_the_customer_leg_is_not_the_customer_talking() -> None:
+    # The customer stops; the agent answers 0.5 s later; the line leaks the agent back, 40 ms late and
+    # 30 dB down, into the customer leg. Nobody interrupted anybody.
+    agent_turn = vowel(120, -20, 3.0)
+    c = leg(9.0, [(1.0, vowel(210, -24, 2.5))], noise_db=-56, seed=1)
+    a = leg(9.0, [(4.0, agent_turn)], noise_db=-56, seed=2)
+    echo = (agent_turn.astype(np.float64) * 10 ** (-30 / 20)).astype(np.int16)
+    start = int(4.04 * 8000)
+    c[start: start + len(echo)] = np.clip(c[start: start + len(echo)].astype(np.int32) + echo, -32768, 32767)
+    events = analyze(c, a)
+    assert of_type(events, Interruption) == []
+    assert not any(e.type == "speech_start" and e.leg == "customer" and e.start / 8000 > 3.9 for e in events)
+
+
+def test_echo_gate_learns_the_line_and_keeps_a_soft_customer() -> None:
+    from audio.echo import EchoGate
+
+    gate = EchoGate(27.0, 6.0, 15.0, 40.0)
+    for _ in range(200):
+        gate.observe(30.0)  # what the leak looks like on this line
+    gate.update()
+    assert gate.is_echo(31.0)
+    assert not gate.is_echo(20.0)  # 20 dB under a loud agent is a person, not this line's echo
