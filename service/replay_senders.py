@@ -1,0 +1,178 @@
+"""Clients for the three ingest protocols, used by ``callwatch replay``: stream two legs at a set pace.
+
+Each sender records when the audio up to each point was sent (``SendLog``), so an alert's end-to-end
+latency can be measured from the moment the audio that triggered it left this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from websockets.asyncio.client import ClientConnection, connect
+
+from audio.pcm import mulaw_encode
+from service.ingest_audiohook import SIGNED_COMPONENTS, sign, signature_base
+from service.ingest_twilio import twilio_signature
+
+RATE = 8000
+Int16 = NDArray[np.int16]
+
+
+@dataclass
+class SendLog:
+    """Wall-clock send time of each chunk, by the call time its audio reaches."""
+
+    ends: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)
+
+    def note(self, end_s: float) -> None:
+        self.ends.append(end_s)
+        self.sent_at.append(time.perf_counter())
+
+    def sent_when(self, t: float) -> float | None:
+        """When the chunk holding call time ``t`` was sent (None if it never was)."""
+        i = bisect.bisect_left(self.ends, t - 1e-6)
+        return self.sent_at[i] if i < len(self.sent_at) else None
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    """Base ``ws://host:port``."""
+    call_id: str
+    agent_id: str
+    language: str
+    speed: float
+    ingest_token: str = ""
+    audiohook_api_key: str = ""
+    audiohook_client_secret: str = ""
+    twilio_auth_token: str = ""
+
+
+async def _paced(customer: Int16, agent: Int16, chunk: int, speed: float, log: SendLog,
+                 send: Callable[[Int16, Int16], Awaitable[None]]) -> None:
+    began = time.perf_counter()
+    for i in range(0, len(customer), chunk):
+        due = began + i / RATE / speed
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await send(customer[i:i + chunk], agent[i:i + chunk])
+        log.note(min(i + chunk, len(customer)) / RATE)
+
+
+async def send_native(tg: Target, customer: Int16, agent: Int16, log: SendLog) -> None:
+    headers = {"Authorization": f"Bearer {tg.ingest_token}"}
+    async with connect(f"{tg.url}/v1/ingest/native", additional_headers=headers) as ws:
+        await ws.send(json.dumps({"type": "start", "call_id": tg.call_id, "agent_id": tg.agent_id,
+                                  "sample_rate": RATE, "encoding": "pcm16", "channels": 2,
+                                  "channel_map": ["customer", "agent"], "language": tg.language}))
+        reply = json.loads(await ws.recv())
+        if reply.get("type") != "started":
+            raise RuntimeError(f"service refused the call: {reply}")
+
+        async def send(c: Int16, a: Int16) -> None:
+            await ws.send(np.stack([c, a], axis=1).astype("<i2").tobytes())
+
+        await _paced(customer, agent, RATE // 50, tg.speed, log, send)
+        await ws.send(json.dumps({"type": "stop"}))
+        await _wait_closed(ws)
+
+
+async def send_twilio(tg: Target, customer: Int16, agent: Int16, log: SendLog) -> None:
+    sid = "MZ" + uuid.uuid4().hex
+    url = f"{tg.url}/v1/ingest/twilio"
+    headers = {"X-Twilio-Signature": twilio_signature(tg.twilio_auth_token, url)} if tg.twilio_auth_token else {}
+    async with connect(url, additional_headers=headers) as ws:
+        seq = 0
+
+        async def emit(msg: dict[str, object]) -> None:
+            nonlocal seq
+            seq += 1
+            await ws.send(json.dumps({**msg, "sequenceNumber": str(seq), "streamSid": sid}))
+
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await emit({"event": "start", "start": {
+            "accountSid": "AC" + "0" * 32, "streamSid": sid, "callSid": tg.call_id,
+            "tracks": ["inbound", "outbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": RATE, "channels": 1},
+            "customParameters": {"agent_id": tg.agent_id, "language": tg.language, "token": tg.ingest_token}}})
+        chunk = 0
+        ts = 0
+
+        async def send(c: Int16, a: Int16) -> None:
+            nonlocal chunk, ts
+            for track, pcm in (("outbound", a), ("inbound", c)):
+                chunk += 1
+                await emit({"event": "media", "media": {"track": track, "chunk": str(chunk), "timestamp": str(ts),
+                                                        "payload": base64.b64encode(mulaw_encode(pcm)).decode()}})
+            ts += len(c) * 1000 // RATE
+
+        await _paced(customer, agent, RATE // 50, tg.speed, log, send)
+        await emit({"event": "stop", "stop": {"callSid": tg.call_id}})
+        await _wait_closed(ws)
+
+
+def audiohook_headers(tg: Target, session_id: str, org: str, authority: str) -> dict[str, str]:
+    h = {"audiohook-organization-id": org, "audiohook-session-id": session_id,
+         "audiohook-correlation-id": str(uuid.uuid4()), "x-api-key": tg.audiohook_api_key}
+    if not tg.audiohook_client_secret:
+        return h
+    created = int(time.time())
+    covered = " ".join(f'"{c}"' for c in SIGNED_COMPONENTS)
+    params = (f'({covered});keyid="{tg.audiohook_api_key}";nonce="{uuid.uuid4().hex}";alg="hmac-sha256";'
+              f"created={created};expires={created + 10}")
+    base = signature_base({"@request-target": "/v1/ingest/audiohook", "@authority": authority, **h}, params)
+    return {**h, "signature-input": f"sig1={params}",
+            "signature": f"sig1=:{sign(tg.audiohook_client_secret, base)}:"}
+
+
+async def send_audiohook(tg: Target, customer: Int16, agent: Int16, log: SendLog) -> None:
+    session_id, org = str(uuid.uuid4()), str(uuid.uuid4())
+    authority = tg.url.split("://", 1)[-1].split("/", 1)[0]
+    headers = audiohook_headers(tg, session_id, org, authority)
+    async with connect(f"{tg.url}/v1/ingest/audiohook", additional_headers=headers) as ws:
+        seq, serverseq, samples = 0, 0, 0
+
+        async def emit(kind: str, **params: object) -> None:
+            nonlocal seq
+            seq += 1
+            await ws.send(json.dumps({"version": "2", "type": kind, "seq": seq, "serverseq": serverseq,
+                                      "id": session_id, "position": f"PT{samples / RATE}S", "parameters": params}))
+
+        await emit("open", organizationId=org, conversationId=tg.call_id, language=tg.language,
+                   participant={"id": str(uuid.uuid4()), "ani": "", "aniName": "", "dnis": ""},
+                   media=[{"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": RATE}],
+                   customConfig={"agent_id": tg.agent_id})
+        opened = json.loads(await ws.recv())
+        if opened.get("type") != "opened":
+            raise RuntimeError(f"service did not open the session: {opened}")
+        serverseq = int(opened["seq"])
+
+        async def send(c: Int16, a: Int16) -> None:
+            nonlocal samples
+            mc, ma = (np.frombuffer(mulaw_encode(x), np.uint8) for x in (c, a))
+            await ws.send(np.stack([mc, ma], axis=1).tobytes())
+            samples += len(c)
+
+        await _paced(customer, agent, RATE // 10, tg.speed, log, send)
+        await emit("close", reason="end")
+        await _wait_closed(ws)
+
+
+async def _wait_closed(ws: ClientConnection) -> None:
+    async for msg in ws:
+        if isinstance(msg, str) and '"error"' in msg:
+            raise RuntimeError(f"service reported: {msg}")
+
+
+SENDERS = {"native": send_native, "twilio": send_twilio, "audiohook": send_audiohook}

@@ -1,0 +1,51 @@
+"""``callwatch serve``: the live service under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from service.app import create_app
+from service.auth import ensure_secret
+from service.settings import SettingsError, load
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    # Defaults are None so that CALLWATCH_* variables apply unless a flag is given.
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; CALLWATCH_HOST)")
+    p.add_argument("--port", type=int, help="port (default 8080; CALLWATCH_PORT)")
+    p.add_argument("--db", dest="db_url", metavar="URL", help="database URL, sqlite:///PATH "
+                   "(default sqlite file in the data dir; CALLWATCH_DB)")
+    p.add_argument("--redis", dest="redis_url", metavar="URL", help="reserved: the bus is in-process for now")
+    p.add_argument("--model", help="Whisper model name or path (CALLWATCH_MODEL)")
+    p.add_argument("--language", help="en, ru or auto (CALLWATCH_LANGUAGE)")
+    p.add_argument("--no-asr", dest="no_asr", action="store_const", const=True, default=None,
+                   help="signals only: no transcription, no phrase alerts")
+    p.add_argument("--data-dir", type=Path, help="where the database, secret and recordings live "
+                   "(default ./var; CALLWATCH_DATA_DIR)")
+    p.add_argument("--recording", choices=("flagged", "all", "none"),
+                   help="which calls' audio to keep (default flagged; CALLWATCH_RECORDING)")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load(os.environ, host=args.host, port=args.port, db_url=args.db_url, redis_url=args.redis_url,
+                        model=args.model, language=args.language, no_asr=args.no_asr, data_dir=args.data_dir,
+                        recording=args.recording)
+    except SettingsError as e:
+        print(f"callwatch serve: {e}", file=sys.stderr)
+        return 2
+    settings = ensure_secret(settings)
+    if settings.redis_url:
+        logging.getLogger("callwatch").warning("--redis is not used yet: events stay in this process")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio",
+                # Larger than our own frame limit, so an oversized frame gets our explanatory error.
+                ws_max_size=4 * settings.max_frame_bytes, log_level=args.log_level, proxy_headers=True)
+    return 0
