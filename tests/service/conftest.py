@@ -111,3 +111,17 @@ async def _drain(ws: ClientConnection, into: list[dict[str, Any]]) -> None:
     with contextlib.suppress(Exception):
         async for msg in ws:
             into.append(json.loads(msg))
+
+
+async def wait_ended(srv: Server, call_id: str) -> dict[str, Any]:
+    """The ingest socket closes at once; the call ends when its last transcripts are in."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
+        for _ in range(3000):
+            r = await client.get(f"/v1/calls/{call_id}")
+            if r.status_code == 200 and r.json()["status"] not in ("live", "closing"):
+                call: dict[str, Any] = r.json()
+                return call
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"call {call_id} did not end")

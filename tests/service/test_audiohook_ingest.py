@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audio.pcm import mulaw_encode
 from service.ingest_audiohook import PROBE_ID, SIGNED_COMPONENTS, sign, signature_base
-from tests.service.conftest import AUDIOHOOK_KEY, AUDIOHOOK_SECRET, Server, dev_call
+from tests.service.conftest import AUDIOHOOK_KEY, AUDIOHOOK_SECRET, Server, dev_call, wait_ended
 
 ORG = "e70b0e0d-0000-4000-8000-00000000000a"
 OFFER = [{"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000},
@@ -77,17 +77,6 @@ class Client:
             self.samples += len(c)
 
 
-async def stored(srv: Server, call_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
-        for _ in range(300):
-            r = await client.get(f"/v1/calls/{call_id}")
-            if r.status_code == 200 and r.json()["status"] != "live":
-                call: dict[str, Any] = r.json()
-                return call
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"call {call_id} did not end")
-
-
 @pytest.mark.shared
 async def test_full_session_with_pause_and_discarded_audio(server: Server) -> None:
     customer, agent = dev_call("dev-001-interrupting-agent", seconds=4, offset=40)
@@ -104,7 +93,7 @@ async def test_full_session_with_pause_and_discarded_audio(server: Server) -> No
     await cl.send("update", language="en-GB")
     await cl.send("close", reason="end")
     assert (await cl.recv())["type"] == "closed"
-    call = await stored(server, "conv-1")
+    call = await wait_ended(server, "conv-1")
     assert call["source"] == "audiohook" and call["agent_id"] == "gen-agent" and call["language"] == "en-GB"
     assert call["duration"] == pytest.approx(4.0 + 1.5)  # the paused stretch is call time, as silence
 
@@ -150,4 +139,4 @@ async def test_out_of_order_seq_is_a_protocol_error(server: Server) -> None:
     with pytest.raises(ConnectionClosed):
         await ws.recv()
     assert ws.close_code == 1007
-    assert (await stored(server, "conv-3"))["status"] == "ended"
+    assert (await wait_ended(server, "conv-3"))["status"] == "ended"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from streamdouble.api import call as twilio_call
@@ -17,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audio.pcm import mulaw_encode
 from service.ingest_twilio import twilio_signature
-from tests.service.conftest import Server, dev_call, make_settings, running
+from tests.service.conftest import Server, dev_call, make_settings, running, wait_ended
 
 pytestmark = pytest.mark.shared
 
@@ -26,17 +24,6 @@ def ulaw_frames(pcm: np.ndarray) -> list[bytes]:
     n = len(pcm) // 160 * 160
     data = mulaw_encode(pcm[:n])
     return [data[i:i + 160] for i in range(0, n, 160)]
-
-
-async def stored_call(srv: Server, call_id: str) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
-        for _ in range(300):
-            r = await client.get(f"/v1/calls/{call_id}")
-            if r.status_code == 200 and r.json()["status"] != "live":
-                result: dict[str, object] = r.json()
-                return result
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"call {call_id} did not end")
 
 
 def fork_config(srv: Server, customer: np.ndarray, agent: np.ndarray, **extra: object) -> SessionConfig:
@@ -50,7 +37,7 @@ async def test_both_tracks_become_one_aligned_call(server: Server) -> None:
     report = await twilio_call(f"{server.ws}/v1/ingest/twilio", frames=ulaw_frames(customer),
                                config=fork_config(server, customer, agent))
     assert report.result.violations == []
-    call = await stored_call(server, report.result.identity.call_sid)
+    call = await wait_ended(server, report.result.identity.call_sid)
     assert call["source"] == "twilio" and call["agent_id"] == "tw-agent" and call["language"] == "en"
     assert call["duration"] == pytest.approx(3.0, abs=0.02)
 
@@ -61,7 +48,7 @@ async def test_lost_packets_keep_the_timeline(server: Server) -> None:
                          chaos_seed=7)
     report = await twilio_call(f"{server.ws}/v1/ingest/twilio", frames=ulaw_frames(customer), config=config)
     assert report.result.frames_dropped > 0
-    call = await stored_call(server, report.result.identity.call_sid)
+    call = await wait_ended(server, report.result.identity.call_sid)
     # Lost customer audio became silence in place: the call is as long as the agent's unimpaired track.
     assert call["duration"] == pytest.approx(3.0, abs=0.1)
 
@@ -95,5 +82,5 @@ async def test_signature_is_checked_when_an_auth_token_is_configured(tmp_path: P
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
             assert ws.close_code == 1007
-        call = await stored_call(srv, "CA9")
+        call = await wait_ended(srv, "CA9")
         assert call["agent_id"] == "a9" and call["status"] == "ended"
