@@ -27,20 +27,20 @@ def naive_events(customer: NDArray[np.int16], agent: NDArray[np.int16]) -> list[
         for i in onsets.tolist():
             if active[of][i]:
                 out.append({"type": "interruption", "by": by, "of": of, "start": i * sec, "t": (i + 1) * sec})
-    # Raised voice: 3 s of level 6 dB over the running median of the leg's active frames.
+    # Raised voice: the last 3 s of the leg's active frames 6 dB over the running median of all before.
     for leg, x in legs.items():
         levels = frame_levels_db(x)
         history: list[float] = []
-        run = 0
+        recent: list[float] = []
+        quiet_until = -1
         for i, (lv, act) in enumerate(zip(levels.tolist(), active[leg].tolist(), strict=True)):
             if not act:
                 continue
-            if len(history) > 250 and lv > float(np.median(history[-1500:])) + 6.0:
-                run += 1
-                if run == 150:
-                    out.append({"type": "raised_voice", "leg": leg, "start": (i - 149) * sec, "t": (i + 1) * sec})
-            else:
-                run = 0
+            recent = [*recent[-149:], float(lv)]
+            if len(history) > 250 and i > quiet_until and len(recent) == 150 \
+                    and float(np.mean(recent)) > float(np.median(history)) + 6.0:
+                out.append({"type": "raised_voice", "leg": leg, "start": (i - 149) * sec, "t": (i + 1) * sec})
+                quiet_until = i + 500  # one report per 10 s
             history.append(float(lv))
     # Dead air: 4 s with neither VAD on.
     silent = 0
