@@ -44,6 +44,8 @@ class AlertEngine:
         self._frustration: Event | None = None
         self._empathy_due: tuple[float, Event] | None = None
         self._last_empathy_start = float("-inf")
+        self._interruption_alerts: dict[float, Event] = {}
+        """Interruption alerts by the interruption's start, in case its words show it was a backchannel."""
 
     @property
     def flagged(self) -> bool:
@@ -54,7 +56,12 @@ class AlertEngine:
         out = self._check_empathy(t)
         kind = ev.get("type")
         if kind == "interruption" and ev.get("by") == "agent":
-            out += self._fire("interruption", t, [ev])
+            fired = self._fire("interruption", t, [ev])
+            if fired:
+                self._interruption_alerts[float(ev.get("start", t))] = fired[0]
+            out += fired
+        elif kind == "backchannel" and isinstance(ev.get("retracts"), dict):
+            out += self._retract(ev, t)
         elif kind == "raised_voice" and ev.get("leg") == "customer":
             out += self._customer_raised(ev, t)
         elif kind == "raised_voice_end" and ev.get("leg") == "customer":
@@ -70,6 +77,16 @@ class AlertEngine:
         elif kind == "phrase":
             out += self._phrase(ev, t)
         return out
+
+    def _retract(self, ev: Event, t: float) -> list[Event]:
+        """The transcript showed an "interruption" was only "mm-hm": withdraw its alert and its score."""
+        start = ev["retracts"].get("start")
+        alert = self._interruption_alerts.pop(float(start), None) if isinstance(start, int | float) else None
+        if alert is None:
+            return []
+        self.score = max(0, self.score - self.rules["interruption"].score)
+        return [{"type": "alert_retracted", "id": alert["id"], "rule": alert["rule"], "reason": "backchannel",
+                 "cause": [ev], "t": t}]
 
     def _customer_raised(self, ev: Event, t: float) -> list[Event]:
         self._raised, self._raised_end = ev, None

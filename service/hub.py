@@ -15,7 +15,7 @@ Event = dict[str, Any]
 SubscriberRole = Literal["agent", "supervisor"]
 
 AGENT_HIDDEN = frozenset({"speech_start", "speech_end"})
-SUPERVISOR_BOARD = frozenset({"alert", "call_started", "call_updated", "call_ended"})
+SUPERVISOR_BOARD = frozenset({"alert", "alert_retracted", "call_started", "call_updated", "call_ended"})
 
 
 @dataclass(eq=False)

@@ -177,8 +177,12 @@ class LiveCall:
             before = (self.alerts.score, self.alerts.flagged)
             for alert in self.alerts.observe(d):
                 alert["call_id"] = self.id
-                self.counts["alert"] += 1
-                self.rt.stats.alerts[alert["rule"]] += 1
+                if alert["type"] == "alert":
+                    self.counts["alert"] += 1
+                    self.rt.stats.alerts[alert["rule"]] += 1
+                else:
+                    self.counts["alert"] -= 1
+                    self.rt.stats.alerts[alert["rule"]] -= 1
                 self._publish(alert)
             changed = changed or before != (self.alerts.score, self.alerts.flagged)
         if changed:

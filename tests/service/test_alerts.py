@@ -90,3 +90,16 @@ def test_score_and_flag() -> None:
     assert not e.flagged and e.score == 0
     feed(e, [interruption(10)])
     assert e.score > 0 and not e.flagged and e.flags == {"interruption"}
+
+
+def test_an_interruption_shown_to_be_a_backchannel_is_retracted() -> None:
+    e = AlertEngine("c")
+    [alert] = e.observe(interruption(10))
+    score = e.score
+    bc = {"type": "backchannel", "by": "agent", "start": 9.0, "text": "mm-hm", "confirmed_by": "words",
+          "retracts": interruption(10), "t": 12.0}
+    [retraction] = e.observe(bc)
+    assert retraction == {"type": "alert_retracted", "id": alert["id"], "rule": "interruption",
+                          "reason": "backchannel", "cause": [bc], "t": 12.0}
+    assert e.score == score - 8
+    assert e.observe(bc) == []  # only once
