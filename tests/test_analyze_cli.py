@@ -101,3 +101,25 @@ def test_labelled_call_scores_with_the_shared_scorer(tmp_path: Path) -> None:
     s = json.loads(scored.stdout)
     assert s["interruption"]["recall"] >= 0.66 and s["interruption"]["precision"] >= 0.66
     assert s["backchannel_false_alarms"] == 0
+
+
+REAL = DATA / "calls" / "real" / "lca-40"
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not (REAL / "agent.wav").exists(), reason=f"shared real call not found at {REAL}")
+def test_analyze_with_the_bundled_model_prints_redacted_utterances(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # The first 40 s of a real support call, both legs, through the real Whisper base model.
+    for name in ("customer", "agent"):
+        x, rate = sf.read(REAL / f"{name}.wav", dtype="int16")
+        sf.write(tmp_path / f"{name}.wav", x[: 40 * rate], rate)
+    rc, events, _ = run_cli(["--customer", str(tmp_path / "customer.wav"), "--agent", str(tmp_path / "agent.wav"),
+                             "--language", "en"], capsys)
+    assert rc == 0
+    utterances = [e for e in events if e["type"] == "utterance"]
+    assert len(utterances) >= 3
+    assert {u["leg"] for u in utterances} == {"customer", "agent"}
+    words = " ".join(str(u["text"]).lower() for u in utterances)
+    assert any(w in words for w in ("car", "help", "thank", "appointment", "service"))
+    assert all(float(u["t"]) >= float(u["end"]) for u in utterances)  # type: ignore[arg-type]
