@@ -16,7 +16,7 @@ from audio.echo import EchoGate
 from audio.escalation import EscalationTracker, _Frame, semitones
 from audio.events import LEGS, RATE, AcousticEvent, Leg, ProsodySample, SpeechEnded, SpeechStarted
 from audio.floor import FloorTracker
-from audio.frames import FRAME, FrameBuffer, frame_levels_db
+from audio.frames import FRAME, FrameBuffer, RecentAudio, frame_levels_db
 from audio.overlap import InterruptionDetector, VoicedHistory
 from audio.pitch import TILT_FFT, Yin, spectral_tilt_db
 from audio.settings import AnalyzerSettings
@@ -57,11 +57,10 @@ class CallAnalyzer:
         v = s.vad
         self.echo = EchoGate(v.echo_margin_db, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db)
         self._agent_levels: list[float] = []
-        # Recent audio of both legs (with a lead-in of silence), so a frame's pitch can look back
-        # ``yin.span`` samples across chunk edges; ``_origin`` is the call sample of column 0.
-        self._recent = np.zeros((2, self.yin.span), dtype=np.int16)
-        self._origin = -self.yin.span
-        self._lookback = int(s.interruption.lookback_ms * RATE / 1000)
+        # Recent audio of both legs, so a frame's pitch can look back across chunk edges, and the interruption
+        # check back over its decision window.
+        lookback = int(s.interruption.lookback_ms * RATE / 1000)
+        self._recent = RecentAudio(self.yin.span + max(self.block * FRAME, lookback), self.yin.span)
 
     @property
     def samples(self) -> int:
@@ -74,7 +73,7 @@ class CallAnalyzer:
         if n == 0:
             return out
         levels = frame_levels_db(frames.reshape(2 * n, FRAME)).reshape(2, n).tolist()
-        self._recent = np.concatenate([self._recent, frames.reshape(2, n * FRAME)], axis=1)
+        self._recent.append(frames.reshape(2, n * FRAME))
         cust, agt = self.legs["customer"], self.legs["agent"]
         gains = np.array([[st.speech_level.gain(st.classifier.floor.db)] for st in (cust, agt)])
         raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * gains), -32768, 32767).astype("<i2").reshape(2, n, FRAME)
@@ -114,10 +113,6 @@ class CallAnalyzer:
             self.frames += 1
             if self.frames % self.block == 0:
                 out.extend(self._close_block())
-        keep = self.yin.span + max(self.block * FRAME, self._lookback)
-        if self._recent.shape[1] > keep:
-            self._origin += self._recent.shape[1] - keep
-            self._recent = self._recent[:, -keep:]
         return out
 
     def _last_periodic(self, leg: Leg, first: int, last: int) -> int:
@@ -126,7 +121,7 @@ class CallAnalyzer:
         On the customer leg a frame whose pitch matches the agent's a few frames earlier is the agent's echo:
         periodic, but not the customer talking.
         """
-        lo = max(first, (self._origin + self.yin.span) // FRAME + self._echo_frames, 0)
+        lo = max(first, (self._recent.origin + self.yin.span) // FRAME + self._echo_frames, 0)
         frames = list(range(lo, min(last, self.frames + 1)))
         if not frames:
             return -1
@@ -147,8 +142,8 @@ class CallAnalyzer:
 
     def _windows(self, row: int, frames: list[int]) -> NDArray[np.float64]:
         """The ``yin.span`` samples ending with each frame, from the recent audio of one leg."""
-        span, audio = self.yin.span, self._recent[row]
-        ends = [(i + 1) * FRAME - self._origin for i in frames]
+        span, audio, origin = self.yin.span, self._recent.view()[row], self._recent.origin
+        ends = [(i + 1) * FRAME - origin for i in frames]
         return np.stack([audio[e - span: e] for e in ends]).astype(np.float64)
 
     def _on_segment(self, ev: SpeechStarted | SpeechEnded) -> None:

@@ -39,3 +39,34 @@ class FrameBuffer:
     @property
     def pending(self) -> int:
         return int(self._pending.shape[1])
+
+
+class RecentAudio:
+    """The recent samples of both legs, appended chunk by chunk.
+
+    Copies history only when the buffer fills (once per ``keep`` samples), not on every 20 ms chunk: a live
+    call pushes fifty chunks a second. ``origin`` is the call sample held in column 0 of ``view()``.
+    """
+
+    def __init__(self, keep: int, lead_in: int) -> None:
+        self.keep = keep
+        self._buf = np.zeros((2, 2 * keep + lead_in), dtype=np.int16)
+        self._len = lead_in  # a lead-in of silence, so the first frames can look back too
+        self.origin = -lead_in
+
+    def append(self, x: NDArray[np.int16]) -> None:
+        n = x.shape[1]
+        if self._len + n > self._buf.shape[1]:
+            kept = min(self.keep, self._len)
+            self._buf[:, :kept] = self._buf[:, self._len - kept: self._len]
+            self.origin += self._len - kept
+            self._len = kept
+            if kept + n > self._buf.shape[1]:
+                grown = np.zeros((2, 2 * (kept + n)), dtype=np.int16)
+                grown[:, :kept] = self._buf[:, :kept]
+                self._buf = grown
+        self._buf[:, self._len: self._len + n] = x
+        self._len += n
+
+    def view(self) -> NDArray[np.int16]:
+        return self._buf[:, : self._len]

@@ -63,3 +63,18 @@ def test_classifier_rejects_silence_and_steady_noise() -> None:
 def test_classifier_accepts_voiced_sound_over_noise() -> None:
     flags = classify(leg(3.0, [(1.0, vowel(140, -25, 1.0))], noise_db=-60))
     assert sum(flags[55:95]) >= 36 and sum(flags[:45]) == 0 and sum(flags[110:]) == 0
+
+
+def test_recent_audio_keeps_what_is_asked_across_refills() -> None:
+    from audio.frames import RecentAudio
+
+    r = RecentAudio(keep=1000, lead_in=100)
+    x = np.arange(10_000, dtype=np.int16)
+    for i in range(0, len(x), 160):
+        r.append(np.stack([x[i: i + 160], -x[i: i + 160]]))
+        view = r.view()
+        end = min(i + 160, len(x))
+        assert r.origin + view.shape[1] == end
+        assert view.shape[1] >= min(1000, end + 100)
+        assert np.array_equal(view[0, -50:], x[end - 50: end])
+    assert np.array_equal(r.view()[1, -1000:], -x[-1000:])
