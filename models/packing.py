@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 RATE = 16000
 
 
@@ -45,40 +48,56 @@ class Window:
         return sum(p.length for p in self.pieces)
 
 
-def plan_windows(lengths: Sequence[tuple[int, int]], *, window_s: float = 30.0, gap_s: float = 1.0) -> list[Window]:
-    """Greedy first-fit in the given order; ``lengths`` is (utterance index, samples at 16 kHz).
+Span = tuple[int, int, int]
+"""(utterance index, first sample, end sample) of 16 kHz audio to place in a window."""
 
-    The order is kept because neighbours from the same conversation make better context than
-    whatever would fill a hole best.
+
+def plan_windows(spans: Sequence[Span], *, window_s: float = 30.0, gap_s: float = 1.0) -> list[Window]:
+    """First fit: each span goes into the first window that still has room for it after a gap.
+
+    Filling earlier windows' holes keeps the number of windows, and so the encoder passes, close to
+    the minimum; spans longer than a window must be cut first (``split_at_pauses``).
     """
     capacity = int(window_s * RATE)
     gap = int(gap_s * RATE)
-    windows: list[Window] = []
-    current: list[Piece] = []
-    cursor = 0
-    for index, length in lengths:
+    windows: list[list[Piece]] = []
+    cursors: list[int] = []
+    for index, start, end in spans:
+        length = end - start
         if length > capacity:
-            if current:
-                windows.append(Window(tuple(current)))
-                current, cursor = [], 0
-            windows.extend(_split_long(index, length, capacity))
+            raise ValueError(f"span of {length} samples exceeds the {capacity}-sample window")
+        for w, cursor in enumerate(cursors):
+            if cursor + gap + length <= capacity:
+                windows[w].append(Piece(index, start, end, cursor + gap))
+                cursors[w] = cursor + gap + length
+                break
+        else:
+            windows.append([Piece(index, start, end, 0)])
+            cursors.append(length)
+    return [Window(tuple(pieces)) for pieces in windows]
+
+
+def split_at_pauses(
+    samples: npt.NDArray[np.float32], max_len: int, *, search_s: float = 3.0, frame: int = RATE // 50
+) -> list[tuple[int, int]]:
+    """Cut audio longer than ``max_len`` into near-equal stretches, each cut at the quietest 20 ms
+    within ``search_s`` of the ideal point, so words are not sliced in half."""
+    total = samples.size
+    cuts = [0]
+    while total - cuts[-1] > max_len:
+        start = cuts[-1]
+        parts = -(-(total - start) // max_len)
+        ideal = start + (total - start) // parts
+        lo = max(start + frame, ideal - int(search_s * RATE))
+        hi = min(start + max_len, ideal + int(search_s * RATE))
+        frames = (hi - lo) // frame
+        if frames < 1:
+            cuts.append(min(start + max_len, ideal))
             continue
-        start = cursor + gap if current else 0
-        if start + length > capacity:
-            windows.append(Window(tuple(current)))
-            current, start = [], 0
-        current.append(Piece(index, 0, length, start))
-        cursor = start + length
-    if current:
-        windows.append(Window(tuple(current)))
-    return windows
-
-
-def _split_long(index: int, length: int, capacity: int) -> list[Window]:
-    # Equal chunks rather than full ones plus a stub: a 2 s tail alone decodes worse than two halves.
-    count = -(-length // capacity)
-    step = -(-length // count)
-    return [Window((Piece(index, s, min(s + step, length), 0),)) for s in range(0, length, step)]
+        energy = np.square(samples[lo : lo + frames * frame].reshape(frames, frame)).sum(axis=1)
+        cuts.append(lo + int(np.argmin(energy)) * frame + frame // 2)
+    cuts.append(total)
+    return list(zip(cuts, cuts[1:], strict=False))
 
 
 def owner(window: Window, time_s: float) -> Piece:

@@ -21,7 +21,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import merge_punctuations
 
 from models import guards
-from models.packing import RATE, Piece, Window, owner, plan_windows
+from models.packing import RATE, Piece, Span, Window, owner, plan_windows, split_at_pauses
 from models.resolve import ModelError, resolve_model
 from models.transcriber import Transcript, Utterance, Word
 from models.waveform import to_whisper_rate
@@ -39,6 +39,8 @@ class DecodeSettings:
     batch_windows: int = 4
     """Windows per encoder/decoder call; more amortises decoding steps, costs latency."""
     beam_size: int = 1
+    timestamps: bool = False
+    """Decode with timestamp tokens (measured: higher WER on packed windows, and slower)."""
     tokens_per_second: float = 12.0
     """Upper bound on text tokens per second of speech (Russian needs ~3x English)."""
     min_tokens: int = 24
@@ -53,6 +55,9 @@ class _Decoded:
     words: list[tuple[Piece, Word]]
     language: str
     silent: bool
+    missed: tuple[Piece, ...] = ()
+    """Pieces after the last one that got words: the decoder stopped early (an end-of-text at a
+    pause, or the token budget) rather than judging them silent, which it does in place."""
 
 
 class WhisperTranscriber:
@@ -71,7 +76,8 @@ class WhisperTranscriber:
     def transcribe_batch(self, utterances: Sequence[Utterance]) -> list[Transcript]:
         audio = [to_whisper_rate(u.audio, u.sample_rate) for u in utterances]
         out: list[Transcript | None] = [None] * len(utterances)
-        groups: dict[str, list[tuple[int, int]]] = {}
+        groups: dict[str, list[Span]] = {}
+        capacity = int(self.settings.window_s * RATE)
         for i, (utt, samples) in enumerate(zip(utterances, audio, strict=True)):
             language = self._language_for(utt)
             if guards.rms_dbfs(samples) < guards.SILENCE_DBFS or samples.size < RATE // 10:
@@ -79,23 +85,45 @@ class WhisperTranscriber:
                 continue
             # Unknown language: pack only with the same speaker, whose language is the same.
             key = language or f"?{utt.call_id}\x00{utt.leg}"
-            groups.setdefault(key, []).append((i, samples.size))
-        windows: list[tuple[str | None, Window]] = []
-        for key, lengths in groups.items():
-            language = None if key.startswith("?") else key
-            plan = plan_windows(lengths, window_s=self.settings.window_s, gap_s=self.settings.gap_s)
-            windows.extend((language, w) for w in plan)
+            cuts = split_at_pauses(samples, capacity)
+            groups.setdefault(key, []).extend((i, start, end) for start, end in cuts)
         decoded: dict[int, list[_Decoded]] = {}
+        missed = self._run(self._plan(groups), audio, decoded)
+        if missed:
+            # Second and last chance, with new neighbours, for utterances the decoder skipped.
+            retry: dict[str, list[Span]] = {}
+            for language, piece in missed:
+                retry.setdefault(language, []).append((piece.index, piece.source_start, piece.source_end))
+            self._run(self._plan(retry), audio, decoded)
+        for i, utt in enumerate(utterances):
+            if out[i] is None:
+                out[i] = self._assemble(utt, audio[i].size, decoded.get(i, []), i)
+        return [t for t in out if t is not None]
+
+    def _plan(self, groups: dict[str, list[Span]]) -> list[tuple[str | None, Window]]:
+        windows: list[tuple[str | None, Window]] = []
+        for key, spans in groups.items():
+            language = None if key.startswith("?") else key
+            plan = plan_windows(spans, window_s=self.settings.window_s, gap_s=self.settings.gap_s)
+            windows.extend((language, w) for w in plan)
+        return windows
+
+    def _run(
+        self,
+        windows: Sequence[tuple[str | None, Window]],
+        audio: Sequence[npt.NDArray[np.float32]],
+        decoded: dict[int, list[_Decoded]],
+    ) -> list[tuple[str, Piece]]:
+        """Decode ``windows`` in batches into ``decoded``; return the pieces the decoder skipped."""
+        missed: list[tuple[str, Piece]] = []
         step = max(1, self.settings.batch_windows)
         for first in range(0, len(windows), step):
             batch = windows[first : first + step]
             for (_, window), result in zip(batch, self._decode(batch, audio), strict=True):
                 for index in {p.index for p in window.pieces}:
                     decoded.setdefault(index, []).append(result)
-        for i, utt in enumerate(utterances):
-            if out[i] is None:
-                out[i] = self._assemble(utt, audio[i].size, decoded.get(i, []), i)
-        return [t for t in out if t is not None]
+                missed.extend((result.language, piece) for piece in result.missed)
+        return missed
 
     def _language_for(self, utt: Utterance) -> str | None:
         if not self._multilingual:
@@ -150,7 +178,9 @@ class WhisperTranscriber:
 
     def _generate(self, encoded: Any, windows: Sequence[Window], language: str) -> list[_Decoded]:
         tokenizer = self._tokenizer(language)
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        prompt = list(tokenizer.sot_sequence)
+        if not self.settings.timestamps:
+            prompt.append(tokenizer.no_timestamps)
         speech_s = max(w.speech_samples for w in windows) / RATE
         budget = max(self.settings.min_tokens, math.ceil(speech_s * self.settings.tokens_per_second))
         max_length = min(self.model.max_length, len(prompt) + budget)
@@ -163,6 +193,7 @@ class WhisperTranscriber:
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self._suppressed(tokenizer),
+            max_initial_timestamp_index=50,
         )
         tokens: list[list[int]] = []
         silent: list[bool] = []
@@ -185,7 +216,10 @@ class WhisperTranscriber:
                 piece = owner(window, (start + end) / 2)
                 shift = (piece.source_start - piece.offset) / RATE
                 words.append((piece, Word(text, start + shift, end + shift, float(item["probability"]))))
-            out.append(_Decoded(words, language, quiet))
+            owners = {id(piece) for piece, _ in words}
+            reached = max((k for k, p in enumerate(window.pieces) if id(p) in owners), default=-1)
+            missed = () if quiet else window.pieces[reached + 1 :]
+            out.append(_Decoded(words, language, quiet, missed))
         return out
 
     def _align(
