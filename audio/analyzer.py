@@ -18,7 +18,7 @@ from audio.events import LEGS, RATE, AcousticEvent, Leg, ProsodySample, SpeechEn
 from audio.floor import FloorTracker
 from audio.frames import FRAME, FrameBuffer, RecentAudio, frame_levels_db
 from audio.overlap import InterruptionDetector, VoicedHistory
-from audio.pitch import TILT_FFT, Yin, spectral_tilt_db
+from audio.pitch import Yin
 from audio.settings import AnalyzerSettings
 from audio.vad import FrameClassifier, Segmenter, SpeechLevel
 
@@ -164,10 +164,8 @@ class CallAnalyzer:
             if st.block_frames:
                 windows = self._windows(j, st.block_frames)
                 f0, _ = self.yin.estimate(windows)
-                tilts = spectral_tilt_db(windows[:, -TILT_FFT:])
-                for i, level, hz, tilt in zip(st.block_frames, st.block_levels, f0.tolist(), tilts.tolist(),
-                                              strict=True):
-                    frames.append(_Frame(i, level, semitones(hz) if hz == hz else math.nan, tilt))
+                for i, level, hz in zip(st.block_frames, st.block_levels, f0.tolist(), strict=True):
+                    frames.append(_Frame(i, level, semitones(hz) if hz == hz else math.nan))
                 voiced = f0[~np.isnan(f0)]
                 base_l, base_p = st.escalation.baseline.level_db, st.escalation.baseline.pitch_st
                 out.append(ProsodySample(

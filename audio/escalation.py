@@ -28,8 +28,6 @@ class _Frame:
     index: int
     level_db: float
     pitch_st: float  # NaN when unvoiced
-    tilt_db: float = 0.0
-    """Energy above 1 kHz over energy below it: a raised voice pushes it up, whatever the line's gain."""
 
 
 class Baseline:
@@ -43,8 +41,7 @@ class Baseline:
         self.full_frames = full_frames
         self._levels: list[float] = []
         self._pitches: list[float] = []
-        self._tilts: list[float] = []
-        self.tilt_db: float | None = None
+
         self.level_db: float | None = None
         self.pitch_st: float | None = None
         self.frames = 0
@@ -71,15 +68,15 @@ class Baseline:
             return
         for f in frames:
             self._levels.append(f.level_db)
-            self._tilts.append(f.tilt_db)
+
             if not math.isnan(f.pitch_st):
                 self._pitches.append(f.pitch_st)
         self.frames += len(frames)
         self.level_db = active_level(self._levels) if self._levels else None
-        self.tilt_db = float(np.median(self._tilts)) if self._tilts else None
+
         self.pitch_st = float(np.median(self._pitches)) if len(self._pitches) >= 10 else None
         if self.frames >= self.full_frames:
-            self._levels, self._pitches, self._tilts = [], [], []
+            self._levels, self._pitches = [], []
 
     def _drift(self, frames: list[_Frame]) -> None:
         # ~1 % per block of calm speech: follows a line whose level changes over minutes, not seconds.
@@ -88,8 +85,7 @@ class Baseline:
         pitches = [f.pitch_st for f in frames if not math.isnan(f.pitch_st)]
         if levels and self.level_db is not None:
             self.level_db += alpha * (active_level(levels) - self.level_db)
-        if frames and self.tilt_db is not None:
-            self.tilt_db += alpha * (float(np.median([f.tilt_db for f in frames])) - self.tilt_db)
+
         if len(pitches) >= 5 and self.pitch_st is not None:
             self.pitch_st += alpha * (float(np.median(pitches)) - self.pitch_st)
 
@@ -116,7 +112,7 @@ class EscalationTracker:
         self._streak = 0
         self.delta_db = 0.0
         self.delta_st = 0.0
-        self.delta_tilt = 0.0
+
 
     def feed(self, frames: list[_Frame], now: int) -> list[RaisedVoice | RaisedVoiceEnded]:
         """``frames``: this block's speech frames; ``now``: index of the frame after the block."""
@@ -146,15 +142,13 @@ class EscalationTracker:
         self.delta_db = window_level - baseline.level_db
         self.delta_st = (float(np.median(voiced)) - baseline.pitch_st
                          if baseline.pitch_st is not None and len(voiced) >= len(recent) // 4 else 0.0)
-        tilts = np.fromiter((f.tilt_db for f in recent), float, len(recent))
-        self.delta_tilt = float(np.median(tilts)) - baseline.tilt_db if baseline.tilt_db is not None else 0.0
+
         s = self.s
         # A speaker whose calm level swings widely (a real headset, a varying line) needs a higher bar.
         margin = s.spread_z * baseline.spread_db
         loud_alone = max(s.loudness_db, margin + s.loudness_db - s.loudness_with_pitch_db)
-        loud_with_pitch = max(s.loudness_with_pitch_db, margin * s.spread_on_strained)
-        strained = self.delta_st >= s.pitch_st or self.delta_tilt >= s.tilt_db
-        raised = self.delta_db >= loud_alone or (self.delta_db >= loud_with_pitch and strained)
+        loud_with_pitch = max(s.loudness_with_pitch_db, margin)
+        raised = self.delta_db >= loud_alone or (self.delta_db >= loud_with_pitch and self.delta_st >= s.pitch_st)
         calm = self.delta_db < loud_with_pitch / 2 and self.delta_st < s.pitch_st / 2
         if self.episode_start is None:
             self._streak = self._streak + 1 if raised else 0

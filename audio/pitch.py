@@ -79,21 +79,3 @@ class Yin:
         f0 = np.where(has & (aperiodicity < self.threshold), self.rate / tau, np.nan)
         return f0, aperiodicity
 
-
-TILT_FFT = 256
-_HANN = np.hanning(TILT_FFT)
-_BIN_HZ = 8000 / TILT_FFT
-_LOW = slice(int(300 / _BIN_HZ), int(1000 / _BIN_HZ))
-_HIGH = slice(int(1000 / _BIN_HZ), int(3400 / _BIN_HZ))
-
-
-def spectral_tilt_db(frames: F64) -> F64:
-    """Per row of 8 kHz samples (``TILT_FFT`` long): energy in 1-3.4 kHz over 0.3-1 kHz, in dB.
-
-    Gain-invariant (a ratio), so a line's automatic gain control cannot hide it the way it squeezes loudness.
-    """
-    power = np.abs(np.fft.rfft(frames * _HANN, axis=1)) ** 2
-    high = power[:, _HIGH].sum(axis=1)
-    low = power[:, _LOW].sum(axis=1)
-    tilt: F64 = 10.0 * np.log10((high + 1e-9) / (low + 1e-9))
-    return tilt

@@ -66,17 +66,12 @@ class EscalationSettings:
     """The smaller loudness rise that suffices when pitch rose by ``pitch_st`` too."""
     confirm_blocks: int = 2
     """Consecutive decisions (one per prosody block) that must agree: one loud clip is not an episode."""
-    tilt_db: float = 3.0
-    """Rise of spectral tilt (dB of high-band over low-band energy) that, like ``pitch_st``, backs a smaller
-    loudness rise: a strained voice brightens even when its pitch barely moves."""
     window_speech_ms: int = 2000
     """Voiced speech the decision looks at: the most recent this-much of the leg's speech frames."""
     window_min_speech_ms: int = 1200
     """Least voiced speech in the window for a decision: a cut-off angry turn can be short."""
     spread_z: float = 3.0
     """The bar rises to this many robust standard deviations of the speaker's calm window-to-window loudness."""
-    spread_on_strained: float = 1.0
-    """How much of the spread margin applies to the loudness-with-pitch-or-tilt rule (0: none, 1: all)."""
     window_span_ms: int = 6000
     """...all of it within this much call time, so old speech cannot prop up a new decision."""
     baseline_speech_ms: int = 20000
