@@ -31,17 +31,17 @@ class _Frame:
 
 
 class Baseline:
-    """A speaker's calm level and pitch: the median over their first calm speech, then a slow update.
+    """A speaker's calm level and pitch: the median over their first speech, then a slow drift.
 
-    It only learns from speech the tracker judged calm, and is frozen during an episode, so an escalation
-    cannot teach the baseline that shouting is normal.
+    After the first ``full_frames`` it learns only from speech the tracker judged calm, and never during an
+    episode, so an escalation cannot teach the baseline that shouting is normal.
     """
 
-    def __init__(self, full_frames: int) -> None:
+    def __init__(self, full_frames: int, drift: float = 0.01) -> None:
         self.full_frames = full_frames
+        self.drift = drift
         self._levels: list[float] = []
         self._pitches: list[float] = []
-
         self.level_db: float | None = None
         self.pitch_st: float | None = None
         self.frames = 0
@@ -54,8 +54,9 @@ class Baseline:
         if self.frames >= self.full_frames:
             return
         self._window_levels.append(level_db)
-        if len(self._window_levels) >= 8:
+        if len(self._window_levels) >= 8:  # fewer stretches say little about a voice's range
             w = np.asarray(self._window_levels)
+            # 1.4826 x the median absolute deviation estimates a standard deviation, unmoved by outliers.
             self.spread_db = float(1.4826 * np.median(np.abs(w - np.median(w))))
 
     @property
@@ -68,24 +69,20 @@ class Baseline:
             return
         for f in frames:
             self._levels.append(f.level_db)
-
             if not math.isnan(f.pitch_st):
                 self._pitches.append(f.pitch_st)
         self.frames += len(frames)
         self.level_db = active_level(self._levels) if self._levels else None
-
         self.pitch_st = float(np.median(self._pitches)) if len(self._pitches) >= 10 else None
         if self.frames >= self.full_frames:
             self._levels, self._pitches = [], []
 
     def _drift(self, frames: list[_Frame]) -> None:
-        # ~1 % per block of calm speech: follows a line whose level changes over minutes, not seconds.
-        alpha = 0.01
+        alpha = self.drift
         levels = [f.level_db for f in frames]
         pitches = [f.pitch_st for f in frames if not math.isnan(f.pitch_st)]
         if levels and self.level_db is not None:
             self.level_db += alpha * (active_level(levels) - self.level_db)
-
         if len(pitches) >= 5 and self.pitch_st is not None:
             self.pitch_st += alpha * (float(np.median(pitches)) - self.pitch_st)
 
@@ -103,7 +100,7 @@ class EscalationTracker:
         self.min_baseline = settings.baseline_min_speech_ms // ms
         self.clear_frames = settings.clear_ms // ms
         self.clear_silence = settings.clear_silence_ms // ms
-        self.baseline = Baseline(settings.baseline_speech_ms // ms)
+        self.baseline = Baseline(settings.baseline_speech_ms // ms, settings.baseline_drift)
         self._recent: deque[_Frame] = deque()
         self.episode_start: int | None = None
         self._last_raised = 0

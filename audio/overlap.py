@@ -59,8 +59,7 @@ class InterruptionDetector:
         self.simultaneous = settings.simultaneous_start_ms // ms
         self.min_overlap = settings.min_overlap_ms // ms
         self.burst = settings.min_burst_ms // ms
-        # The newcomer counts as still talking if voiced within this of the decision (a short pause mid-word).
-        self.still_talking = 8
+        self.still_talking = settings.still_talking_ms // ms
         self.pause = settings.mid_turn_pause_ms // ms
         self.continuing = settings.continuing_ms // ms
         self.history = history

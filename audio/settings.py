@@ -44,6 +44,8 @@ class InterruptionSettings:
     """If both legs began within this, nobody is blamed."""
     min_overlap_ms: int = 500
     """Both legs voiced at once for at least this long, counted within the decision window."""
+    still_talking_ms: int = 160
+    """At the decision, the newcomer still counts as talking if heard this recently (a pause inside a word)."""
     mid_turn_pause_ms: int = 800
     """The other leg still holds its turn if it was voiced this recently before the onset."""
     continuing_ms: int = 300
@@ -76,6 +78,9 @@ class EscalationSettings:
     """...all of it within this much call time, so old speech cannot prop up a new decision."""
     baseline_speech_ms: int = 20000
     """Calm speech that makes a full baseline."""
+    baseline_drift: float = 0.01
+    """After that, each calm block moves the baseline this fraction of the way: it follows a line whose level
+    changes over minutes, not a voice that rises over seconds."""
     baseline_min_speech_ms: int = 3000
     """Speech needed before any decision: a provisional baseline."""
     clear_ms: int = 5000
