@@ -59,12 +59,14 @@ function endCall(call) {
 function addUtterance(ev) {
   byId("transcript-empty").hidden = true;
   const pending = transcript.querySelector(`.turn.partial[data-leg="${ev.leg}"]`);
-  const turn = h("li", { class: ev.type === "partial" ? "turn partial" : "turn", dataset: { leg: ev.leg } },
+  const turn = h("li", { class: ev.type === "partial" ? "turn partial" : "turn", dataset: { leg: ev.leg, start: ev.start } },
     h("span", { class: `turn-who leg-${ev.leg}` }, ev.leg === "agent" ? "You" : legName(ev.leg),
       h("span", { class: "hint num" }, clock(ev.start))),
     h("p", { class: "turn-text" }, ev.text));
-  if (pending) pending.replaceWith(turn);
-  else transcript.append(turn);
+  pending?.remove();
+  // Transcripts finish out of order (a long turn takes longer): keep the conversation in spoken order.
+  const later = [...transcript.children].find((node) => Number(node.dataset.start) > ev.start);
+  transcript.insertBefore(turn, later || null);
   const nearBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 120;
   if (nearBottom) transcript.scrollTop = transcript.scrollHeight;
 }

@@ -83,6 +83,7 @@ export class AlertCards {
         h("span", { class: "alert-meta" }, card.badge, card.time),
         dismiss),
       card.tip);
+    card.node = node;
     this.fill(card, alert);
     return node;
   }

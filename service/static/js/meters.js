@@ -27,8 +27,8 @@ export class VoiceMeter {
     container.replaceChildren(
       h("div", { class: "meter-top" }, h("span", { class: "meter-name" }, label), this.state),
       this.meter,
-      h("div", { class: "meter-scale", "aria-hidden": "true" }, h("span", {}, "quieter"), h("span", {}, "usual"),
-        h("span", {}, "raised")),
+      h("div", { class: "meter-scale", "aria-hidden": "true" }, h("span", {}, "quieter"),
+        h("span", { class: "meter-usual" }, "usual"), h("span", {}, "raised")),
       this.reading);
     this.place(0);
   }

@@ -1,0 +1,147 @@
+"""The three pages in a real browser while shared labelled calls stream in through /v1/ingest/native.
+
+One agent (agent-1) takes the interrupting-agent call while agent-2 takes the escalation call, both faster
+than real time. The agent's screen must show the interruption tip, the board must list both calls and flag
+the escalation, listen-in must feed samples into the page's audio graph, and the review must plot the voices
+and keep a supervisor's note. Screenshots of each page go to tests/browser/artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.browser.conftest import ByCall, LabelledWords, browser_missing, chromium_path, labels, running_with_pages
+from tests.service.conftest import Server, dev_call, make_settings, wait_ended
+
+missing = browser_missing()
+pytestmark = [pytest.mark.browser, pytest.mark.shared,
+              pytest.mark.skipif(missing is not None, reason=missing or "")]
+
+if missing is None:
+    from playwright.async_api import Browser, Page, async_playwright, expect
+
+WAIT_MS = 120_000
+INTERRUPTING = "dev-001-interrupting-agent"
+ESCALATION = "dev-002-escalation"
+SPEED = 4.0
+"""Times real time: fast enough for a short test, slow enough that the calls are still live while we look."""
+
+
+async def stream_call(srv: Server, name: str, call_id: str, agent_id: str, speed: float = SPEED) -> None:
+    customer, agent = dev_call(name)
+    step = 1600  # 0.2 s
+    async with connect(f"{srv.ws}/v1/ingest/native", additional_headers=srv.bearer("ingest")) as ws:
+        await ws.send(json.dumps({"type": "start", "call_id": call_id, "agent_id": agent_id, "sample_rate": 8000,
+                                  "encoding": "pcm16", "channels": 2, "channel_map": ["customer", "agent"],
+                                  "language": "en"}))
+        assert json.loads(await ws.recv())["type"] == "started"
+        for i in range(0, len(customer), step):
+            await ws.send(np.stack([customer[i:i + step], agent[i:i + step]], axis=1).astype("<i2").tobytes())
+            await asyncio.sleep(step / 8000 / speed)
+        await ws.send(json.dumps({"type": "stop"}))
+
+
+@pytest.fixture
+async def live_site(tmp_path: Path) -> AsyncIterator[Server]:
+    submit = ByCall({"call-interrupting": LabelledWords(labels(INTERRUPTING)),
+                     "call-escalation": LabelledWords(labels(ESCALATION))})
+    async with running_with_pages(make_settings(tmp_path), submit=submit) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=chromium_path(), headless=True,
+                                           args=["--autoplay-policy=no-user-gesture-required"])
+        yield chromium
+        await chromium.close()
+
+
+async def signed_in(browser: Browser, srv: Server, path: str, token: str, **viewport: Any) -> Page:
+    context = await browser.new_context(viewport={"width": 1400, "height": 900, **viewport})
+    page = await context.new_page()
+    page.on("console", lambda m: print(f"[{path} console] {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: print(f"[{path} pageerror] {e}"))
+    await page.goto(f"{srv.http}{path}")
+    await page.fill("#token", token)
+    await page.click("[data-testid=signin-submit]")
+    return page
+
+
+async def canvas_has_ink(page: Page, selector: str) -> bool:
+    inked: bool = await page.eval_on_selector(selector, """canvas => {
+        const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) return true;
+        return false;
+    }""")
+    return inked
+
+
+async def test_agent_board_listen_in_and_review(live_site: Server, browser: Browser, artifacts: Path) -> None:
+    srv = live_site
+    agent = await signed_in(browser, srv, "/agent", srv.token("agent", "agent-1"))
+    board = await signed_in(browser, srv, "/supervisor", srv.token("supervisor"))
+    await expect(agent.get_by_test_id("idle")).to_be_visible()
+    await expect(agent.locator("#conn")).to_have_attribute("data-state", "open", timeout=WAIT_MS)
+    await expect(board.locator("#conn")).to_have_attribute("data-state", "open", timeout=WAIT_MS)
+
+    streams = asyncio.gather(stream_call(srv, INTERRUPTING, "call-interrupting", "agent-1"),
+                             stream_call(srv, ESCALATION, "call-escalation", "agent-2"))
+    try:
+        # The agent's screen: the interruption tip appears as a card, and only agent-1's call is shown.
+        await expect(agent.locator("[data-testid=alert][data-rule=interruption]")).to_be_visible(timeout=WAIT_MS)
+        await expect(agent.locator("#call-id")).to_have_text("Call call-interrupting")
+
+        # The board: both calls; the escalation is flagged and sorted on top.
+        rows = board.get_by_test_id("call-row")
+        await expect(board.locator("[data-testid=call-row][data-call-id=call-interrupting]")).to_be_visible(
+            timeout=WAIT_MS)
+        flagged = board.locator("[data-testid=call-row][data-call-id=call-escalation]")
+        await expect(flagged).to_have_attribute("data-flagged", "true", timeout=WAIT_MS)
+        await expect(rows.first).to_have_attribute("data-call-id", "call-escalation")
+
+        # Listen-in: samples reach the page's audio graph.
+        await flagged.get_by_test_id("listen").click()
+        await expect(flagged.get_by_test_id("listen")).to_have_attribute("aria-pressed", "true")
+        await board.wait_for_function("window.callwatchListen && window.callwatchListen.samplesScheduled > 16000",
+                                      timeout=WAIT_MS)
+        await agent.screenshot(path=str(artifacts / "agent.png"), full_page=True)
+        await board.screenshot(path=str(artifacts / "supervisor.png"), full_page=True)
+        await streams
+    finally:
+        if not streams.done():
+            streams.cancel()
+    await wait_ended(srv, "call-escalation")
+    await wait_ended(srv, "call-interrupting")
+
+    # Between calls the agent's screen says so.
+    await expect(agent.get_by_test_id("idle")).to_be_visible(timeout=WAIT_MS)
+    await agent.screenshot(path=str(artifacts / "agent-idle.png"))
+
+    # The review: plots drawn, transcript present, a note saved and read back.
+    review = await signed_in(browser, srv, "/calls/call-escalation", srv.token("supervisor"))
+    await expect(review.locator("#plot-loudness[data-points]")).to_be_attached(timeout=WAIT_MS)
+    assert await canvas_has_ink(review, "#plot-loudness")
+    assert await canvas_has_ink(review, "#plot-pitch")
+    assert int(await review.locator("#plot-loudness").get_attribute("data-points") or 0) > 50
+    await expect(review.locator("#review-transcript .line").first).to_be_visible()
+    await expect(review.locator("#review-alerts [data-testid=alert]").first).to_be_visible()
+    await review.fill("#note-author", "Dana")
+    await review.fill("#note-text", "Customer escalated after the second transfer; coach on acknowledging first.")
+    await review.get_by_test_id("save-note").click()
+    await expect(review.get_by_test_id("note")).to_contain_text("coach on acknowledging first")
+    await review.screenshot(path=str(artifacts / "review.png"), full_page=True)
+    async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
+        notes = (await client.get("/v1/calls/call-escalation")).json()["notes"]
+    assert [n["author"] for n in notes] == ["Dana"]
+    assert "acknowledging first" in notes[0]["text"]
