@@ -118,7 +118,10 @@ class TwilioIngest:
             if last is not None:
                 out.append(last)
             return [*out, CallStop("stop")]
-        # dtmf and mark come only on bidirectional streams; never log a DTMF digit (card data).
+        if not isinstance(event, str):
+            raise IngestError("bad_message", "Twilio messages carry an 'event' field")
+        # dtmf and mark come only on bidirectional streams; never log a DTMF digit (card data). Other
+        # events are ignored so that a message type Twilio adds later does not end a live call.
         return []
 
     def receive_bytes(self, data: bytes) -> list[IngestEvent]:

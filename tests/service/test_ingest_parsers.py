@@ -141,6 +141,7 @@ def test_aligner_does_not_wait_forever_for_a_silent_track() -> None:
 
 @pytest.mark.parametrize(("msg", "code"), [
     ('{"event":"media","media":{}}', "not_started"),
+    ('{"type":"start"}', "bad_message"),
     ("{", "bad_json"),
 ])
 def test_twilio_bad_input_before_start(msg: str, code: str) -> None:
