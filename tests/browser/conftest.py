@@ -14,7 +14,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
@@ -24,7 +24,12 @@ from service.pages import page_routes
 from service.settings import Settings
 from tests.service.conftest import CALLS, Server, make_settings
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
 CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 120_000
+"""Generous: two CPU cores shared with other work; every wait is for a condition, never a fixed time."""
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
@@ -119,3 +124,41 @@ async def site(tmp_path: Path) -> AsyncIterator[Server]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=chromium_path(), headless=True,
+                                           args=["--autoplay-policy=no-user-gesture-required"])
+        yield chromium
+        await chromium.close()
+
+
+PAGE_ERRORS: dict[Page, list[str]] = {}
+"""Script errors and console errors seen on each page; a test ends by checking there were none."""
+
+
+async def signed_in(browser: Browser, srv: Server, path: str, token: str, width: int = 1400, height: int = 900,
+                    ) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    page = await context.new_page()
+    errors = PAGE_ERRORS.setdefault(page, [])
+    page.on("console", lambda m: errors.append(f"{path} console: {m.text}")
+            if m.type == "error" and m.text.startswith("callwatch") else None)
+    page.on("pageerror", lambda e: errors.append(f"{path} uncaught: {e}"))
+    await page.goto(f"{srv.http}{path}")
+    await page.fill("#token", token)
+    await page.click("[data-testid=signin-submit]")
+    return page
+
+
+async def until(page: Page, expression: str, above: float, timeout_s: float = WAIT_MS / 1000) -> None:
+    """Wait for a page value to pass a bar (wait_for_function would need 'unsafe-eval', which the CSP forbids)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (value := await page.evaluate(f"() => {expression}")) is None or value <= above:
+        assert loop.time() < deadline, f"{expression} = {value}, never above {above}"
+        await asyncio.sleep(0.2)

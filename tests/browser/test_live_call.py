@@ -9,17 +9,27 @@ and keep a supervisor's note. Screenshots of each page go to tests/browser/artif
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.browser.conftest import ByCall, LabelledWords, browser_missing, chromium_path, labels, running_with_pages
+from tests.browser.conftest import (
+    PAGE_ERRORS,
+    WAIT_MS,
+    ByCall,
+    LabelledWords,
+    browser_missing,
+    labels,
+    running_with_pages,
+    signed_in,
+    until,
+)
 from tests.service.conftest import Server, dev_call, make_settings, wait_ended
 
 missing = browser_missing()
@@ -27,9 +37,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.shared,
               pytest.mark.skipif(missing is not None, reason=missing or "")]
 
 if missing is None:
-    from playwright.async_api import Browser, Page, async_playwright, expect
+    from playwright.async_api import Browser, Page, expect
 
-WAIT_MS = 120_000
 INTERRUPTING = "dev-001-interrupting-agent"
 ESCALATION = "dev-002-escalation"
 SPEED = 4.0
@@ -58,26 +67,6 @@ async def live_site(tmp_path: Path) -> AsyncIterator[Server]:
         yield srv
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=chromium_path(), headless=True,
-                                           args=["--autoplay-policy=no-user-gesture-required"])
-        yield chromium
-        await chromium.close()
-
-
-async def signed_in(browser: Browser, srv: Server, path: str, token: str, **viewport: Any) -> Page:
-    context = await browser.new_context(viewport={"width": 1400, "height": 900, **viewport})
-    page = await context.new_page()
-    page.on("console", lambda m: print(f"[{path} console] {m.type}: {m.text}"))
-    page.on("pageerror", lambda e: print(f"[{path} pageerror] {e}"))
-    await page.goto(f"{srv.http}{path}")
-    await page.fill("#token", token)
-    await page.click("[data-testid=signin-submit]")
-    return page
-
-
 async def canvas_has_ink(page: Page, selector: str) -> bool:
     inked: bool = await page.eval_on_selector(selector, """canvas => {
         const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
@@ -101,6 +90,8 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         # The agent's screen: the interruption tip appears as a card, and only agent-1's call is shown.
         await expect(agent.locator("[data-testid=alert][data-rule=interruption]")).to_be_visible(timeout=WAIT_MS)
         await expect(agent.locator("#call-id")).to_have_text("Call call-interrupting")
+        await expect(agent.locator("#transcript .turn").first).to_be_visible(timeout=WAIT_MS)
+        await agent.screenshot(path=str(artifacts / "agent.png"), full_page=True)
 
         # The board: both calls; the escalation is flagged and sorted on top.
         rows = board.get_by_test_id("call-row")
@@ -113,14 +104,14 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         # Listen-in: samples reach the page's audio graph.
         await flagged.get_by_test_id("listen").click()
         await expect(flagged.get_by_test_id("listen")).to_have_attribute("aria-pressed", "true")
-        await board.wait_for_function("window.callwatchListen && window.callwatchListen.samplesScheduled > 16000",
-                                      timeout=WAIT_MS)
-        await agent.screenshot(path=str(artifacts / "agent.png"), full_page=True)
+        await until(board, "window.callwatchListen.samplesScheduled", 16000)
         await board.screenshot(path=str(artifacts / "supervisor.png"), full_page=True)
         await streams
     finally:
         if not streams.done():
             streams.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await streams
     await wait_ended(srv, "call-escalation")
     await wait_ended(srv, "call-interrupting")
 
@@ -145,3 +136,4 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         notes = (await client.get("/v1/calls/call-escalation")).json()["notes"]
     assert [n["author"] for n in notes] == ["Dana"]
     assert "acknowledging first" in notes[0]["text"]
+    assert not [e for page in (agent, board, review) for e in PAGE_ERRORS[page]]

@@ -55,8 +55,8 @@ function checkClaims(claims, roles) {
 function renderSignIn(roles, problem, done) {
   const section = byId("signin");
   const error = h("p", { class: "error", role: "alert", id: "signin-error", text: problem || "" });
-  const input = h("textarea", {
-    id: "token", name: "token", required: true, autocomplete: "off", spellcheck: "false",
+  const input = h("input", {
+    id: "token", name: "token", type: "password", required: true, autocomplete: "off", spellcheck: "false",
     "aria-describedby": "token-help signin-error", placeholder: "eyJyb2xlIjoi…",
   });
   const example = roles.includes("agent") ? "callwatch token --role agent --agent-id YOUR_ID" :
@@ -90,6 +90,8 @@ function renderSignIn(roles, problem, done) {
 
 function showSignedIn(token, claims) {
   byId("main").hidden = false;
+  const conn = byId("conn");
+  if (conn) conn.hidden = false;
   const who = byId("who");
   if (who) {
     clear(who).append(claims.role === "agent" ? "Agent " : "Supervisor", claims.agent_id ?
