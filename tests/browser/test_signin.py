@@ -58,18 +58,24 @@ async def test_review_of_a_call_that_is_not_yours(site: Server, browser: Browser
     assert not PAGE_ERRORS[page]
 
 
+async def urls_requested(browser: Browser, site: Server, path: str, token: str) -> list[str]:
+    context = await browser.new_context()
+    page = await context.new_page()
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    page.on("websocket", lambda ws: urls.append(ws.url))
+    await page.goto(f"{site.http}{path}")
+    await page.fill("#token", token)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#signin")).to_be_hidden()
+    await page.wait_for_load_state("networkidle")
+    await context.close()
+    return urls
+
+
 async def test_everything_loads_from_callwatch_itself(site: Server, browser: Browser) -> None:
-    for path in ("/agent", "/supervisor", "/calls/x"):
-        context = await browser.new_context()
-        page = await context.new_page()
-        urls: list[str] = []
-        page.on("request", lambda r, seen=urls: seen.append(r.url))
-        page.on("websocket", lambda ws, seen=urls: seen.append(ws.url))
-        await page.goto(f"{site.http}{path}")
-        await page.fill("#token", site.token("supervisor") if path != "/agent" else site.token("agent", "ann"))
-        await page.keyboard.press("Enter")
-        await expect(page.locator("#signin")).to_be_hidden()
-        await page.wait_for_load_state("networkidle")
-        own = (site.http, site.ws)
+    own = (site.http, site.ws)
+    for path, token in (("/agent", site.token("agent", "ann")), ("/supervisor", site.token("supervisor")),
+                        ("/calls/x", site.token("supervisor"))):
+        urls = await urls_requested(browser, site, path, token)
         assert urls and all(u.startswith(own) for u in urls), [u for u in urls if not u.startswith(own)]
-        await context.close()
