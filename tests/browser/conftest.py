@@ -33,10 +33,6 @@ WAIT_MS = 120_000
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: drives a real chromium (Debian package) through Playwright")
-
-
 def browser_missing() -> str | None:
     """Why the browser tests cannot run here, or None."""
     try:
