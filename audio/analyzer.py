@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import webrtcvad
 from numpy.typing import NDArray
 
 from audio.echo import EchoGate
@@ -57,6 +58,7 @@ class CallAnalyzer:
         v = s.vad
         self.echo = EchoGate(v.echo_margin_db, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db)
         self._agent_levels: list[float] = []
+        self._plain_vad = (webrtcvad.Vad(s.floor.plain_vad_mode), webrtcvad.Vad(s.floor.plain_vad_mode))
         # Recent audio of both legs, so a frame's pitch can look back across chunk edges, and the interruption
         # check back over its decision window.
         lookback = int(s.interruption.lookback_ms * RATE / 1000)
@@ -109,7 +111,13 @@ class CallAnalyzer:
                     st.block_frames.append(i)
                     st.block_levels.append(level)
             out.extend(self.interruptions.step(i))
-            out.extend(self.floor.step(i, sc or sa))
+            sound = sc or sa
+            if not sound and self.floor.listening:
+                # In a long joint silence, also ask a plain VAD at the line's own level, without our gates: it
+                # hears a murmur under the noise that the gated path drops. Rare, so cheap.
+                sound = (not echo and self._plain_vad[0].is_speech(frames[0, k].astype("<i2").tobytes(), RATE)) \
+                    or self._plain_vad[1].is_speech(frames[1, k].astype("<i2").tobytes(), RATE)
+            out.extend(self.floor.step(i, sound))
             self.frames += 1
             if self.frames % self.block == 0:
                 out.extend(self._close_block())

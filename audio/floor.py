@@ -40,6 +40,11 @@ class FloorTracker:
         if self.holder != leg:
             self.holder, self.floor_since, self._monologue_said = leg, start, False
 
+    @property
+    def listening(self) -> bool:
+        """In a joint silence long enough that a dead-air report is near: worth a closer listen."""
+        return self.silence_since is not None and not self._dead_air_said
+
     def step(self, i: int, sound: bool = False) -> list[DeadAir | Monologue]:
         """``sound``: either leg is clearly above its noise floor in this frame, speech segment or not."""
         out: list[DeadAir | Monologue] = []

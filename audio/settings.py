@@ -100,6 +100,9 @@ class FloorSettings:
     sound_ms: int = 60
     """Sound this long (consecutive frames ``sound_gate_db`` over a leg's noise floor) restarts the silence."""
     sound_gate_db: float = 6.0
+    plain_vad_mode: int = 2
+    """During a joint silence, a webrtcvad of this mode on the raw line also restarts it (a murmur under the
+    noise); three such frames in a row, as for ``sound_ms``."""
     monologue_ms: int = 60000
     """One leg holding the floor this long is a monologue."""
     floor_taking_ms: int = 1000

@@ -209,3 +209,10 @@ def test_echo_gate_learns_the_line_and_keeps_a_soft_customer() -> None:
     gate.update()
     assert gate.is_echo(31.0)
     assert not gate.is_echo(20.0)  # 20 dB under a loud agent is a person, not this line's echo
+
+
+def test_dead_air_is_found_under_loud_line_noise() -> None:
+    c = leg(14.0, [(0.5, vowel(200, -20, 2.0))], noise_db=-46, seed=1)
+    a = leg(14.0, [(10.0, vowel(110, -20, 2.0))], noise_db=-46, seed=2)
+    dead = of_type(analyze(c, a), DeadAir)
+    assert len(dead) == 1 and abs(dead[0].start / 8000 - 2.5) <= 0.1
