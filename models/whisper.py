@@ -238,18 +238,29 @@ class WhisperTranscriber:
 
     def _assemble(self, utt: Utterance, samples: int, parts: list[_Decoded], index: int) -> Transcript:
         language = parts[0].language if parts else (self._language_for(utt) or "")
-        words = [w for part in parts for piece, w in part.words if piece.index == index]
-        words.sort(key=lambda w: w.start)
-        if not words:
+        by_piece: dict[int, list[Word]] = {}
+        for part in parts:
+            for piece, word in part.words:
+                if piece.index == index:
+                    by_piece.setdefault(piece.source_start, []).append(word)
+        if not by_piece:
             reason = "no_speech" if all(p.silent for p in parts) else "empty"
             return Transcript("", language, rejected=reason)
-        kept = [words[i] for i in guards.collapse_repeats([w.word for w in words])]
+        # Loops are judged per piece (at most one window of audio), the span Whisper's own
+        # compression threshold was set for; words keep decoding order, which is more reliable
+        # than aligned times at a piece's edges.
+        kept: list[Word] = []
+        for start in sorted(by_piece):
+            words = by_piece[start]
+            words = [words[i] for i in guards.collapse_repeats([w.word for w in words])]
+            if guards.compression_ratio("".join(w.word for w in words)) <= guards.COMPRESSION_RATIO_MAX:
+                kept.extend(words)
+        if not kept:
+            return Transcript("", language, rejected="repetition")
         text = "".join(w.word for w in kept).strip()
         duration = samples / RATE
         mean_prob = sum(w.probability for w in kept) / len(kept)
         extra = {"mean_word_probability": mean_prob}
-        if guards.compression_ratio(text) > guards.COMPRESSION_RATIO_MAX:
-            return Transcript("", language, rejected="repetition", extra=extra)
         if guards.too_many_words(text, duration):
             return Transcript("", language, rejected="too_many_words", extra=extra)
         if mean_prob < self.settings.min_word_probability:

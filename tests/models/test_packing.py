@@ -73,3 +73,12 @@ def test_compression_and_word_count_guards() -> None:
     assert compression_ratio("") == 0.0
     assert too_many_words("one two three four five six seven eight nine ten eleven twelve", 1.0)
     assert not too_many_words("one two three four five", 2.0)
+
+
+def test_repetitive_but_real_russian_prompts_are_not_loops() -> None:
+    prompt = (
+        "Для прослушивания следующего сообщения нажмите 6. Для повторного прослушивания сообщения "
+        "нажмите 5. Для прослушивания предыдущего сообщения нажмите 4."
+    )
+    assert compression_ratio(prompt) < 2.4
+    assert compression_ratio("спасибо за звонок " * 6) > 2.4
