@@ -26,9 +26,13 @@ class Subscriber:
     """A supervisor following one call gets all its events, not just the board's."""
     queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
     cut_off: bool = False
+    types: frozenset[str] | None = None
+    """Only these event types (``?types=alert,call_ended``), for clients that want less than everything."""
 
     def wants(self, ev: Event, agent_id: str) -> bool:
         kind = ev.get("type")
+        if self.types is not None and kind not in self.types:
+            return False
         if self.role == "agent":
             return agent_id == self.agent_id and kind not in AGENT_HIDDEN
         if self.call_id is not None:
@@ -53,8 +57,9 @@ class Hub:
         self.cut_off = 0
         self.audio_dropped = 0
 
-    def subscribe(self, role: SubscriberRole, agent_id: str | None = None, call_id: str | None = None) -> Subscriber:
-        sub = Subscriber(role, agent_id, call_id, asyncio.Queue(self.queue_size))
+    def subscribe(self, role: SubscriberRole, agent_id: str | None = None, call_id: str | None = None,
+                  types: frozenset[str] | None = None) -> Subscriber:
+        sub = Subscriber(role, agent_id, call_id, asyncio.Queue(self.queue_size), types=types)
         self._subs.add(sub)
         return sub
 

@@ -90,7 +90,9 @@ async def supervisor(ws: WebSocket) -> None:
 
 async def _subscribe(ws: WebSocket, hub: Hub, role: Any, agent_id: str | None, call_id: str | None) -> None:
     await ws.accept()
-    sub = hub.subscribe(role, agent_id, call_id)
+    raw = ws.query_params.get("types")
+    types = frozenset(t for t in raw.split(",") if t) if raw else None
+    sub = hub.subscribe(role, agent_id, call_id, types)
     rt = _runtime(ws)
     # Calls already in progress, so a screen opened mid-call is not blank until the next event.
     for call in list(rt.calls.values()):
