@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -106,6 +107,21 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         await expect(flagged.get_by_test_id("listen")).to_have_attribute("aria-pressed", "true")
         await until(board, "window.callwatchListen.samplesScheduled", 16000)
         await board.screenshot(path=str(artifacts / "supervisor.png"), full_page=True)
+        await board.fill("#filter-agent", "agent-1")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-call-id", "call-interrupting")
+        await board.fill("#filter-agent", "")
+        await board.check("#filter-flagged")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-call-id", "call-escalation")
+        await board.uncheck("#filter-flagged")
+        await board.set_viewport_size({"width": 420, "height": 860})
+        await board.screenshot(path=str(artifacts / "supervisor-narrow.png"), full_page=True)
+        await board.set_viewport_size({"width": 1400, "height": 900})
+
+        # The review of a call still in progress follows it, then reloads with the recording when it ends.
+        review = await signed_in(browser, srv, "/calls/call-escalation", srv.token("supervisor"))
+        await expect(review.locator("#call-title")).to_contain_text("Live", timeout=WAIT_MS)
         await streams
     finally:
         if not streams.done():
@@ -119,19 +135,31 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
     await expect(agent.get_by_test_id("idle")).to_be_visible(timeout=WAIT_MS)
     await agent.screenshot(path=str(artifacts / "agent-idle.png"))
 
-    # The review: plots drawn, transcript present, a note saved and read back.
-    review = await signed_in(browser, srv, "/calls/call-escalation", srv.token("supervisor"))
+    # The review: recording with alert markers, plots drawn, transcript in sync, a note saved and read back.
+    await expect(review.locator("#call-title")).to_contain_text("Ended", timeout=WAIT_MS)
+    await expect(review.locator("#audio")).to_have_attribute("src", re.compile("^blob:"), timeout=WAIT_MS)
+    await expect(review.locator("#timeline .marker").first).to_be_visible()
     await expect(review.locator("#plot-loudness[data-points]")).to_be_attached(timeout=WAIT_MS)
     assert await canvas_has_ink(review, "#plot-loudness")
     assert await canvas_has_ink(review, "#plot-pitch")
     assert int(await review.locator("#plot-loudness").get_attribute("data-points") or 0) > 50
-    await expect(review.locator("#review-transcript .line").first).to_be_visible()
+    line = review.locator("#review-transcript .line").nth(4)
+    await line.click()
+    await expect(line).to_have_attribute("aria-current", "true")
     await expect(review.locator("#review-alerts [data-testid=alert]").first).to_be_visible()
     await review.fill("#note-author", "Dana")
     await review.fill("#note-text", "Customer escalated after the second transfer; coach on acknowledging first.")
     await review.get_by_test_id("save-note").click()
     await expect(review.get_by_test_id("note")).to_contain_text("coach on acknowledging first")
     await review.screenshot(path=str(artifacts / "review.png"), full_page=True)
+    async with review.expect_download() as download_info:
+        await review.click("[data-export='events.csv']")
+    download = await download_info.value
+    assert download.suggested_filename == "callwatch-call-escalation-events.csv"
+    csv_text = await asyncio.to_thread(Path(await download.path()).read_text)
+    assert csv_text.startswith("t,type,leg,") and ",alert," in csv_text
+    await review.emulate_media(color_scheme="dark")
+    await review.screenshot(path=str(artifacts / "review-dark.png"), full_page=True)
     async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
         notes = (await client.get("/v1/calls/call-escalation")).json()["notes"]
     assert [n["author"] for n in notes] == ["Dana"]
