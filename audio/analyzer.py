@@ -112,11 +112,13 @@ class CallAnalyzer:
                     st.block_levels.append(level)
             out.extend(self.interruptions.step(i))
             sound = sc or sa
-            if not sound and self.floor.listening:
-                # In a long joint silence, also ask a plain VAD at the line's own level, without our gates: it
-                # hears a murmur under the noise that the gated path drops. Rare, so cheap.
-                sound = (not echo and self._plain_vad[0].is_speech(frames[0, k].astype("<i2").tobytes(), RATE)) \
-                    or self._plain_vad[1].is_speech(frames[1, k].astype("<i2").tobytes(), RATE)
+            if self.floor.silence_since is not None:
+                # In a joint silence, a plain VAD on the raw line too: it hears a murmur under the noise that our
+                # gates drop. It runs from the start of the silence, so its own noise model has settled by the
+                # time its votes count (``listening``), and costs nothing while anyone talks.
+                plain_c = self._plain_vad[0].is_speech(frames[0, k].astype("<i2").tobytes(), RATE) and not echo
+                plain_a = self._plain_vad[1].is_speech(frames[1, k].astype("<i2").tobytes(), RATE)
+                sound = sound or (self.floor.listening(i) and (plain_c or plain_a))
             out.extend(self.floor.step(i, sound))
             self.frames += 1
             if self.frames % self.block == 0:

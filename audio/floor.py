@@ -22,6 +22,7 @@ class FloorTracker:
         self.floor_since = 0
         self._monologue_said = False
         self._sound_run = 0
+        self.plain_after = settings.plain_vad_after_ms // ms
         self.sound_frames = max(1, settings.sound_ms // ms)
 
     def on_start(self, leg: Leg, start: int) -> None:
@@ -40,10 +41,10 @@ class FloorTracker:
         if self.holder != leg:
             self.holder, self.floor_since, self._monologue_said = leg, start, False
 
-    @property
-    def listening(self) -> bool:
-        """In a joint silence long enough that a dead-air report is near: worth a closer listen."""
-        return self.silence_since is not None and not self._dead_air_said
+    def listening(self, i: int) -> bool:
+        """In a joint silence, past the plain VAD's own hangover after the last speech: worth a closer listen."""
+        return self.silence_since is not None and not self._dead_air_said \
+            and i + 1 - self.silence_since >= self.plain_after
 
     def step(self, i: int, sound: bool = False) -> list[DeadAir | Monologue]:
         """``sound``: either leg is clearly above its noise floor in this frame, speech segment or not."""

@@ -103,6 +103,8 @@ class FloorSettings:
     plain_vad_mode: int = 2
     """During a joint silence, a webrtcvad of this mode on the raw line also restarts it (a murmur under the
     noise); three such frames in a row, as for ``sound_ms``."""
+    plain_vad_after_ms: int = 600
+    """...asked only this long after the last speech: webrtcvad's own smoothing runs on past a word's end."""
     monologue_ms: int = 60000
     """One leg holding the floor this long is a monologue."""
     floor_taking_ms: int = 1000
