@@ -7,21 +7,20 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
 
 from service import http_api, recording, ws_ingest, ws_subscribe
 from service.auth import ensure_secret
 from service.hub import Hub
 from service.monitor import Segment
 from service.openapi import spec
+from service.pages import page_routes
 from service.pipeline import LiveCall, Runtime, Submit
 from service.settings import Settings
 from service.store import Store
@@ -30,16 +29,6 @@ from service.writer import Writer
 log = logging.getLogger("callwatch")
 
 RETENTION_SWEEP_S = 3600.0
-STATIC = Path(__file__).parent / "static"
-
-
-def page(name: str) -> Any:
-    """The pages are static; their scripts authenticate with the ``?token=`` they were opened with."""
-
-    async def serve(request: Request) -> Response:
-        return FileResponse(STATIC / name, media_type="text/html")
-
-    return serve
 
 
 def start_asr(settings: Settings) -> tuple[Any, Submit]:
@@ -123,10 +112,7 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
         Route("/healthz", http_api.healthz),
         Route("/metrics", http_api.metrics),
         Route("/openapi.json", openapi),
-        Route("/agent", page("agent.html")),
-        Route("/supervisor", page("supervisor.html")),
-        Route("/calls/{call_id}", page("call.html")),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        *page_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_api.http_error})
     app.state.settings = settings

@@ -167,12 +167,8 @@ async def test_http_errors_are_json(server: Server) -> None:
 
 
 
-async def test_pages_are_served_with_their_test_hooks(server: Server) -> None:
+async def test_the_app_serves_the_pages(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.http) as client:
         for path in ("/agent", "/supervisor", "/calls/some-call"):
             r = await client.get(path)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-        js = (await client.get("/static/app.js")).text
-    for hook in ('"data-testid": "alert"', '"data-rule"', '"data-testid": "call-row"', '"data-call-id"',
-                 '"data-flagged"', '"data-testid": "listen"'):
-        assert hook in js
