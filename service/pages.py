@@ -46,7 +46,7 @@ async def supervisor_page(request: Request) -> Response:
 
 
 async def review_page(request: Request) -> Response:
-    return _page("review.html")
+    return _page("call.html")
 
 
 async def calls_index(request: Request) -> Response:

@@ -92,7 +92,7 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         await expect(agent.locator("[data-testid=alert][data-rule=interruption]")).to_be_visible(timeout=WAIT_MS)
         await expect(agent.locator("#call-id")).to_have_text("Call call-interrupting")
         await expect(agent.locator("#transcript .turn").first).to_be_visible(timeout=WAIT_MS)
-        await agent.screenshot(path=str(artifacts / "agent.png"), full_page=True)
+        await agent.screenshot(path=str(artifacts / "agent.png"), full_page=True, animations="disabled")
 
         # The board: both calls; the escalation is flagged and sorted on top.
         rows = board.get_by_test_id("call-row")
@@ -106,7 +106,10 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         await flagged.get_by_test_id("listen").click()
         await expect(flagged.get_by_test_id("listen")).to_have_attribute("aria-pressed", "true")
         await until(board, "window.callwatchListen.samplesScheduled", 16000)
-        await board.screenshot(path=str(artifacts / "supervisor.png"), full_page=True)
+        await board.screenshot(path=str(artifacts / "supervisor.png"), full_page=True, animations="disabled")
+        await flagged.get_by_test_id("listen").click()
+        await expect(board.locator("#listen-bar")).to_be_hidden()
+        await expect(flagged.get_by_test_id("listen")).to_have_attribute("aria-pressed", "false")
         await board.fill("#filter-agent", "agent-1")
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_have_attribute("data-call-id", "call-interrupting")
@@ -116,7 +119,7 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         await expect(rows.first).to_have_attribute("data-call-id", "call-escalation")
         await board.uncheck("#filter-flagged")
         await board.set_viewport_size({"width": 420, "height": 860})
-        await board.screenshot(path=str(artifacts / "supervisor-narrow.png"), full_page=True)
+        await board.screenshot(path=str(artifacts / "supervisor-narrow.png"), full_page=True, animations="disabled")
         await board.set_viewport_size({"width": 1400, "height": 900})
 
         # The review of a call still in progress follows it, then reloads with the recording when it ends.
@@ -133,7 +136,7 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
 
     # Between calls the agent's screen says so.
     await expect(agent.get_by_test_id("idle")).to_be_visible(timeout=WAIT_MS)
-    await agent.screenshot(path=str(artifacts / "agent-idle.png"))
+    await agent.screenshot(path=str(artifacts / "agent-idle.png"), animations="disabled")
 
     # The review: recording with alert markers, plots drawn, transcript in sync, a note saved and read back.
     await expect(review.locator("#call-title")).to_contain_text("Ended", timeout=WAIT_MS)
@@ -151,7 +154,7 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
     await review.fill("#note-text", "Customer escalated after the second transfer; coach on acknowledging first.")
     await review.get_by_test_id("save-note").click()
     await expect(review.get_by_test_id("note")).to_contain_text("coach on acknowledging first")
-    await review.screenshot(path=str(artifacts / "review.png"), full_page=True)
+    await review.screenshot(path=str(artifacts / "review.png"), full_page=True, animations="disabled")
     async with review.expect_download() as download_info:
         await review.click("[data-export='events.csv']")
     download = await download_info.value
@@ -159,7 +162,7 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
     csv_text = await asyncio.to_thread(Path(await download.path()).read_text)
     assert csv_text.startswith("t,type,leg,") and ",alert," in csv_text
     await review.emulate_media(color_scheme="dark")
-    await review.screenshot(path=str(artifacts / "review-dark.png"), full_page=True)
+    await review.screenshot(path=str(artifacts / "review-dark.png"), full_page=True, animations="disabled")
     async with httpx.AsyncClient(base_url=srv.http, headers=srv.bearer("supervisor")) as client:
         notes = (await client.get("/v1/calls/call-escalation")).json()["notes"]
     assert [n["author"] for n in notes] == ["Dana"]

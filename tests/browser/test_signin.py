@@ -24,12 +24,12 @@ async def test_keyboard_sign_in_and_out(site: Server, browser: Browser, artifact
     await page.keyboard.type("not a token")
     await page.keyboard.press("Enter")
     await expect(page.locator("#signin-error")).to_contain_text("does not look like a callwatch token")
-    await page.screenshot(path=str(artifacts / "signin.png"))
+    await page.screenshot(path=str(artifacts / "signin.png"), animations="disabled")
     await page.fill("#token", site.token("supervisor"))
     await page.keyboard.press("Enter")
     await expect(page.locator("#board-empty")).to_be_visible()
     await expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=WAIT_MS)
-    await page.screenshot(path=str(artifacts / "supervisor-empty.png"))
+    await page.screenshot(path=str(artifacts / "supervisor-empty.png"), animations="disabled")
     await page.reload()  # the token survives a reload of the tab
     await expect(page.locator("#board-empty")).to_be_visible()
     await page.get_by_role("button", name="Sign out").click()
@@ -79,3 +79,10 @@ async def test_everything_loads_from_callwatch_itself(site: Server, browser: Bro
                         ("/calls/x", site.token("supervisor"))):
         urls = await urls_requested(browser, site, path, token)
         assert urls and all(u.startswith(own) for u in urls), [u for u in urls if not u.startswith(own)]
+
+
+async def test_a_link_with_the_token_signs_in_and_hides_it(site: Server, browser: Browser) -> None:
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{site.http}/supervisor?token={site.token('supervisor')}")
+    await expect(page.locator("#board-empty")).to_be_visible()
+    assert page.url == f"{site.http}/supervisor"

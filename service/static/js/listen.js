@@ -52,6 +52,7 @@ export class ListenIn {
     socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.callId = null;
       this.onState("ended", event.code === 1008 ? "Listen-in needs a supervisor token" : "");
     });
   }
@@ -59,8 +60,11 @@ export class ListenIn {
   stop() {
     const socket = this.socket;
     this.socket = null;
-    socket?.close();
     this.callId = null;
+    if (socket) {
+      socket.close();
+      this.onState("ended", "");
+    }
   }
 
   setVolume(value) {

@@ -157,7 +157,7 @@ function drawPlots() {
 // -- playback ----------------------------------------------------------------------------------------
 
 function seek(t) {
-  cursor = Math.max(0, t - 0.3);
+  cursor = Math.max(0, t);
   if (audio.src && Number.isFinite(audio.duration)) {
     audio.currentTime = cursor;
     audio.play().catch(() => {});
@@ -200,8 +200,10 @@ audio.addEventListener("loadedmetadata", () => {
   drawPlots();
 });
 for (const canvas of document.querySelectorAll("canvas[data-testid=plot]")) {
-  canvas.addEventListener("click", (event) => seek(plotTimeAt(canvas, event.clientX, duration()) + 0.3));
+  canvas.addEventListener("click", (event) => seek(plotTimeAt(canvas, event.clientX, duration())));
 }
+// The plots take their colours from the theme: redraw when the system switches between light and dark.
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => drawPlots());
 let resizeTimer = null;
 window.addEventListener("resize", () => {
   clearTimeout(resizeTimer);

@@ -28,6 +28,22 @@ export function currentToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
+/**
+ * A link may carry the token (`/agent?token=…` or `#token=…`): keep it for this tab and take it out of the
+ * address bar, so it is not left in history or shared by copying the URL.
+ */
+function adoptTokenFromUrl() {
+  const url = new URL(location.href);
+  const hash = new URLSearchParams(url.hash.slice(1));
+  const token = url.searchParams.get("token") || hash.get("token");
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  url.searchParams.delete("token");
+  hash.delete("token");
+  url.hash = hash.toString();
+  history.replaceState(null, "", url.pathname + url.search + url.hash);
+}
+
 export function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   location.reload();
@@ -35,6 +51,7 @@ export function signOut() {
 
 /** Resolves with {token, claims} once the user holds a token one of `roles` may use on this page. */
 export function requireSession(roles) {
+  adoptTokenFromUrl();
   const stored = currentToken();
   const claims = stored && readClaims(stored);
   const problem = claims && checkClaims(claims, roles);

@@ -201,19 +201,11 @@ const listen = new ListenIn({
   },
 });
 byId("listen-volume").addEventListener("input", (event) => listen.setVolume(Number(event.target.value)));
-byId("listen-stop").addEventListener("click", () => {
-  listen.stop();
-  byId("listen-bar").hidden = true;
-  schedule();
-});
+byId("listen-stop").addEventListener("click", () => listen.stop());
 
 async function toggleListen(id) {
-  if (listen.callId === id) {
-    listen.stop();
-    byId("listen-bar").hidden = true;
-  } else {
-    await listen.start(id);
-  }
+  if (listen.callId === id) listen.stop();
+  else await listen.start(id);
   schedule();
 }
 
