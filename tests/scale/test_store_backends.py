@@ -1,0 +1,160 @@
+"""The SQLite and PostgreSQL stores behave the same: every check runs over both, through ``open_store``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from service import store as sqlite_store
+from service import store_pg
+from service.stores import CallStore, UnsupportedDatabase, migrate, open_store
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[CallStore]:
+    s = open_store(store_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def call(call_id: str, **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": call_id, "agent_id": "a1", "source": "native", "language": "en",
+                           "started": 1_700_000_000.123456, "ended": None, "status": "live", "duration": 0.0,
+                           "escalation_score": 0, "flagged": False, "flags": [], "counts": {}, "recording": None}
+    row.update(over)
+    return row
+
+
+ALERT = {"type": "alert", "id": "c1-1", "rule": "interruption", "severity": "warning", "t": 12.5,
+         "message": "You talked over the customer", "tip": "Let them finish", "cause": {"type": "interruption"},
+         "call_id": "c1"}
+UTTERANCE = {"type": "utterance", "leg": "customer", "start": 1.24, "end": 3.0, "text": "Hello there",
+             "language": "en", "t": 3.5, "call_id": "c1"}
+DEAD_AIR = {"type": "dead_air", "start": 20.0, "duration": 4.0, "t": 24.0, "call_id": "c1"}
+
+
+def test_a_call_with_its_events_transcript_and_alerts(store: CallStore) -> None:
+    store.write([("reset_call", "c1"), ("call", call("c1"))])
+    store.write([("events", ("c1", 0, [UTTERANCE, ALERT])), ("events", ("c1", 2, [DEAD_AIR]))])
+    store.write([("call", call("c1", status="completed", ended=1_700_000_060.5, duration=60.25,
+                               escalation_score=3, flagged=True, flags=["interruption"],
+                               counts={"alert": 1, "utterance": 1}))])
+
+    got = store.get_call("c1")
+    assert got == call("c1", status="completed", ended=1_700_000_060.5, duration=60.25, escalation_score=3,
+                       flagged=True, flags=["interruption"], counts={"alert": 1, "utterance": 1})
+    assert got is not None and got["flagged"] is True
+    assert math.isclose(got["started"], 1_700_000_000.123456, abs_tol=1e-6)  # not a 4-byte float
+    assert store.events("c1") == [UTTERANCE, ALERT, DEAD_AIR]
+    assert list(store.events("c1")[1]) == list(ALERT)  # keys come back in the order they were written
+    assert store.events("c1", types=["alert", "dead_air"]) == [ALERT, DEAD_AIR]
+    assert store.events("c1", since=10.0) == [ALERT, DEAD_AIR]
+    assert store.events("c1", limit=1) == [UTTERANCE]
+    assert store.transcript("c1") == [{"leg": "customer", "start": 1.24, "end": 3.0, "text": "Hello there",
+                                       "language": "en"}]
+    assert store.get_call("nope") is None
+    assert store.events("nope") == []
+
+
+def test_rewriting_an_event_sequence_replaces_it(store: CallStore) -> None:
+    store.write([("call", call("c1")), ("events", ("c1", 0, [ALERT]))])
+    changed = {**ALERT, "severity": "critical"}
+    store.write([("events", ("c1", 0, [changed]))])
+    assert store.events("c1") == [changed]
+
+
+def test_reset_call_starts_a_resent_call_from_scratch(store: CallStore) -> None:
+    store.write([("call", call("c1")), ("events", ("c1", 0, [UTTERANCE, ALERT]))])
+    store.add_note("c1", "sup", "first take")
+    store.write([("reset_call", "c1"), ("call", call("c1"))])
+    assert store.events("c1") == []
+    assert store.transcript("c1") == []
+    assert store.notes("c1") == []
+
+
+def test_a_failing_batch_writes_nothing(store: CallStore) -> None:
+    with pytest.raises(KeyError):
+        store.write([("call", call("c1")), ("events", ("c1", 0, [{"type": "alert", "t": 1.0}]))])
+    assert store.get_call("c1") is None
+    store.write([("call", call("c1"))])  # and the store is still usable
+    assert store.get_call("c1") is not None
+
+
+def test_notes(store: CallStore) -> None:
+    first = store.add_note("c1", "sup", "Customer asked for a manager")
+    second = store.add_note("c1", "lead", "Called back")
+    store.add_note("c2", "sup", "other call")
+    assert first["id"] < second["id"]
+    assert first["call_id"] == "c1" and first["author"] == "sup" and isinstance(first["created"], float)
+    assert store.notes("c1") == [{k: n[k] for k in ("id", "author", "text", "created")} for n in (first, second)]
+
+
+def test_list_filters_and_paging(store: CallStore) -> None:
+    store.write([
+        ("call", call("old", started=100.0, status="completed", ended=160.0)),
+        ("call", call("flagged", started=200.0, status="completed", ended=260.0, flagged=True)),
+        ("call", call("other-agent", started=300.0, agent_id="a2")),
+        ("call", call("newest", started=400.0)),
+    ])
+
+    def ids(**kw: Any) -> list[str]:
+        return [c["id"] for c in store.list_calls(**kw)]
+
+    assert ids() == ["newest", "other-agent", "flagged", "old"]
+    assert ids(status="live") == ["newest", "other-agent"]
+    assert ids(flagged=True) == ["flagged"]
+    assert ids(flagged=False) == ["newest", "other-agent", "old"]
+    assert ids(agent_id="a2") == ["other-agent"]
+    assert ids(agent_id="a1", status="completed") == ["flagged", "old"]
+    assert ids(limit=2) == ["newest", "other-agent"]
+    assert ids(limit=2, offset=2) == ["flagged", "old"]
+
+
+def test_close_stale_calls_and_recordings(store: CallStore) -> None:
+    store.write([("call", call("live-1")), ("call", call("live-2", ended=50.0)),
+                 ("call", call("done", status="completed", ended=10.0)),
+                 ("recording", ("done", "/rec/done.wav"))])
+    assert store.close_stale_calls(99.0) == 2
+    assert store.close_stale_calls(100.0) == 0
+    statuses = {c["id"]: (c["status"], c["ended"]) for c in store.list_calls()}
+    assert statuses == {"live-1": ("interrupted", 99.0), "live-2": ("interrupted", 50.0), "done": ("completed", 10.0)}
+
+    assert store.expired_recordings(before=20.0) == [("done", "/rec/done.wav")]
+    assert store.expired_recordings(before=5.0) == []
+    store.write([("recording", ("done", None))])
+    assert store.expired_recordings(before=20.0) == []
+
+
+def test_reopening_keeps_completed_calls_and_migrations_are_idempotent(store_url: str) -> None:
+    first = open_store(store_url)
+    first.write([("call", call("c1", status="completed", ended=5.0, counts={"alert": 2})),
+                 ("events", ("c1", 0, [ALERT]))])
+    note = first.add_note("c1", "sup", "kept")
+    first.close()
+
+    assert migrate(store_url) == len(sqlite_store.MIGRATIONS)
+    again = open_store(store_url)
+    try:
+        assert again.migrate() == len(sqlite_store.MIGRATIONS)
+        assert again.get_call("c1") == call("c1", status="completed", ended=5.0, counts={"alert": 2})
+        assert again.events("c1") == [ALERT]
+        assert [n["id"] for n in again.notes("c1")] == [note["id"]]
+        assert again.add_note("c1", "sup", "after")["id"] > note["id"]
+    finally:
+        again.close()
+
+
+def test_both_backends_have_the_same_migration_steps() -> None:
+    assert len(store_pg.MIGRATIONS) == len(sqlite_store.MIGRATIONS)
+    assert store_pg.CALL_COLUMNS == sqlite_store.CALL_COLUMNS
+
+
+def test_unknown_database_urls_are_refused_without_echoing_a_password() -> None:
+    with pytest.raises(UnsupportedDatabase, match="sqlite:///PATH or postgresql://") as err:
+        open_store("mysql://root:hunter2@db/callwatch")
+    assert "hunter2" not in str(err.value)
