@@ -1,7 +1,7 @@
 """Browser tests: Debian's chromium driven by Playwright against a real callwatch on 127.0.0.1.
 
 The server is the service engineer's ``tests.service.conftest`` setup (their settings, real uvicorn, free port)
-with the pages mounted and a stand-in recogniser that answers each speech segment with the shared call's
+with a stand-in recogniser that answers each speech segment with the shared call's
 labelled words, so transcripts, cue phrases and the review's transcript exist without loading Whisper.
 """
 
@@ -20,7 +20,6 @@ import pytest
 import uvicorn
 
 from service.app import create_app
-from service.pages import page_routes
 from service.settings import Settings
 from tests.service.conftest import CALLS, Server, make_settings
 
@@ -90,11 +89,9 @@ class ByCall:
 
 @contextlib.asynccontextmanager
 async def running_with_pages(settings: Settings, submit: Any = None) -> AsyncIterator[Server]:
-    app = create_app(settings, submit=submit)
-    if not any(getattr(r, "path", None) == "/agent" for r in app.routes):
-        app.router.routes.extend(page_routes())  # until the app factory mounts them itself
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio",
-                            lifespan="on", ws_max_size=1 << 20)
+    """``tests.service.conftest.running`` with a transcription hook (that one takes none)."""
+    config = uvicorn.Config(create_app(settings, submit=submit), host="127.0.0.1", port=0, log_level="warning",
+                            ws="websockets-sansio", lifespan="on", ws_max_size=1 << 20)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
