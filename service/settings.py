@@ -43,6 +43,10 @@ class Settings:
     retention_days: int = 30
     subscriber_queue: int = 256
     """Messages a subscriber may fall behind before it is disconnected."""
+    start_timeout_s: float = 10.0
+    """An ingest connection that has not started a call by then is closed (Genesys expects `opened` in ~5 s)."""
+    idle_timeout_s: float = 120.0
+    """A call whose sender goes quiet this long (no audio, no ping) is ended with what was received."""
     max_frame_bytes: int = 256 * 1024
     """Largest ingest websocket message; a second of 8-channel 48 kHz PCM fits, anything bigger is abuse."""
 
@@ -68,6 +72,11 @@ def _convert(name: str, raw: str, kind: object) -> object:
             return int(raw)
         except ValueError:
             raise SettingsError(f"CALLWATCH_{name.upper()}={raw!r} is not an integer") from None
+    if kind in (float, "float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"CALLWATCH_{name.upper()}={raw!r} is not a number") from None
     if kind in (Path, "Path"):
         return Path(raw)
     return raw
@@ -99,6 +108,8 @@ def validate(s: Settings) -> Settings:
         raise SettingsError(f"port {s.port} is out of range")
     if s.retention_days < 0:
         raise SettingsError("retention_days cannot be negative")
+    if s.start_timeout_s <= 0 or s.idle_timeout_s <= 0:
+        raise SettingsError("timeouts must be positive")
     if s.subscriber_queue < 1 or s.max_frame_bytes < 1024:
         raise SettingsError("subscriber_queue must be >= 1 and max_frame_bytes >= 1024")
     if not s.database_url.startswith("sqlite:///"):

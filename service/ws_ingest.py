@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Protocol
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from service import auth
@@ -38,6 +39,8 @@ AUTH_FAILURE_DELAY_S = 0.5
 
 
 class Parser(Protocol):
+    started: bool
+
     def receive_text(self, text: str) -> list[IngestEvent]: ...
 
     def receive_bytes(self, data: bytes) -> list[IngestEvent]: ...
@@ -118,7 +121,7 @@ async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) ->
     reason = "disconnect"
     try:
         while True:
-            msg = await ws.receive()
+            msg = await receive(ws, rt, parser.started)
             if msg["type"] == "websocket.disconnect":
                 break
             text, data = msg.get("text"), msg.get("bytes")
@@ -140,6 +143,17 @@ async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) ->
     finally:
         if call is not None:
             await call.close(reason)
+
+
+async def receive(ws: WebSocket, rt: Runtime, started: bool) -> Message:
+    """The next message, or IngestError if the sender is silent too long: a socket that never starts a call,
+    or a call whose sender stalled, must not hold resources (or stay 'live' on the board) forever."""
+    limit = rt.settings.idle_timeout_s if started else rt.settings.start_timeout_s
+    try:
+        return await asyncio.wait_for(ws.receive(), limit)
+    except TimeoutError:
+        code = "idle_timeout" if started else "start_timeout"
+        raise IngestError(code, f"nothing received for {limit:g} s", CLOSE_POLICY) from None
 
 
 async def handle_events(ws: WebSocket, rt: Runtime, call: LiveCall | None, events: list[IngestEvent],
@@ -185,7 +199,7 @@ async def audiohook(ws: WebSocket) -> None:
     reason = "disconnect"
     try:
         while not session.closed:
-            msg = await ws.receive()
+            msg = await receive(ws, rt, session.opened)
             if msg["type"] == "websocket.disconnect":
                 break
             text, data = msg.get("text"), msg.get("bytes")

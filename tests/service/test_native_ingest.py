@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -115,3 +116,14 @@ async def test_a_dropped_connection_closes_the_call_cleanly(server: Server) -> N
         import asyncio
         await asyncio.sleep(0.02)
     assert call["status"] == "ended" and call["duration"] == pytest.approx(1.0)
+
+
+async def test_a_sender_that_never_starts_or_goes_quiet_is_closed(tmp_path: Path) -> None:
+    from tests.service.conftest import make_settings, running, wait_ended
+
+    async with running(make_settings(tmp_path, start_timeout_s=0.2, idle_timeout_s=0.3)) as srv:
+        reply, close_code = await errors_for(srv)
+        assert (reply.get("code"), close_code) == ("start_timeout", 1008)
+        reply, close_code = await errors_for(srv, json.dumps({**START, "call_id": "stalled"}))
+        assert (reply.get("code"), close_code) == ("idle_timeout", 1008)
+        assert (await wait_ended(srv, "stalled"))["status"] == "ended"
