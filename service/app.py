@@ -29,6 +29,18 @@ from service.writer import Writer
 log = logging.getLogger("callwatch")
 
 RETENTION_SWEEP_S = 3600.0
+LOOP_PROBE_S = 0.5
+
+
+async def _watch_loop(rt: Runtime) -> None:
+    """How late a timer fires is how long every socket waited: the lag every alert pays on top of analysis."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LOOP_PROBE_S
+        await asyncio.sleep(LOOP_PROBE_S)
+        lag = max(0.0, loop.time() - due)
+        rt.stats.loop_lag_s = lag
+        rt.stats.loop_lag_max_s = max(rt.stats.loop_lag_max_s, lag)
 
 
 def start_asr(settings: Settings) -> tuple[Any, Submit]:
@@ -81,12 +93,14 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
         app.state.store, app.state.writer, app.state.hub, app.state.runtime = store, writer, hub, rt
         app.state.scheduler = scheduler
         sweeper = asyncio.create_task(_sweep_forever(app))
+        watcher = asyncio.create_task(_watch_loop(rt))
         log.info("callwatch ready: db %s, ASR %s, recording policy %s", settings.database_url,
                  "on" if hook else "off", settings.recording)
         try:
             yield
         finally:
             sweeper.cancel()
+            watcher.cancel()
             await rt.close_all()
             if scheduler is not None:
                 await scheduler.aclose()

@@ -27,6 +27,9 @@ def render(state: Any) -> str:
                  "Processor time spent in the per-call acoustic analysis.", "counter")
     out += _line("callwatch_analysis_chunk_seconds_max", st.push_seconds_max,
                  "Longest single analysis step: how long the event loop was held by one chunk.")
+    out += _line("callwatch_event_loop_lag_seconds", st.loop_lag_s,
+                 "How late the last timer fired on the event loop (pipeline lag every socket pays).")
+    out += _line("callwatch_event_loop_lag_seconds_max", st.loop_lag_max_s, "Worst event loop lag seen.")
     out += _line("callwatch_subscribers", hub.depths()["subscribers"], "Screens connected.")
     out += _line("callwatch_subscriber_queue_max", hub.depths()["max_queue"],
                  "Deepest subscriber queue: how far the slowest screen lags.")

@@ -56,6 +56,8 @@ class Stats:
         self.push_seconds_max = 0.0
         self.asr_submitted = 0
         self.asr_dropped = 0
+        self.loop_lag_s = 0.0
+        self.loop_lag_max_s = 0.0
 
 
 class Runtime:

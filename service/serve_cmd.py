@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from service import logsafe
 from service.app import create_app
 from service.auth import ensure_secret
 from service.settings import SettingsError, load
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     settings = ensure_secret(settings)
     if settings.redis_url:
         logging.getLogger("callwatch").warning("--redis is not used yet: events stay in this process")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio",
-                # Larger than our own frame limit, so an oversized frame gets our explanatory error.
-                ws_max_size=4 * settings.max_frame_bytes, log_level=args.log_level, proxy_headers=True)
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio",
+                            # Larger than our own frame limit, so an oversized frame gets our explanatory error.
+                            ws_max_size=4 * settings.max_frame_bytes, log_level=args.log_level,
+                            proxy_headers=True)
+    logsafe.install()  # after uvicorn has configured its loggers
+    uvicorn.Server(config).run()
     return 0

@@ -67,3 +67,14 @@ def test_settings_from_env_and_overrides(tmp_path: Path) -> None:
 def test_bad_settings_say_what_is_wrong(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         load(env)
+
+
+def test_tokens_in_logged_paths_are_redacted() -> None:
+    import logging
+
+    from service.logsafe import RedactTokens
+
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+                               ("1.2.3.4", "/v1/ws/agent?token=abc.def&x=1"), None)
+    assert RedactTokens().filter(record)
+    assert record.getMessage() == '1.2.3.4 - "WebSocket /v1/ws/agent?token=[redacted]&x=1" [accepted]'
