@@ -267,3 +267,13 @@ def test_audiohook_request_signature() -> None:
     unsigned = {k: v for k, v in h.items() if not k.startswith("signature")}
     assert check_request(unsigned, "/v1/ingest/audiohook", "h:1", "KEY", "", now=1001) is None
     assert check_request(unsigned, "/v1/ingest/audiohook", "h:1", "KEY", secret, now=1001) is not None
+
+
+def test_native_mulaw_frames() -> None:
+    ing = NativeIngest()
+    ing.receive_text(json.dumps({**START, "encoding": "mulaw"}))
+    c, a = np.full(160, 4000, np.int16), np.full(160, -4000, np.int16)
+    data = np.stack([np.frombuffer(mulaw_encode(c), np.uint8), np.frombuffer(mulaw_encode(a), np.uint8)], 1)
+    [audio] = ing.receive_bytes(data.tobytes())
+    assert isinstance(audio, CallAudio)
+    assert np.allclose(audio.customer, 4000, rtol=0.05) and np.allclose(audio.agent, -4000, rtol=0.05)

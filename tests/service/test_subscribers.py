@@ -172,3 +172,20 @@ async def test_the_app_serves_the_pages(server: Server) -> None:
         for path in ("/agent", "/supervisor", "/calls/some-call"):
             r = await client.get(path)
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.shared
+async def test_supervisor_can_follow_one_call_and_filter_the_list(server: Server) -> None:
+    customer, agent = dev_call("dev-001-interrupting-agent", seconds=30, offset=35)
+    quiet = np.zeros(800, dtype=np.int16)
+    url = f"{server.ws}/v1/ws/supervisor?call_id=followed&types=interruption,alert,call_ended"
+    async with connect(url, additional_headers=server.bearer("supervisor")) as sup:
+        await native_call(server, quiet, quiet, call_id="other")
+        await native_call(server, customer, agent, call_id="followed")
+        events = await collect_until_ended(sup, {"followed"})
+    assert {e["call_id"] for e in events} == {"followed"}
+    assert {e["type"] for e in events} == {"interruption", "alert", "call_ended"}
+    async with httpx.AsyncClient(base_url=server.http, headers=server.bearer("supervisor")) as client:
+        flagged = {c["id"] for c in (await client.get("/v1/calls?flagged=true")).json()["calls"]}
+        calm = {c["id"] for c in (await client.get("/v1/calls?flagged=false")).json()["calls"]}
+    assert "other" in calm and "other" not in flagged and flagged | calm == {"other", "followed"}
