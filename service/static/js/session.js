@@ -99,7 +99,7 @@ function renderSignIn(roles, problem, done) {
     section.hidden = true;
     done(token, claims);
   });
-  clear(section).append(h("h1", { id: "signin-title" }, "Sign in"), form);
+  clear(section).append(h("h2", { id: "signin-title" }, "Sign in"), form);
   section.hidden = false;
   byId("main").hidden = true;
   input.focus();
