@@ -15,8 +15,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("CALLWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
-REDIS_SERVER = os.environ.get("CALLWATCH_REDIS_SERVER", "/usr/bin/redis-server")
+
+def _pg_bin() -> Path:
+    """CALLWATCH_PG_BIN, else the newest Debian/Ubuntu-installed major version (15 here, 16 on Ubuntu 24.04)."""
+    if os.environ.get("CALLWATCH_PG_BIN"):
+        return Path(os.environ["CALLWATCH_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name)
+                   if p.parent.name.isdigit() else 0)
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
+REDIS_SERVER = os.environ.get("CALLWATCH_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
 PG_USER = "callwatch"
 
 
