@@ -93,6 +93,9 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         await expect(agent.locator("#call-id")).to_have_text("Call call-interrupting")
         await expect(agent.locator("#transcript .turn").first).to_be_visible(timeout=WAIT_MS)
         await agent.screenshot(path=str(artifacts / "agent.png"), full_page=True, animations="disabled")
+        await agent.set_viewport_size({"width": 420, "height": 860})
+        await agent.screenshot(path=str(artifacts / "agent-narrow.png"), animations="disabled")
+        await agent.set_viewport_size({"width": 1400, "height": 900})
 
         # The board: both calls; the escalation is flagged and sorted on top.
         rows = board.get_by_test_id("call-row")

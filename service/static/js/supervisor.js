@@ -42,7 +42,11 @@ function noteAlert(ev, live = true) {
   item.known.add(ev.id);
   item.severities[ev.severity] = (item.severities[ev.severity] || 0) + 1;
   if (!item.lastAlert || ev.t >= item.lastAlert.t) item.lastAlert = ev;
-  if (live && item.row) item.row.classList.add("fresh");
+  if (live && item.row) {
+    item.row.classList.remove("fresh");
+    void item.row.offsetWidth; // restart the highlight
+    item.row.classList.add("fresh");
+  }
   schedule();
 }
 
@@ -171,7 +175,9 @@ function render() {
   }
   const live = [...calls.values()].filter((i) => i.call && i.call.status === "live");
   byId("total-live").textContent = String(live.length);
-  byId("total-flagged").textContent = String(live.filter((i) => i.call.flagged).length);
+  const flaggedCount = live.filter((i) => i.call.flagged).length;
+  byId("total-flagged").textContent = String(flaggedCount);
+  document.title = `${flaggedCount ? `(${flaggedCount} flagged) ` : ""}Live board · callwatch`;
   byId("total-alerts").textContent = String(live.reduce((n, i) => n + (i.call.counts?.alert || 0), 0));
   byId("board-empty").hidden = shown.length > 0;
   byId("board-empty").textContent = calls.size && !shown.length ? "No calls match these filters." :
