@@ -23,7 +23,7 @@ from service.openapi import spec
 from service.pages import page_routes
 from service.pipeline import LiveCall, Runtime, Submit
 from service.settings import Settings
-from service.store import Store
+from service.stores import open_store
 from service.writer import Writer
 
 log = logging.getLogger("callwatch")
@@ -78,7 +78,7 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await asyncio.to_thread(Store, settings.database_url)
+        store = await asyncio.to_thread(open_store, settings.database_url)
         stale = await asyncio.to_thread(store.close_stale_calls, time.time())
         if stale:
             log.warning("marked %d calls left live by a previous run as interrupted", stale)

@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from service import auth
 from service.metrics import render
 from service.pipeline import Runtime
-from service.store import Store
+from service.stores import CallStore
 
 MAX_NOTE = 4000
 
@@ -24,8 +24,8 @@ def _rt(request: Request) -> Runtime:
     return rt
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
+def _store(request: Request) -> CallStore:
+    store: CallStore = request.app.state.store
     return store
 
 

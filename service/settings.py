@@ -112,6 +112,7 @@ def validate(s: Settings) -> Settings:
         raise SettingsError("timeouts must be positive")
     if s.subscriber_queue < 1 or s.max_frame_bytes < 1024:
         raise SettingsError("subscriber_queue must be >= 1 and max_frame_bytes >= 1024")
-    if not s.database_url.startswith("sqlite:///"):
-        raise SettingsError(f"unsupported database URL {s.database_url!r}: only sqlite:///PATH for now")
+    if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        shown = s.database_url.split("@")[-1]  # never echo a password
+        raise SettingsError(f"unsupported database URL {shown!r}: use sqlite:///PATH or postgresql://...")
     return s

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from service.store import Store
+from service.stores import CallStore
 
 log = logging.getLogger("callwatch.writer")
 
@@ -21,7 +21,7 @@ Item = tuple[str, Any] | Callable[[], None] | asyncio.Future[None]
 
 
 class Writer:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: CallStore) -> None:
         self.store = store
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None

@@ -63,7 +63,7 @@ def test_settings_from_env_and_overrides(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("env", [{"CALLWATCH_PORT": "x"}, {"CALLWATCH_RECORDING": "some"},
-                                 {"CALLWATCH_DB": "postgres://x"}, {"CALLWATCH_NO_ASR": "maybe"}])
+                                 {"CALLWATCH_DB": "mysql://x"}, {"CALLWATCH_NO_ASR": "maybe"}])
 def test_bad_settings_say_what_is_wrong(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         load(env)
