@@ -97,22 +97,27 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         await agent.screenshot(path=str(artifacts / "agent-narrow.png"), animations="disabled")
         await agent.set_viewport_size({"width": 1400, "height": 900})
 
-        # The board: both calls; the escalation is flagged and sorted on top.
+        # The board lists both calls. Listen-in (early, while the call has long to run): samples reach the
+        # page's audio graph.
         rows = board.get_by_test_id("call-row")
         await expect(board.locator("[data-testid=call-row][data-call-id=call-interrupting]")).to_be_visible(
             timeout=WAIT_MS)
-        flagged = board.locator("[data-testid=call-row][data-call-id=call-escalation]")
-        await expect(flagged).to_have_attribute("data-flagged", "true", timeout=WAIT_MS)
-        await expect(rows.first).to_have_attribute("data-call-id", "call-escalation")
-
-        # Listen-in: samples reach the page's audio graph.
-        await flagged.get_by_test_id("listen").click()
-        await expect(flagged.get_by_test_id("listen")).to_have_attribute("aria-pressed", "true")
+        escalation = board.locator("[data-testid=call-row][data-call-id=call-escalation]")
+        await escalation.get_by_test_id("listen").click()
+        await expect(escalation.get_by_test_id("listen")).to_have_attribute("aria-pressed", "true")
         await until(board, "window.callwatchListen.samplesScheduled", 16000)
+
+        # The review of a call still in progress follows it, then reloads with the recording when it ends.
+        review = await signed_in(browser, srv, "/calls/call-escalation", srv.token("supervisor"))
+        await expect(review.locator("#call-title")).to_contain_text("Live", timeout=WAIT_MS)
+
+        # The escalation is flagged and sorted on top; filters narrow the board.
+        await expect(escalation).to_have_attribute("data-flagged", "true", timeout=WAIT_MS)
+        await expect(rows.first).to_have_attribute("data-call-id", "call-escalation")
         await board.screenshot(path=str(artifacts / "supervisor.png"), full_page=True, animations="disabled")
-        await flagged.get_by_test_id("listen").click()
+        await escalation.get_by_test_id("listen").click()
         await expect(board.locator("#listen-bar")).to_be_hidden()
-        await expect(flagged.get_by_test_id("listen")).to_have_attribute("aria-pressed", "false")
+        await expect(escalation.get_by_test_id("listen")).to_have_attribute("aria-pressed", "false")
         await board.fill("#filter-agent", "agent-1")
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_have_attribute("data-call-id", "call-interrupting")
@@ -124,10 +129,6 @@ async def test_agent_board_listen_in_and_review(live_site: Server, browser: Brow
         await board.set_viewport_size({"width": 420, "height": 860})
         await board.screenshot(path=str(artifacts / "supervisor-narrow.png"), full_page=True, animations="disabled")
         await board.set_viewport_size({"width": 1400, "height": 900})
-
-        # The review of a call still in progress follows it, then reloads with the recording when it ends.
-        review = await signed_in(browser, srv, "/calls/call-escalation", srv.token("supervisor"))
-        await expect(review.locator("#call-title")).to_contain_text("Live", timeout=WAIT_MS)
         await streams
     finally:
         if not streams.done():
