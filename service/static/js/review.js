@@ -68,7 +68,7 @@ function renderSummary() {
     ["Interruptions", `${s.interruptionsByAgent} by the agent`, `${s.interruptionsByCustomer} by the customer`],
     ["Escalation", s.firstEscalation === null ? "None" : `from ${clock(s.firstEscalation)}`,
       s.customerRaisedSeconds ? `customer's voice raised for ${clock(s.customerRaisedSeconds)}` : ""],
-    ["Empathy phrases", String(s.empathy.length), s.empathy.slice(0, 3).map((e) => `“${e.text}”`).join(", ")],
+    ["Empathy phrases", String(s.empathy.length), [...new Set(s.empathy.map((e) => e.text.toLowerCase()))].slice(0, 4).map((t) => `“${t}”`).join(", ")],
     ["Agent's voice raised", s.agentRaisedEpisodes ? `${s.agentRaisedEpisodes} times` : "Never", ""],
     ["Dead air", s.deadAir ? `${s.deadAir} times` : "None", s.deadAir ? `${Math.round(s.deadAirSeconds)} s in all` : ""],
     ["Alerts", String(s.alerts.length), (call.flags || []).map(ruleTitle).join(", ")],
