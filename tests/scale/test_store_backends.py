@@ -85,6 +85,15 @@ def test_a_failing_batch_writes_nothing(store: CallStore) -> None:
     assert store.get_call("c1") is not None
 
 
+def test_a_batch_the_database_refuses_writes_nothing(store: CallStore) -> None:
+    store.write([("call", call("c0"))])
+    with pytest.raises(Exception, match="(?i)null"):  # sqlite3.IntegrityError / psycopg NotNullViolation
+        store.write([("call", call("c1")), ("events", ("c1", 0, [ALERT])), ("call", call("c2", agent_id=None))])
+    assert store.get_call("c1") is None and store.events("c1") == []
+    store.write([("call", call("c2"))])
+    assert {c["id"] for c in store.list_calls()} == {"c0", "c2"}
+
+
 def test_notes(store: CallStore) -> None:
     first = store.add_note("c1", "sup", "Customer asked for a manager")
     second = store.add_note("c1", "lead", "Called back")
