@@ -1,0 +1,100 @@
+"""Two real workers sharing PostgreSQL and Redis: a supervisor on one sees a call ingested by the other.
+
+``create_app`` builds a plain ``Hub`` today; the test hands it a ``BusHub`` instead, the way the wiring
+will, and starts it from within the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from websockets.asyncio.client import connect
+
+from service import app as app_module
+from service import auth
+from service.bus_redis import RedisBus
+from service.hub_bus import BusHub
+from service.settings import Settings
+from tests.scale.servers import RedisServer
+from tests.scale.test_bus import WAIT_S, until
+from tests.signals import leg, vowel
+
+SECRET = "test-secret"
+
+
+@contextlib.asynccontextmanager
+async def worker(settings: Settings) -> AsyncIterator[tuple[Starlette, int]]:
+    app = app_module.create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                           ws="websockets-sansio", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    await until(lambda: server.started or task.done(), "the worker to start")
+    if task.done():
+        task.result()
+    hub = app.state.hub
+    assert isinstance(hub, BusHub)
+    await until(lambda: hub._events is not None, "the worker's hub to subscribe")
+    try:
+        yield app, server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+        await hub.close()
+        await hub.bus.close()
+
+
+def bearer(role: auth.Role, agent_id: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {auth.issue(SECRET, role, agent_id)}"}
+
+
+async def stream_call(port: int, call_id: str) -> None:
+    customer = leg(8.0, [(0.5, vowel(180, -20, 2.0))])
+    agent = leg(8.0, [(1.0, vowel(120, -20, 2.0))], seed=1)
+    async with connect(f"ws://127.0.0.1:{port}/v1/ingest/native", additional_headers=bearer("ingest")) as ws:
+        await ws.send(json.dumps({"type": "start", "call_id": call_id, "agent_id": "agent-7", "sample_rate": 8000,
+                                  "encoding": "pcm16", "channels": 2, "channel_map": ["customer", "agent"],
+                                  "language": "en"}))
+        await ws.recv()
+        for i in range(0, len(customer), 1600):
+            await ws.send(np.stack([customer[i:i + 1600], agent[i:i + 1600]], axis=1).astype("<i2").tobytes())
+        await ws.send(json.dumps({"type": "stop"}))
+        with contextlib.suppress(Exception):
+            async for _ in ws:
+                pass
+
+
+async def test_a_supervisor_on_one_worker_follows_a_call_on_the_other(
+        pg_url: str, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def bus_hub(queue_size: int = 256) -> BusHub:
+        hub = BusHub(RedisBus(redis_server.url), queue_size)
+        task = asyncio.get_running_loop().create_task(hub.start())
+        task.add_done_callback(lambda t: t.result())  # a failed start surfaces as the test's error
+        hub._tasks.add(task)  # keep a reference until it is done
+        return hub
+
+    monkeypatch.setattr(app_module, "Hub", bus_hub)
+    settings = [Settings(data_dir=tmp_path / name, db_url=pg_url, secret=SECRET, no_asr=True, recording="none")
+                for name in ("w1", "w2")]
+    async with worker(settings[0]) as (_, port_a), worker(settings[1]) as (_, port_b):
+        on_b = f"ws://127.0.0.1:{port_b}/v1/ws"
+        async with connect(f"{on_b}/supervisor", additional_headers=bearer("supervisor")) as sup, \
+                connect(f"{on_b}/agent", additional_headers=bearer("agent", "agent-7")) as ag:
+            await stream_call(port_a, "two-1")
+            board: list[dict[str, Any]] = []
+            while not board or board[-1]["type"] != "call_ended":
+                board.append(json.loads(await asyncio.wait_for(sup.recv(), WAIT_S)))
+            assert board[0]["type"] == "call_started" and board[0]["call"]["agent_id"] == "agent-7"
+            assert {e["call_id"] for e in board} == {"two-1"}
+            seen: list[dict[str, Any]] = []
+            while not seen or seen[-1]["type"] != "call_ended":
+                seen.append(json.loads(await asyncio.wait_for(ag.recv(), WAIT_S)))
+            assert "dead_air" in [e["type"] for e in seen]
