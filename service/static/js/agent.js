@@ -108,6 +108,17 @@ setInterval(() => {
   if (current) ratio.render();
 }, 1000);
 
+/** After a reconnect (the server cuts off a screen that fell behind): end a call that finished meanwhile. */
+async function resync() {
+  if (!current) return;
+  try {
+    const { calls } = await api("/v1/calls?live=true");
+    if (current && !calls.some((call) => call.id === current.id)) {
+      endCall(await api(`/v1/calls/${encodeURIComponent(current.id)}`));
+    }
+  } catch { /* the stream's own probe reports refusals */ }
+}
+
 const conn = byId("conn");
 const STATE_WORDS = { open: "Connected", connecting: "Connecting…", closed: "Reconnecting…" };
 openStream("/v1/ws/agent", {
@@ -116,6 +127,7 @@ openStream("/v1/ws/agent", {
     conn.dataset.state = state;
     conn.textContent = STATE_WORDS[state];
   },
+  onOpen: resync,
   probe: () => api(`/v1/calls?live=true&limit=1`),
 });
 document.title = `Agent ${session.claims.agent_id} · callwatch`;

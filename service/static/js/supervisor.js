@@ -250,6 +250,21 @@ async function load() {
   }
 }
 
+/** After a reconnect: catch up on alerts missed meanwhile, and settle calls that ended while we were away. */
+async function resync() {
+  let liveNow;
+  try {
+    liveNow = new Set((await api("/v1/calls?live=true")).calls.map((call) => call.id));
+  } catch {
+    return; // the stream's own probe reports refusals
+  }
+  for (const item of calls.values()) {
+    if (item.call?.status !== "live") continue;
+    if (liveNow.has(item.call.id)) backfill(item.call.id);
+    else api(`/v1/calls/${encodeURIComponent(item.call.id)}`).then((call) => upsert(call, call.duration), () => {});
+  }
+}
+
 await load();
 const conn = byId("conn");
 const STATE_WORDS = { open: "Live", connecting: "Connecting…", closed: "Reconnecting…" };
@@ -259,7 +274,7 @@ openStream("/v1/ws/supervisor", {
     conn.dataset.state = state;
     conn.textContent = STATE_WORDS[state];
   },
-  onOpen: () => { for (const item of calls.values()) if (item.call?.status === "live") backfill(item.call.id); },
+  onOpen: resync,
   probe: () => api("/v1/calls?live=true&limit=1"),
 });
 try {
