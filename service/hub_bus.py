@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from service.bus import Bus, Subscription
+from service.bus import Bus, Subscription, open_bus
 from service.hub import Event, Hub, Listener
 
 log = logging.getLogger("callwatch.hub")
@@ -29,10 +29,29 @@ AUDIO = "callwatch.audio."
 LISTENER_REFRESH_S = 1.0
 
 
+async def open_hub(bus_url: str, queue_size: int = 256) -> Hub:
+    """The in-process ``Hub`` when no bus is configured; else a started ``BusHub`` that owns its bus."""
+    if not bus_url:
+        return Hub(queue_size)
+    hub = BusHub(open_bus(bus_url), queue_size, owns_bus=True)
+    try:
+        await hub.start()
+    except BaseException:
+        await hub.close()
+        raise
+    return hub
+
+
+async def close_hub(hub: Hub) -> None:
+    if isinstance(hub, BusHub):
+        await hub.close()
+
+
 class BusHub(Hub):
-    def __init__(self, bus: Bus, queue_size: int = 256, audio_queue_size: int = 50) -> None:
+    def __init__(self, bus: Bus, queue_size: int = 256, audio_queue_size: int = 50, *, owns_bus: bool = False) -> None:
         super().__init__(queue_size, audio_queue_size)
         self.bus = bus
+        self._owns_bus = owns_bus
         self.origin = uuid.uuid4().hex
         self.own_calls: set[str] = set()
         self.remote_calls: dict[str, dict[str, Any]] = {}
@@ -56,6 +75,8 @@ class BusHub(Hub):
                 await task
         if self._events is not None:
             await self._events.close()
+        if self._owns_bus:
+            await self.bus.close()
 
     # -- events ----------------------------------------------------------------------------------------
 

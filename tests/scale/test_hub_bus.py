@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from service.bus_redis import RedisBus
-from service.hub_bus import BusHub
+from service.hub import Hub
+from service.hub_bus import BusHub, close_hub, open_hub
 from tests.scale.servers import RedisServer
 from tests.scale.test_bus import WAIT_S, until
 
@@ -90,3 +91,14 @@ async def test_own_calls_are_heard_locally_without_the_bus(hubs: tuple[BusHub, B
     stats = a.bus.stats()
     assert stats["published"] + stats["buffered"] == 1  # only the lifecycle event goes out, never the audio
     a.unlisten(listener)
+
+
+async def test_open_hub_is_the_plain_hub_without_a_bus_url(redis_server: RedisServer) -> None:
+    plain = await open_hub("")
+    assert type(plain) is Hub
+    await close_hub(plain)
+    shared = await open_hub(redis_server.url)
+    assert isinstance(shared, BusHub)
+    await close_hub(shared)
+    await close_hub(shared)  # the app's shutdown and a test's cleanup may both close it
+    assert shared.bus.stats()["subscriptions"] == 0
