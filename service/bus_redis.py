@@ -56,10 +56,14 @@ class RedisBus(Bus):
         self.dropped = 0
         self.send_failures = 0
         self.connected = True
+        self._closed = False
 
     # -- publishing ------------------------------------------------------------------------------------
 
     def publish(self, channel: str, data: Payload) -> None:
+        if self._closed:  # shutting down: calls still closing may publish, nobody will send it
+            self.dropped += 1
+            return
         if len(self._outbox) >= self._buffer:
             self._outbox.popleft()
             self.dropped += 1
@@ -115,6 +119,8 @@ class RedisBus(Bus):
         return sum(n for _, n in counts)
 
     async def close(self) -> None:
+        """Sends what is buffered (for up to CLOSE_DRAIN_S, if Redis is reachable), then ends everything."""
+        self._closed = True
         if self._sender is not None:
             if self.connected:
                 with contextlib.suppress(TimeoutError):

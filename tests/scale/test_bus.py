@@ -179,3 +179,15 @@ def test_wire_encoding_round_trips_and_rejects_strangers() -> None:
             decode(bad)
     with pytest.raises(ValueError, match="unsupported bus URL"):
         open_bus("amqp://guest:secret@rabbit/")
+
+
+async def test_closing_sends_what_is_buffered_and_refuses_more(redis_server: RedisServer) -> None:
+    a, b = RedisBus(redis_server.url), RedisBus(redis_server.url)
+    sub = await b.subscribe("callwatch.events")
+    for n in range(50):
+        a.publish("callwatch.events", {"n": n})
+    await a.close()
+    a.publish("callwatch.events", {"n": 50})
+    assert a.stats()["dropped"] == 1
+    assert [(await next_message(sub)).data for _ in range(50)] == [{"n": n} for n in range(50)]
+    await b.close()
