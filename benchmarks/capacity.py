@@ -1,0 +1,138 @@
+"""How many concurrent live calls this machine follows in real time, and the alert latency at each load.
+
+    python -m benchmarks.capacity [--calls 50,100,200] [--asr] [--seconds 40] [--protocol native]
+
+For each load N it starts a fresh ``callwatch serve`` (signals only, or with transcription with ``--asr``),
+streams N copies of a labelled call excerpt into it at real-time pace with ``callwatch replay --calls N``
+(the load generator shares the machine), and reports the end-to-end alert latency (audio sent -> alert
+received at the agent's socket), errors, the worst event-loop lag and, with ``--asr``, the transcription
+queue's lag, from the service's own /metrics. The last line is one JSON object with every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parent.parent
+CALLWATCH = [sys.executable, "-m", "service"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def excerpt(source: Path, start_s: float, seconds: float, out: Path) -> Path:
+    x, rate = sf.read(str(source), dtype="int16", always_2d=True)
+    sf.write(str(out), x[int(start_s * rate): int((start_s + seconds) * rate)], rate, subtype="PCM_16")
+    return out
+
+
+def metrics(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-z_]+)(?:\{[^}]*\})? ([-0-9.e+]+)$", line)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str]) -> dict[str, Any]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        run_env = {**env, "CALLWATCH_DATA_DIR": data}
+        serve = [*CALLWATCH, "serve", "--port", str(port), "--recording", "none", "--log-level", "warning"]
+        server = subprocess.Popen(serve + ([] if asr else ["--no-asr"]), env=run_env, cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                raise SystemExit(f"the service did not start: {server.stderr.read() if server.stderr else ''}")
+            cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+            replay = subprocess.run([*CALLWATCH, "replay", str(call), "--url", f"ws://127.0.0.1:{port}",
+                                     "--calls", str(n), "--protocol", protocol, "--language", "en"],
+                                    env=run_env, cwd=REPO, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            server_cpu = cpu_seconds(server.pid) - cpu0
+            m = metrics(port)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    lines = [line for line in replay.stdout.splitlines() if line.startswith("{")]
+    if replay.returncode != 0 or not lines:
+        return {"calls": n, "failed": (replay.stderr or replay.stdout)[-500:]}
+    summary: dict[str, Any] = json.loads(lines[-1])
+    summary.update({
+        "server_cpu_per_wall": round(server_cpu / wall, 2),
+        "loop_lag_max_s": round(m.get("callwatch_event_loop_lag_seconds_max", float("nan")), 3),
+    })
+    if asr:
+        summary["asr_lag_s"] = m.get("callwatch_asr_lag_seconds")
+        summary["asr_dropped"] = m.get("callwatch_asr_dropped_total")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--calls", default="50,100,200", help="comma-separated loads to try")
+    p.add_argument("--asr", action="store_true", help="with transcription (the bundled Whisper model)")
+    p.add_argument("--seconds", type=float, default=40.0, help="length of the streamed excerpt")
+    p.add_argument("--protocol", default="native", choices=("native", "twilio", "audiohook"))
+    p.add_argument("--call", type=Path, help="stereo call to stream (default: a shared labelled call)")
+    args = p.parse_args(argv)
+    data = Path(os.environ.get("CALLWATCH_DATA", REPO.parent / "shared" / "data"))
+    source = args.call or data / "calls" / "dev" / "dev-001-interrupting-agent.wav"
+    if not source.exists():
+        print(f"no call to stream: {source}", file=sys.stderr)
+        return 1
+    env = {**os.environ, "CALLWATCH_SECRET": secrets.token_hex(16), "PYTHONUNBUFFERED": "1"}
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # 30-70 s of the labelled call holds two interruptions by the agent: alerts to time.
+        call = excerpt(source, 30.0 if args.call is None else 0.0, args.seconds, Path(tmp) / "call.wav")
+        print(f"{'calls':>6s} {'alerts':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'errors':>7s} "
+              f"{'server cpu':>10s} {'loop lag':>9s}" + ("  asr lag  dropped" if args.asr else ""), flush=True)
+        for n in (int(x) for x in args.calls.split(",")):
+            r = run_load(n, call, args.asr, args.protocol, env)
+            runs.append(r)
+            if "failed" in r:
+                print(f"{n:6d} failed: {r['failed']}", flush=True)
+                continue
+            lat = r["latency_ms"]
+            line = (f"{n:6d} {r['alerts']:7d} {lat['p50']:8.0f} {lat['p95']:8.0f} {lat['max']:8.0f} "
+                    f"{r['errors']:7d} {r['server_cpu_per_wall']:10.2f} {r['loop_lag_max_s']:9.3f}")
+            if args.asr:
+                line += f"  {r.get('asr_lag_s')}  {r.get('asr_dropped')}"
+            print(line, flush=True)
+    print(json.dumps({"asr": args.asr, "seconds": args.seconds, "runs": runs}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
