@@ -45,7 +45,7 @@ def excerpt(source: Path, start_s: float, seconds: float, out: Path) -> Path:
 
 def metrics(port: int) -> dict[str, float]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out = {}
+    out: dict[str, float] = {}
     for line in text.splitlines():
         m = re.match(r"^([a-z_]+)(?:\{[^}]*\})? ([-0-9.e+]+)$", line)
         if m:

@@ -17,7 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from service import http_api, recording, ws_ingest, ws_subscribe
 from service.auth import ensure_secret
-from service.hub import Hub
+from service.hub_bus import close_hub, open_hub
 from service.monitor import Segment
 from service.openapi import spec
 from service.pages import page_routes
@@ -85,7 +85,7 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
         await asyncio.to_thread(recording.sweep_orphans, settings.data_dir / "recordings")
         writer = Writer(store)
         writer.start()
-        hub = Hub(settings.subscriber_queue)
+        hub = await open_hub(settings.redis_url, settings.subscriber_queue)
         scheduler, hook = None, submit
         if hook is None and not settings.no_asr:
             scheduler, hook = await asyncio.to_thread(start_asr, settings)
@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
             sweeper.cancel()
             watcher.cancel()
             await rt.close_all()
+            await close_hub(hub)  # after the calls end, so their call_ended reaches the other workers
             if scheduler is not None:
                 await scheduler.aclose()
             await writer.close()

@@ -12,6 +12,7 @@ COMMANDS = {
     "analyze": ("service.analyze_cmd", "analyze a recorded call; JSON events on stdout"),
     "replay": ("service.replay_cmd", "stream a recorded call to a running service, as a live call"),
     "token": ("service.token_cmd", "print a signed access token"),
+    "migrate": ("service.migrate_cmd", "bring the database schema up to date and exit"),
 }
 
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from service import auth
+from service.hub_bus import BusHub
 from service.metrics import render
 from service.pipeline import Runtime
 from service.stores import CallStore
@@ -82,7 +83,10 @@ async def list_calls(request: Request) -> Response:
             raise HTTPException(403, "agents may list only their own calls")
         agent_id = c.agent_id
     limit, offset = _int(request, "limit", 100, 1000), _int(request, "offset", 0, 10**9)
-    live_calls = [call.call_object() for call in _rt(request).calls.values()]
+    rt = _rt(request)
+    live_calls = [call.call_object() for call in rt.calls.values()]
+    if isinstance(rt.hub, BusHub):  # calls other workers are following
+        live_calls += [c for c in rt.hub.remote_calls.values() if c["id"] not in rt.calls]
     live_calls = [x for x in live_calls if (agent_id is None or x["agent_id"] == agent_id)
                   and (flagged is None or x["flagged"] == flagged)]
     stored: list[dict[str, Any]] = []

@@ -40,6 +40,10 @@ def render(state: Any) -> str:
                  "Listen-in audio frames dropped for slow listeners.", "counter")
     out += _line("callwatch_writer_queue", writer.depth, "Writes waiting for the database.")
     out += _line("callwatch_writer_failures_total", writer.failures, "Failed write batches.", "counter")
+    bus = getattr(hub, "bus", None)  # only across workers (--redis)
+    if bus is not None:
+        for key, value in sorted(bus.stats().items()):
+            out += _line(f"callwatch_bus_{key}", value, f"Bus between workers: {key.replace('_', ' ')}.")
     sched = getattr(state, "scheduler", None)
     if sched is not None:
         s = sched.stats()

@@ -20,9 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     # Defaults are None so that CALLWATCH_* variables apply unless a flag is given.
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; CALLWATCH_HOST)")
     p.add_argument("--port", type=int, help="port (default 8080; CALLWATCH_PORT)")
-    p.add_argument("--db", dest="db_url", metavar="URL", help="database URL, sqlite:///PATH "
+    p.add_argument("--db", dest="db_url", metavar="URL", help="database URL, sqlite:///PATH or postgresql://... "
                    "(default sqlite file in the data dir; CALLWATCH_DB)")
-    p.add_argument("--redis", dest="redis_url", metavar="URL", help="reserved: the bus is in-process for now")
+    p.add_argument("--redis", dest="redis_url", metavar="URL",
+                   help="redis://HOST:PORT/DB: share live events and listen-in audio between workers "
+                   "(CALLWATCH_REDIS)")
     p.add_argument("--model", help="Whisper model name or path (CALLWATCH_MODEL)")
     p.add_argument("--language", help="en, ru or auto (CALLWATCH_LANGUAGE)")
     p.add_argument("--no-asr", dest="no_asr", action="store_const", const=True, default=None,
@@ -44,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"callwatch serve: {e}", file=sys.stderr)
         return 2
     settings = ensure_secret(settings)
-    if settings.redis_url:
-        logging.getLogger("callwatch").warning("--redis is not used yet: events stay in this process")
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio",
                             # Larger than our own frame limit, so an oversized frame gets our explanatory error.
                             ws_max_size=4 * settings.max_frame_bytes, log_level=args.log_level,

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from service import auth
 from service.hub import Hub
+from service.hub_bus import BusHub
 from service.ingest_common import CLOSE_NORMAL, CLOSE_POLICY
 from service.pipeline import Runtime
 
@@ -113,7 +114,8 @@ async def listen(ws: WebSocket) -> None:
     if claims is None or claims.role != "supervisor":
         await ws.close(CLOSE_POLICY)
         return
-    if call_id not in rt.calls:
+    elsewhere = isinstance(rt.hub, BusHub) and rt.hub.is_live_elsewhere(call_id)
+    if call_id not in rt.calls and not elsewhere:
         await ws.accept()
         await ws.send_json({"type": "error", "code": "not_live", "message": f"call {call_id} is not live"})
         await ws.close(CLOSE_NORMAL)
