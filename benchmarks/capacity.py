@@ -5,8 +5,9 @@
 For each load N it starts a fresh ``callwatch serve`` (signals only, or with transcription with ``--asr``),
 streams N copies of a labelled call excerpt into it at real-time pace with ``callwatch replay --calls N``
 (the load generator shares the machine), and reports the end-to-end alert latency (audio sent -> alert
-received at the agent's socket), errors, the worst event-loop lag and, with ``--asr``, the transcription
-queue's lag, from the service's own /metrics. The last line is one JSON object with every run.
+received at the agent's socket), errors, the worst event-loop lag and, with ``--asr``, how long after the
+end of each utterance's audio its transcript arrived, and how many utterances the scheduler dropped.
+The last line is one JSON object with every run.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str]) 
         "loop_lag_max_s": round(m.get("callwatch_event_loop_lag_seconds_max", float("nan")), 3),
     })
     if asr:
-        summary["asr_lag_s"] = m.get("callwatch_asr_lag_seconds")
         summary["asr_dropped"] = m.get("callwatch_asr_dropped_total")
+        summary["asr_processed"] = m.get("callwatch_asr_processed_total")
     return summary
 
 
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         # 30-70 s of the labelled call holds two interruptions by the agent: alerts to time.
         call = excerpt(source, 30.0 if args.call is None else 0.0, args.seconds, Path(tmp) / "call.wav")
         print(f"{'calls':>6s} {'alerts':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'errors':>7s} "
-              f"{'server cpu':>10s} {'loop lag':>9s}" + ("  asr lag  dropped" if args.asr else ""), flush=True)
+              f"{'server cpu':>10s} {'loop lag':>9s}"
+              + ("  transcripts  text p50/p95 ms  dropped" if args.asr else ""), flush=True)
         for n in (int(x) for x in args.calls.split(",")):
             r = run_load(n, call, args.asr, args.protocol, env)
             runs.append(r)
@@ -128,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             line = (f"{n:6d} {r['alerts']:7d} {lat['p50']:8.0f} {lat['p95']:8.0f} {lat['max']:8.0f} "
                     f"{r['errors']:7d} {r['server_cpu_per_wall']:10.2f} {r['loop_lag_max_s']:9.3f}")
             if args.asr:
-                line += f"  {r.get('asr_lag_s')}  {r.get('asr_dropped')}"
+                tl = r.get("transcript_ms") or {}
+                line += (f"  {r.get('transcripts', 0):11d}  {tl.get('p50')!s:>6}/{tl.get('p95')!s:<7}"
+                         f"  {r.get('asr_dropped')}")
             print(line, flush=True)
     print(json.dumps({"asr": args.asr, "seconds": args.seconds, "runs": runs}))
     return 0

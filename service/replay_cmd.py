@@ -80,6 +80,8 @@ class Replay:
         self.ingest_token, self.agent_token, self.secrets = ingest_token, agent_token, secrets
         self.logs: dict[str, SendLog] = {}
         self.latencies: list[float] = []
+        self.transcript_lags: list[float] = []
+        """Milliseconds from sending the end of an utterance's audio to receiving its transcript."""
         self.errors = 0
         self.alerts = 0
         self.ended: set[str] = set()
@@ -91,7 +93,7 @@ class Replay:
         self.logs = {cid: SendLog() for cid in ids}
         headers = {"Authorization": f"Bearer {self.agent_token}"}
         # Only what it measures: a load test's own screen must not be what falls behind.
-        url = f"{self.base}/v1/ws/agent?types=alert,call_ended"
+        url = f"{self.base}/v1/ws/agent?types=alert,call_ended,utterance"
         async with connect(url, additional_headers=headers) as sub:
             listener = asyncio.create_task(self._listen(sub, set(ids)))
             results = await asyncio.gather(*(self._send(cid, customer, agent) for cid in ids),
@@ -104,10 +106,17 @@ class Replay:
                 await asyncio.wait_for(self._all_ended.wait(), END_WAIT_S)
             self.errors += len(set(ids) - self.ended)
             listener.cancel()
-        return {"calls": self.args.calls, "alerts": self.alerts,
-                "latency_ms": {"p50": percentile(self.latencies, 50), "p95": percentile(self.latencies, 95),
-                               "max": round(max(self.latencies), 1) if self.latencies else None},
-                "errors": self.errors}
+        summary: dict[str, Any] = {
+            "calls": self.args.calls, "alerts": self.alerts,
+            "latency_ms": {"p50": percentile(self.latencies, 50), "p95": percentile(self.latencies, 95),
+                           "max": round(max(self.latencies), 1) if self.latencies else None},
+            "errors": self.errors}
+        if self.transcript_lags:
+            lags = self.transcript_lags
+            summary["transcripts"] = len(lags)
+            summary["transcript_ms"] = {"p50": percentile(lags, 50), "p95": percentile(lags, 95),
+                                        "max": round(max(lags), 1)}
+        return summary
 
     async def _send(self, call_id: str, customer: NDArray[np.int16], agent: NDArray[np.int16]) -> None:
         tg = Target(self.base, call_id, self.args.agent_id, self.args.language, self.args.speed,
@@ -127,6 +136,11 @@ class Replay:
             ev = json.loads(raw)
             cid = ev.get("call_id")
             if cid not in ids:
+                continue
+            if ev.get("type") == "utterance":
+                sent = self.logs[cid].sent_when(float(ev["end"]))
+                if sent is not None:
+                    self.transcript_lags.append((received - sent) * 1000)
                 continue
             if ev.get("type") == "alert":
                 self.alerts += 1

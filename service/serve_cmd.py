@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio",
                             # Larger than our own frame limit, so an oversized frame gets our explanatory error.
                             ws_max_size=4 * settings.max_frame_bytes, log_level=args.log_level,
+                            # Call audio does not compress; inflating every frame only costs processor time.
+                            ws_per_message_deflate=False,
                             proxy_headers=True)
     logsafe.install()  # after uvicorn has configured its loggers
     uvicorn.Server(config).run()

@@ -150,7 +150,10 @@ async def receive(ws: WebSocket, rt: Runtime, started: bool) -> Message:
     or a call whose sender stalled, must not hold resources (or stay 'live' on the board) forever."""
     limit = rt.settings.idle_timeout_s if started else rt.settings.start_timeout_s
     try:
-        return await asyncio.wait_for(ws.receive(), limit)
+        # asyncio.timeout, not wait_for: wait_for wraps every receive in a new task, fifty times a second per
+        # call, which at a few hundred calls is a good part of the service's processor time.
+        async with asyncio.timeout(limit):
+            return await ws.receive()
     except TimeoutError:
         code = "idle_timeout" if started else "start_timeout"
         raise IngestError(code, f"nothing received for {limit:g} s", CLOSE_POLICY) from None
