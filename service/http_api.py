@@ -67,6 +67,9 @@ def _int(request: Request, name: str, default: int, top: int) -> int:
 async def _call_or_404(request: Request, c: auth.Claims) -> dict[str, Any]:
     call_id = request.path_params["call_id"]
     live = _rt(request).calls.get(call_id)
+    if live is None:
+        # A call that has just ended is off the live table but its last row may still be queued for the store.
+        await request.app.state.writer.flush()
     call = live.call_object() if live is not None else await asyncio.to_thread(_store(request).get_call, call_id)
     # An agent asking for someone else's call learns nothing, not even that it exists.
     if call is None or (c.role == "agent" and call["agent_id"] != c.agent_id):
@@ -84,6 +87,8 @@ async def list_calls(request: Request) -> Response:
         agent_id = c.agent_id
     limit, offset = _int(request, "limit", 100, 1000), _int(request, "offset", 0, 10**9)
     rt = _rt(request)
+    if live is not True:
+        await request.app.state.writer.flush()  # so a call that has just ended is listed as ended, not missing
     live_calls = [call.call_object() for call in rt.calls.values()]
     if isinstance(rt.hub, BusHub):  # calls other workers are following
         live_calls += [c for c in rt.hub.remote_calls.values() if c["id"] not in rt.calls]
