@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,7 +24,7 @@ from service.openapi import spec
 from service.pages import page_routes
 from service.pipeline import LiveCall, Runtime, Submit
 from service.settings import Settings
-from service.stores import open_store
+from service.stores import CallStore, open_store
 from service.writer import Writer
 
 log = logging.getLogger("callwatch")
@@ -46,11 +47,12 @@ async def _watch_loop(rt: Runtime) -> None:
 def start_asr(settings: Settings) -> tuple[Any, Submit]:
     """Load the recogniser and a scheduler that batches every call's utterances into it."""
     from models.transcriber import Utterance
-    from models.whisper import load_transcriber
+    from models.whisper import DecodeSettings, WhisperTranscriber
     from service.transcription import TranscriptionScheduler
 
     fixed = None if settings.language == "auto" else settings.language
-    transcriber = load_transcriber(settings.model, language=fixed)
+    transcriber = WhisperTranscriber(load_whisper(settings), language=fixed,
+                                     settings=DecodeSettings(batch_windows=settings.asr_batch_windows))
     scheduler = TranscriptionScheduler(transcriber)
 
     def submit(call: LiveCall, seg: Segment) -> asyncio.Future[Any]:
@@ -58,6 +60,71 @@ def start_asr(settings: Settings) -> tuple[Any, Submit]:
         return scheduler.submit(Utterance(call.id, seg.leg, seg.start_s, seg.end_s, seg.audio, 8000, lang))
 
     return scheduler, submit
+
+
+def load_whisper(settings: Settings) -> Any:
+    """The Whisper model on the configured device: int8 on CPU, float16 on a GPU unless told otherwise."""
+    from models.whisper import load_model
+
+    if settings.asr_device == "cpu":
+        return load_model(settings.model, threads=settings.asr_threads,
+                          compute_type=settings.asr_compute_type or "int8")
+    # models.whisper.load_model is CPU-only; a GPU worker builds the same model on its device.
+    from faster_whisper import WhisperModel
+
+    from models.resolve import ModelError, resolve_model
+
+    path = resolve_model(settings.model)
+    compute = settings.asr_compute_type or ("float16" if settings.asr_device == "cuda" else "auto")
+    try:
+        return WhisperModel(str(path), device=settings.asr_device, compute_type=compute,
+                            cpu_threads=settings.asr_threads)
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"cannot load Whisper model from {path} on {settings.asr_device} ({compute}): {first}") \
+            from None
+
+
+@dataclass
+class WorkerState:
+    """This worker among several sharing a database: its id, and how its heartbeat is going (/metrics)."""
+
+    id: str
+    heartbeats: int = 0
+    heartbeat_failures: int = 0
+    orphans_closed: int = 0
+    healthy: bool = True
+
+
+async def _close_orphans(store: CallStore, w: WorkerState, timeout_s: float, *, startup: bool = False) -> None:
+    closed = await asyncio.to_thread(store.close_orphaned_calls, w.id, timeout_s, startup=startup)
+    w.orphans_closed += len(closed)
+    for call in closed:
+        log.warning("call %s was left live by %s: closed as interrupted after %.1f s of audio",
+                    call["id"], "this worker's previous run" if startup else "a worker that stopped responding",
+                    call["duration"])
+
+
+async def _keep_alive(app: Starlette) -> None:
+    """Tell the shared database this worker is alive, and close the calls of workers that are not."""
+    s: Settings = app.state.settings
+    store: CallStore = app.state.store
+    w: WorkerState = app.state.worker
+    while True:
+        await asyncio.sleep(s.heartbeat_s)
+        try:
+            await asyncio.to_thread(store.heartbeat, w.id)
+            w.heartbeats += 1
+            await _close_orphans(store, w, s.worker_timeout_s)
+        except Exception as e:  # the database is away: keep trying; the calls go on regardless
+            w.heartbeat_failures += 1
+            if w.healthy:
+                log.warning("worker %s cannot reach the database for its heartbeat: %s", w.id, e)
+            w.healthy = False
+            continue
+        if not w.healthy:
+            log.info("worker %s: heartbeat back", w.id)
+        w.healthy = True
 
 
 async def _sweep_forever(app: Starlette) -> None:
@@ -72,29 +139,38 @@ async def _sweep_forever(app: Starlette) -> None:
         await asyncio.sleep(RETENTION_SWEEP_S)
 
 
+def _shown(url: str) -> str:
+    """A database URL for the log, without its password."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.split('@')[-1]}" if "@" in rest else url
+
+
 def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette:
     """``submit`` overrides the transcription hook (None with ``settings.no_asr`` means no ASR)."""
     settings = ensure_secret(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await asyncio.to_thread(open_store, settings.database_url)
-        stale = await asyncio.to_thread(store.close_stale_calls, time.time())
-        if stale:
-            log.warning("marked %d calls left live by a previous run as interrupted", stale)
+        w = WorkerState(settings.worker)
+        store = await asyncio.to_thread(open_store, settings.database_url, worker_id=w.id)
+        # This worker's calls from its previous run, and those of workers gone silent, are over.
+        await _close_orphans(store, w, settings.worker_timeout_s, startup=True)
+        await asyncio.to_thread(store.heartbeat, w.id)
         await asyncio.to_thread(recording.sweep_orphans, settings.data_dir / "recordings")
         writer = Writer(store)
         writer.start()
-        hub = await open_hub(settings.redis_url, settings.subscriber_queue)
+        hub = await open_hub(settings.redis_url, settings.subscriber_queue, heartbeat_s=settings.heartbeat_s,
+                             timeout_s=settings.worker_timeout_s)
         scheduler, hook = None, submit
         if hook is None and not settings.no_asr:
             scheduler, hook = await asyncio.to_thread(start_asr, settings)
         rt = Runtime(settings, hub, writer, submit=hook)
         app.state.store, app.state.writer, app.state.hub, app.state.runtime = store, writer, hub, rt
-        app.state.scheduler = scheduler
+        app.state.scheduler, app.state.worker = scheduler, w
         sweeper = asyncio.create_task(_sweep_forever(app))
         watcher = asyncio.create_task(_watch_loop(rt))
-        log.info("callwatch ready: db %s, ASR %s, recording policy %s", settings.database_url,
+        keeper = asyncio.create_task(_keep_alive(app))
+        log.info("callwatch ready: worker %s, db %s, ASR %s, recording policy %s", w.id, _shown(settings.database_url),
                  "on" if hook else "off", settings.recording)
         try:
             yield
@@ -106,6 +182,12 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
             if scheduler is not None:
                 await scheduler.aclose()
             await writer.close()
+            # Heartbeats go on until every call is stored as ended: nobody may close them as orphans meanwhile.
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(store.forget_worker, w.id)
             await asyncio.to_thread(store.close)
 
     async def openapi(request: Request) -> Response:

@@ -7,6 +7,12 @@ is delivered only if another worker sent it.
 Listen-in audio is heavy (32 kB/s a call), so it crosses the bus only while someone elsewhere listens: a
 worker listening to another worker's call subscribes to that call's exact channel, and the worker that owns
 the call sees the subscription (``Bus.subscribers``, refreshed every second) and starts sending frames.
+
+Liveness: every ``heartbeat_s`` a worker announces on the events channel the calls it is following (their
+latest call objects). A worker that started after a call began learns of it from there; one that misses a
+worker's messages for ``timeout_s`` takes it for dead (killed, or cut off from Redis) and ends its calls on
+its own screens: ``call_ended`` with status ``interrupted``, as the store records them (``service.app``).
+Nothing expires while this worker's own subscription is down or has been back for less than the timeout.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -27,13 +34,16 @@ EVENTS = "callwatch.events"
 AUDIO = "callwatch.audio."
 """Followed by the call id; one exact channel per call, so that Redis can count its listeners."""
 LISTENER_REFRESH_S = 1.0
+HEARTBEAT_S = 5.0
+TIMEOUT_S = 30.0
 
 
-async def open_hub(bus_url: str, queue_size: int = 256) -> Hub:
+async def open_hub(bus_url: str, queue_size: int = 256, *, heartbeat_s: float = HEARTBEAT_S,
+                   timeout_s: float = TIMEOUT_S) -> Hub:
     """The in-process ``Hub`` when no bus is configured; else a started ``BusHub`` that owns its bus."""
     if not bus_url:
         return Hub(queue_size)
-    hub = BusHub(open_bus(bus_url), queue_size, owns_bus=True)
+    hub = BusHub(open_bus(bus_url), queue_size, owns_bus=True, heartbeat_s=heartbeat_s, timeout_s=timeout_s)
     try:
         await hub.start()
     except BaseException:
@@ -48,14 +58,28 @@ async def close_hub(hub: Hub) -> None:
 
 
 class BusHub(Hub):
-    def __init__(self, bus: Bus, queue_size: int = 256, audio_queue_size: int = 50, *, owns_bus: bool = False) -> None:
+    def __init__(self, bus: Bus, queue_size: int = 256, audio_queue_size: int = 50, *, owns_bus: bool = False,
+                 heartbeat_s: float = HEARTBEAT_S, timeout_s: float = TIMEOUT_S) -> None:
         super().__init__(queue_size, audio_queue_size)
         self.bus = bus
         self._owns_bus = owns_bus
+        self.heartbeat_s = heartbeat_s
+        self.timeout_s = timeout_s
         self.origin = uuid.uuid4().hex
         self.own_calls: set[str] = set()
+        self._own_objects: dict[str, tuple[dict[str, Any], str]] = {}
+        """This worker's live calls: latest call object and agent, for its heartbeats."""
         self.remote_calls: dict[str, dict[str, Any]] = {}
-        """Live calls of other workers (their latest call object), as announced since this worker started."""
+        """Live calls of other workers (their latest call object), as announced by them."""
+        self._remote: dict[str, tuple[str, str]] = {}
+        """Call id -> (origin, agent id) of each remote call."""
+        self._heard: dict[str, float] = {}
+        """Origin -> when (monotonic) this worker last heard anything from it."""
+        self._listening_since: float | None = None
+        self._reconnects = 0
+        """Since when (monotonic) this worker's own events subscription has been receiving without a break."""
+        self.expired = 0
+        """Remote calls ended here because their worker went silent."""
         self._listened_elsewhere: set[str] = set()
         self._relays: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -66,6 +90,7 @@ class BusHub(Hub):
         self._events = await self.bus.subscribe(EVENTS, queue_size=max(self.queue_size * 4, 1000))
         self._spawn(self._receive_events(self._events))
         self._spawn(self._watch_listeners())
+        self._spawn(self._keep_alive())
 
     async def close(self) -> None:
         for task in (*self._tasks, *self._relays.values()):
@@ -81,33 +106,103 @@ class BusHub(Hub):
     # -- events ----------------------------------------------------------------------------------------
 
     def publish(self, ev: Event, agent_id: str) -> None:
-        kind, call_id = ev.get("type"), ev.get("call_id")
+        kind, call_id, call = ev.get("type"), ev.get("call_id"), ev.get("call")
         if kind == "call_started" and isinstance(call_id, str):
             self.own_calls.add(call_id)
         elif kind == "call_ended" and isinstance(call_id, str):
             self.own_calls.discard(call_id)
+            self._own_objects.pop(call_id, None)
+        if kind in ("call_started", "call_updated") and isinstance(call_id, str) and isinstance(call, dict) \
+                and call_id in self.own_calls:
+            self._own_objects[call_id] = (call, agent_id)
         super().publish(ev, agent_id)
         self.bus.publish(EVENTS, {"origin": self.origin, "agent_id": agent_id, "event": ev})
 
     async def _receive_events(self, sub: Subscription) -> None:
         async for msg in sub:
             data = msg.data
-            if not isinstance(data, dict) or data.get("origin") == self.origin:
+            origin = data.get("origin") if isinstance(data, dict) else None
+            if not isinstance(data, dict) or not isinstance(origin, str) or origin == self.origin:
+                continue
+            self._heard[origin] = time.monotonic()
+            alive = data.get("alive")
+            if isinstance(alive, list):
+                self._reconcile(origin, alive)
                 continue
             ev, agent_id = data.get("event"), data.get("agent_id")
             if not isinstance(ev, dict) or not isinstance(agent_id, str):
                 continue
-            self._track_remote(ev)
+            self._track_remote(origin, ev, agent_id)
             super().publish(ev, agent_id)
 
-    def _track_remote(self, ev: Event) -> None:
+    def _track_remote(self, origin: str, ev: Event, agent_id: str) -> None:
         call_id, call = ev.get("call_id"), ev.get("call")
         if not isinstance(call_id, str):
             return
         if ev.get("type") in ("call_started", "call_updated") and isinstance(call, dict):
             self.remote_calls[call_id] = call
+            self._remote[call_id] = (origin, agent_id)
         elif ev.get("type") == "call_ended":
             self.remote_calls.pop(call_id, None)
+            self._remote.pop(call_id, None)
+
+    def _reconcile(self, origin: str, alive: list[Any]) -> None:
+        """A heartbeat lists every call its worker follows: learn those missed, forget those it no longer has.
+
+        Messages from one worker arrive in order, so the list is exactly what that worker had published.
+        """
+        listed: set[str] = set()
+        for item in alive:
+            call, agent_id = (item.get("call"), item.get("agent_id")) if isinstance(item, dict) else (None, None)
+            if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not isinstance(agent_id, str):
+                continue
+            listed.add(call["id"])
+            if call["id"] not in self.remote_calls:
+                self.remote_calls[call["id"]] = call
+                self._remote[call["id"]] = (origin, agent_id)
+        for call_id, (owner, _) in tuple(self._remote.items()):
+            if owner == origin and call_id not in listed:  # its call_ended was lost on the way
+                self.remote_calls.pop(call_id, None)
+                del self._remote[call_id]
+
+    async def _keep_alive(self) -> None:
+        """Announce this worker's calls; end, on this worker's screens, the calls of workers gone silent."""
+        while True:
+            self.bus.publish(EVENTS, {"origin": self.origin, "alive": [
+                {"call": call, "agent_id": agent_id} for call, agent_id in self._own_objects.values()]})
+            self.expire_silent()
+            await asyncio.sleep(self.heartbeat_s)
+
+    def expire_silent(self, now: float | None = None) -> list[str]:
+        """End the remote calls of every worker not heard from within the timeout; returns their ids."""
+        now = time.monotonic() if now is None else now
+        sub = self._events
+        reconnects = getattr(sub, "reconnects", 0)
+        if sub is None or not sub.active or reconnects != self._reconnects:
+            # Whatever the others sent while this worker was cut off was lost to it, not unsent.
+            self._listening_since, self._reconnects = None, reconnects
+            return []
+        if self._listening_since is None:
+            self._listening_since = now
+        cutoff = now - self.timeout_s
+        if self._listening_since > cutoff:
+            return []  # not listening long enough to tell silence from our own gap
+        silent = {o for o, heard in self._heard.items() if heard < cutoff}
+        expired = [cid for cid, (origin, _) in self._remote.items() if origin in silent]
+        wall = time.time()
+        for call_id in expired:
+            origin, agent_id = self._remote.pop(call_id)
+            last = self.remote_calls.pop(call_id, None) or {"id": call_id, "agent_id": agent_id}
+            # It ended, as far as anyone here knows, when its worker was last heard from.
+            call = {**last, "status": "interrupted", "ended": last.get("ended") or wall - (now - self._heard[origin])}
+            log.warning("the worker following call %s went silent: ended here as interrupted", call_id)
+            super().publish({"type": "call_ended", "call_id": call_id, "t": call.get("duration", 0.0),
+                             "call": call}, agent_id)
+            super().end_call(call_id)  # its listeners here hear no more
+        for origin in silent:
+            del self._heard[origin]
+        self.expired += len(expired)
+        return expired
 
     def is_live_elsewhere(self, call_id: str) -> bool:
         return call_id in self.remote_calls

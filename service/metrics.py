@@ -44,6 +44,14 @@ def render(state: Any) -> str:
     if bus is not None:
         for key, value in sorted(bus.stats().items()):
             out += _line(f"callwatch_bus_{key}", value, f"Bus between workers: {key.replace('_', ' ')}.")
+        out += _line("callwatch_remote_calls_expired_total", getattr(hub, "expired", 0),
+                     "Other workers' calls ended here because their worker went silent on the bus.", "counter")
+    worker = getattr(state, "worker", None)
+    if worker is not None:
+        out += _line("callwatch_worker_heartbeat_failures_total", worker.heartbeat_failures,
+                     "Heartbeats the database did not take.", "counter")
+        out += _line("callwatch_orphaned_calls_closed_total", worker.orphans_closed,
+                     "Calls of dead workers (or this worker's previous run) closed as interrupted.", "counter")
     sched = getattr(state, "scheduler", None)
     if sched is not None:
         s = sched.stats()

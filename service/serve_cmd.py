@@ -25,10 +25,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", dest="redis_url", metavar="URL",
                    help="redis://HOST:PORT/DB: share live events and listen-in audio between workers "
                    "(CALLWATCH_REDIS)")
+    p.add_argument("--worker-id", dest="worker_id", metavar="ID",
+                   help="this worker's name in the shared database (default hostname-pid; CALLWATCH_WORKER_ID)")
     p.add_argument("--model", help="Whisper model name or path (CALLWATCH_MODEL)")
     p.add_argument("--language", help="en, ru or auto (CALLWATCH_LANGUAGE)")
     p.add_argument("--no-asr", dest="no_asr", action="store_const", const=True, default=None,
                    help="signals only: no transcription, no phrase alerts")
+    p.add_argument("--asr-device", dest="asr_device", choices=("cpu", "cuda", "auto"),
+                   help="where Whisper runs (default cpu; CALLWATCH_ASR_DEVICE)")
+    p.add_argument("--asr-compute-type", dest="asr_compute_type", metavar="TYPE",
+                   help="CTranslate2 compute type: int8, float16, int8_float16, ... "
+                   "(default int8 on cpu, float16 on cuda; CALLWATCH_ASR_COMPUTE_TYPE)")
+    p.add_argument("--asr-batch-windows", dest="asr_batch_windows", type=int, metavar="N",
+                   help="30 s windows of packed utterances per Whisper call (default 4; a GPU takes 16+; "
+                   "CALLWATCH_ASR_BATCH_WINDOWS)")
     p.add_argument("--data-dir", type=Path, help="where the database, secret and recordings live "
                    "(default ./var; CALLWATCH_DATA_DIR)")
     p.add_argument("--recording", choices=("flagged", "all", "none"),
@@ -41,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load(os.environ, host=args.host, port=args.port, db_url=args.db_url, redis_url=args.redis_url,
                         model=args.model, language=args.language, no_asr=args.no_asr, data_dir=args.data_dir,
-                        recording=args.recording)
+                        recording=args.recording, worker_id=args.worker_id, asr_device=args.asr_device,
+                        asr_compute_type=args.asr_compute_type, asr_batch_windows=args.asr_batch_windows)
     except SettingsError as e:
         print(f"callwatch serve: {e}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ Nothing below the command line reads the environment; everything gets a ``Settin
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Literal
 
 RecordingPolicy = Literal["flagged", "all", "none"]
 RECORDING_POLICIES: tuple[RecordingPolicy, ...] = ("flagged", "all", "none")
+ASR_DEVICES = ("cpu", "cuda", "auto")
 
 
 class SettingsError(ValueError):
@@ -27,7 +29,22 @@ class Settings:
     db_url: str = ""
     """Empty means ``sqlite:///<data_dir>/callwatch.db``."""
     redis_url: str = ""
-    """Reserved for a multi-process bus; the in-process hub is used whatever it says."""
+    """Empty: the in-process hub. ``redis://...``: events and listen-in audio cross between workers."""
+    worker_id: str = ""
+    """Which worker this process is, in the shared database; empty means ``default_worker_id()``
+    (hostname-pid: stable across restarts of a container, whose main process is always pid 1)."""
+    heartbeat_s: float = 5.0
+    """How often a worker tells the database (and the other workers, over the bus) that it is alive."""
+    worker_timeout_s: float = 30.0
+    """A worker not heard from this long is dead: its live calls are closed as interrupted by the others."""
+    asr_device: str = "cpu"
+    """Where Whisper runs: ``cpu``, ``cuda`` (a GPU worker) or ``auto``."""
+    asr_compute_type: str = ""
+    """CTranslate2 compute type; empty means int8 on CPU, float16 on a GPU."""
+    asr_batch_windows: int = 4
+    """30 s windows of packed utterances per encoder/decoder call; a GPU takes 16 or more."""
+    asr_threads: int = 2
+    """CPU threads for Whisper (on a GPU worker: for the feature extraction only)."""
     model: str = "base"
     language: str = "auto"
     no_asr: bool = False
@@ -53,6 +70,14 @@ class Settings:
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'callwatch.db'}"
+
+    @property
+    def worker(self) -> str:
+        return self.worker_id or default_worker_id()
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}
@@ -110,6 +135,15 @@ def validate(s: Settings) -> Settings:
         raise SettingsError("retention_days cannot be negative")
     if s.start_timeout_s <= 0 or s.idle_timeout_s <= 0:
         raise SettingsError("timeouts must be positive")
+    if s.heartbeat_s <= 0 or s.worker_timeout_s < 2 * s.heartbeat_s:
+        raise SettingsError("heartbeat_s must be positive and worker_timeout_s at least twice heartbeat_s "
+                            "(one late heartbeat must not make a live worker look dead)")
+    if len(s.worker_id) > 200:
+        raise SettingsError("worker_id is longer than 200 characters")
+    if s.asr_device not in ASR_DEVICES:
+        raise SettingsError(f"asr_device must be one of {', '.join(ASR_DEVICES)}, got {s.asr_device!r}")
+    if s.asr_batch_windows < 1 or s.asr_threads < 1:
+        raise SettingsError("asr_batch_windows and asr_threads must be at least 1")
     if s.subscriber_queue < 1 or s.max_frame_bytes < 1024:
         raise SettingsError("subscriber_queue must be >= 1 and max_frame_bytes >= 1024")
     if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):

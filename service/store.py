@@ -40,14 +40,36 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, author TEXT NOT NULL,
         text TEXT NOT NULL, created REAL NOT NULL);
     """,
+    # 2: which worker follows a live call, and when each worker was last heard from (see ORPHANED).
+    # Calls stored before this have no worker: a worker starting up closes those, as every start did before.
+    """
+    ALTER TABLE calls ADD COLUMN worker TEXT;
+    CREATE TABLE workers (id TEXT PRIMARY KEY, started REAL NOT NULL, last_seen REAL NOT NULL);
+    CREATE INDEX calls_live ON calls (worker) WHERE status = 'live';
+    """,
 )
 
 CALL_COLUMNS = ("id", "agent_id", "source", "language", "started", "ended", "status", "duration",
                 "escalation_score", "flagged", "flags", "counts", "recording")
 
+# Live calls nobody follows any more, as seen by worker :me at :now. Periodically: calls of workers whose
+# heartbeat is older than the timeout (or gone). On start also the worker's own calls (left by its previous
+# run under the same id) and calls from before workers were recorded. Same text for both backends.
+ORPHANED = ("status = 'live' AND (worker IS NOT NULL AND worker <> {me} AND worker NOT IN "
+            "(SELECT id FROM workers WHERE last_seen >= {cutoff}) OR {startup} AND (worker IS NULL OR worker = {me}))")
+
+
+def interrupted(call: Row, last_t: float | None) -> Row:
+    """A call cut off by a crash, closed with what was received: it lasted until its last stored event."""
+    duration = round(max(float(call["duration"] or 0.0), float(last_t or 0.0)), 3)
+    return {**call, "status": "interrupted", "duration": duration,
+            "ended": call["ended"] if call["ended"] is not None else call["started"] + duration}
+
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, worker_id: str | None = None) -> None:
+        """``worker_id``: the worker whose calls this store writes (recorded as their owner while live)."""
+        self.worker_id = worker_id
         if not url.startswith("sqlite:///"):
             raise ValueError(f"unsupported database URL {url!r}")
         path = url.removeprefix("sqlite:///")
@@ -91,8 +113,8 @@ class Store:
         values[CALL_COLUMNS.index("flags")] = json.dumps(call.get("flags", []))
         values[CALL_COLUMNS.index("counts")] = json.dumps(call.get("counts", {}))
         values[CALL_COLUMNS.index("flagged")] = int(bool(call.get("flagged")))
-        self._db.execute(f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}) "
-                         f"VALUES ({', '.join('?' * len(CALL_COLUMNS))})", values)
+        self._db.execute(f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}, worker) "
+                         f"VALUES ({', '.join('?' * len(CALL_COLUMNS))}, ?)", [*values, self.worker_id])
 
     def _op_reset_call(self, call_id: str) -> None:
         """A call id seen again (a re-sent recording) starts from scratch rather than mixing two calls."""
@@ -124,12 +146,55 @@ class Store:
                                    (call_id, author, text, created))
             return {"id": cur.lastrowid, "call_id": call_id, "author": author, "text": text, "created": created}
 
-    def close_stale_calls(self, now: float) -> int:
-        """Calls still 'live' in the database belonged to a process that died: mark them as interrupted."""
+    # -- workers ----------------------------------------------------------------------------------------
+
+    def heartbeat(self, worker_id: str) -> None:
+        """``worker_id`` is alive now."""
         with self._lock:
-            cur = self._db.execute("UPDATE calls SET status = 'interrupted', ended = COALESCE(ended, ?) "
-                                   "WHERE status = 'live'", (now,))
-            return cur.rowcount
+            now = time.time()
+            self._db.execute("INSERT INTO workers (id, started, last_seen) VALUES (?, ?, ?) "
+                             "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen", (worker_id, now, now))
+
+    def forget_worker(self, worker_id: str) -> None:
+        """A clean shutdown: the worker's calls have ended, its row would only go stale."""
+        with self._lock:
+            self._db.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def close_orphaned_calls(self, worker_id: str, timeout_s: float, *, startup: bool = False) -> list[Row]:
+        """Close, as interrupted, the live calls whose worker died (see ORPHANED); returns them as closed.
+
+        Each gets a ``call_ended`` event after its last one, so its stored timeline ends like any call's.
+        Workers not heard from within the timeout are forgotten.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                where = ORPHANED.format(me=":me", startup=":startup", cutoff=":cutoff")
+                rows = self._db.execute(f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE {where}",
+                                        {"me": worker_id, "startup": int(startup), "cutoff": now - timeout_s}
+                                        ).fetchall()
+                closed = []
+                for row in rows:
+                    call_id = row[0]
+                    last_t, last_seq = self._db.execute("SELECT MAX(t), MAX(seq) FROM events WHERE call_id = ?",
+                                                        (call_id,)).fetchone()
+                    call = interrupted(self._call_row(row), last_t)
+                    self._db.execute("UPDATE calls SET status = ?, duration = ?, ended = ? WHERE id = ?",
+                                     (call["status"], call["duration"], call["ended"], call_id))
+                    ev = {"type": "call_ended", "call_id": call_id, "t": call["duration"], "call": call}
+                    self._db.execute("INSERT OR REPLACE INTO events (call_id, seq, type, t, body) "
+                                     "VALUES (?, ?, ?, ?, ?)",
+                                     (call_id, 0 if last_seq is None else last_seq + 1, ev["type"], ev["t"],
+                                      json.dumps(ev)))
+                    closed.append(call)
+                self._db.execute("DELETE FROM workers WHERE last_seen < ?" + (" OR id = ?" if startup else ""),
+                                 (now - timeout_s, worker_id) if startup else (now - timeout_s,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return closed
 
     # -- reads --------------------------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
+from service.store import ORPHANED, interrupted
+
 Row = dict[str, Any]
 
 # Step for step the same as service.store.MIGRATIONS (a test checks the counts match). DOUBLE PRECISION
@@ -51,23 +53,32 @@ MIGRATIONS: tuple[str, ...] = (
         text TEXT NOT NULL, created DOUBLE PRECISION NOT NULL);
     CREATE INDEX notes_call ON notes (call_id, id);
     """,
+    """
+    ALTER TABLE calls ADD COLUMN worker TEXT;
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY, started DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION NOT NULL);
+    CREATE INDEX calls_live ON calls (worker) WHERE status = 'live';
+    """,
 )
 
 CALL_COLUMNS = ("id", "agent_id", "source", "language", "started", "ended", "status", "duration",
                 "escalation_score", "flagged", "flags", "counts", "recording")
 _CALL_SELECT = f"SELECT {', '.join(CALL_COLUMNS)} FROM calls"
-_CALL_UPSERT = (f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join(['%s'] * len(CALL_COLUMNS))}) "
-                "ON CONFLICT (id) DO UPDATE SET "
-                + ", ".join(f"{c} = EXCLUDED.{c}" for c in CALL_COLUMNS if c != "id"))
+_CALL_UPSERT = (f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}, worker) "
+                f"VALUES ({', '.join(['%s'] * (len(CALL_COLUMNS) + 1))}) ON CONFLICT (id) DO UPDATE SET "
+                + ", ".join(f"{c} = EXCLUDED.{c}" for c in (*CALL_COLUMNS, "worker") if c != "id"))
+_NOW = "EXTRACT(EPOCH FROM clock_timestamp())::float8"
+"""The database's clock, not the worker's: heartbeats from several machines are compared on one clock."""
 # Any fixed number: it only has to be the same in every worker that migrates this database.
 _MIGRATION_LOCK = 0x63616C6C
 
 
 class PgStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, worker_id: str | None = None) -> None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"unsupported database URL {url!r}")
         self.url = url
+        self.worker_id = worker_id
         self._read = _Connection(url)
         self._write = _Connection(url)
         try:
@@ -107,7 +118,7 @@ class PgStore:
         values[CALL_COLUMNS.index("flags")] = Json(call.get("flags", []))
         values[CALL_COLUMNS.index("counts")] = Json(call.get("counts", {}))
         values[CALL_COLUMNS.index("flagged")] = bool(call.get("flagged"))
-        cur.execute(_CALL_UPSERT, values)
+        cur.execute(_CALL_UPSERT, [*values, self.worker_id])
 
     def _op_reset_call(self, cur: psycopg.Cursor[Any], call_id: str) -> None:
         """A call id seen again (a re-sent recording) starts from scratch rather than mixing two calls."""
@@ -144,12 +155,49 @@ class PgStore:
         assert row is not None
         return {"id": row[0], "call_id": call_id, "author": author, "text": text, "created": created}
 
-    def close_stale_calls(self, now: float) -> int:
-        """Calls still 'live' in the database belonged to a process that died: mark them as interrupted."""
+    # -- workers ----------------------------------------------------------------------------------------
+
+    def heartbeat(self, worker_id: str) -> None:
+        """``worker_id`` is alive now (by the database's clock)."""
         with self._write.use() as conn:
-            cur = conn.execute("UPDATE calls SET status = 'interrupted', ended = COALESCE(ended, %s) "
-                               "WHERE status = 'live'", (now,))
-            return cur.rowcount
+            conn.execute(f"INSERT INTO workers (id, started, last_seen) VALUES (%s, {_NOW}, {_NOW}) "
+                         "ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen", (worker_id,))
+
+    def forget_worker(self, worker_id: str) -> None:
+        with self._write.use() as conn:
+            conn.execute("DELETE FROM workers WHERE id = %s", (worker_id,))
+
+    def close_orphaned_calls(self, worker_id: str, timeout_s: float, *, startup: bool = False) -> list[Row]:
+        """Close, as interrupted, the live calls whose worker died; see ``service.store.Store``.
+
+        Workers sweep at the same time: a row another one is closing (or its owner is writing) is skipped,
+        and one already closed no longer matches, so each call is closed once.
+        """
+        with self._write.use() as conn, conn.transaction():
+            row = conn.execute(f"SELECT {_NOW}").fetchone()
+            assert row is not None
+            now = float(row[0])
+            where = ORPHANED.format(me="%(me)s", startup="%(startup)s", cutoff="%(cutoff)s")
+            rows = conn.execute(f"{_CALL_SELECT} WHERE {where} FOR UPDATE SKIP LOCKED",
+                                {"me": worker_id, "startup": startup, "cutoff": now - timeout_s}).fetchall()
+            closed = []
+            for r in rows:
+                call_id = r[0]
+                last = conn.execute("SELECT MAX(t), MAX(seq) FROM events WHERE call_id = %s", (call_id,)).fetchone()
+                last_t, last_seq = last if last is not None else (None, None)
+                call = interrupted(self._call_row(r), last_t)
+                conn.execute("UPDATE calls SET status = %s, duration = %s, ended = %s WHERE id = %s",
+                             (call["status"], call["duration"], call["ended"], call_id))
+                ev = {"type": "call_ended", "call_id": call_id, "t": call["duration"], "call": call}
+                conn.execute("INSERT INTO events (call_id, seq, type, t, body) VALUES (%s, %s, %s, %s, %s) "
+                             "ON CONFLICT (call_id, seq) DO NOTHING",
+                             (call_id, 0 if last_seq is None else last_seq + 1, ev["type"], ev["t"], Json(ev)))
+                closed.append(call)
+            if startup:
+                conn.execute("DELETE FROM workers WHERE last_seen < %s OR id = %s", (now - timeout_s, worker_id))
+            else:
+                conn.execute("DELETE FROM workers WHERE last_seen < %s", (now - timeout_s,))
+        return closed
 
     # -- reads --------------------------------------------------------------------------------------------
 

@@ -21,7 +21,10 @@ class CallStore(Protocol):
     def migrate(self) -> int: ...
     def write(self, ops: Sequence[tuple[str, Any]]) -> None: ...
     def add_note(self, call_id: str, author: str, text: str) -> dict[str, Any]: ...
-    def close_stale_calls(self, now: float) -> int: ...
+    def heartbeat(self, worker_id: str) -> None: ...
+    def forget_worker(self, worker_id: str) -> None: ...
+    def close_orphaned_calls(self, worker_id: str, timeout_s: float, *,
+                             startup: bool = False) -> list[dict[str, Any]]: ...
     def get_call(self, call_id: str) -> dict[str, Any] | None: ...
     def list_calls(self, *, status: str | None = None, flagged: bool | None = None, agent_id: str | None = None,
                    limit: int = 100, offset: int = 0) -> list[dict[str, Any]]: ...
@@ -32,15 +35,18 @@ class CallStore(Protocol):
     def expired_recordings(self, before: float) -> list[tuple[str, str]]: ...
 
 
-def open_store(url: str) -> CallStore:
-    """Open (and migrate) the store for ``url``: ``sqlite:///PATH`` or ``postgresql://user:pass@host/db``."""
+def open_store(url: str, *, worker_id: str | None = None) -> CallStore:
+    """Open (and migrate) the store for ``url``: ``sqlite:///PATH`` or ``postgresql://user:pass@host/db``.
+
+    ``worker_id`` is recorded as the owner of the calls this store writes (None: no owner, as before).
+    """
     if url.startswith("sqlite:///"):
-        return Store(url)
+        return Store(url, worker_id=worker_id)
     if url.startswith(("postgresql://", "postgres://")):
         # Imported here so that a SQLite-only installation never loads the PostgreSQL driver.
         from service.store_pg import PgStore
 
-        return PgStore(url)
+        return PgStore(url, worker_id=worker_id)
     shown = url.split("@")[-1] if "@" in url else url  # never echo a password into logs
     raise UnsupportedDatabase(f"unsupported database URL {shown!r}: use sqlite:///PATH or "
                               "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from service.bus import LocalBus, Subscription
 from service.bus_redis import RedisBus
 from service.hub import Hub
 from service.hub_bus import BusHub, close_hub, open_hub
@@ -83,13 +84,17 @@ async def test_listen_in_to_a_call_on_another_worker(hubs: tuple[BusHub, BusHub]
 
 async def test_own_calls_are_heard_locally_without_the_bus(hubs: tuple[BusHub, BusHub]) -> None:
     a, _ = hubs
+    def sent() -> int:
+        stats = a.bus.stats()
+        return stats["published"] + stats["buffered"]
+
+    before = sent()  # heartbeats, every 5 s
     a.publish(lifecycle("call_started", "c1"), "a1")
     listener = a.listen("c1")
     assert a.has_listeners("c1")
     a.publish_audio("c1", b"\x01\x02")
     assert listener.queue.get_nowait() == b"\x01\x02"
-    stats = a.bus.stats()
-    assert stats["published"] + stats["buffered"] == 1  # only the lifecycle event goes out, never the audio
+    assert sent() == before + 1  # only the lifecycle event goes out, never the audio
     a.unlisten(listener)
 
 
@@ -102,3 +107,56 @@ async def test_open_hub_is_the_plain_hub_without_a_bus_url(redis_server: RedisSe
     await close_hub(shared)
     await close_hub(shared)  # the app's shutdown and a test's cleanup may both close it
     assert shared.bus.stats()["subscriptions"] == 0
+
+
+async def test_a_worker_that_goes_silent_has_its_calls_ended_on_the_others(redis_server: RedisServer) -> None:
+    a, b = (BusHub(RedisBus(redis_server.url), heartbeat_s=0.1, timeout_s=0.6) for _ in range(2))
+    late = BusHub(RedisBus(redis_server.url), heartbeat_s=0.1, timeout_s=0.6)
+    try:
+        await a.start()
+        await b.start()
+        board = b.subscribe("supervisor")
+        a.publish(lifecycle("call_started", "c1"), "a1")
+        assert (await get(board.queue))["type"] == "call_started"
+        await late.start()  # after the call started: it learns of it from A's heartbeat
+        await until(lambda: "c1" in late.remote_calls, "a worker that started later to learn of the call")
+
+        for task in tuple(a._tasks):  # A dies: no call_ended, no more heartbeats
+            task.cancel()
+        ended = await get(board.queue)
+        assert ended["type"] == "call_ended" and ended["call_id"] == "c1"
+        assert ended["call"]["status"] == "interrupted" and ended["call"]["ended"] is not None
+        assert b.remote_calls == {} and b.expired == 1
+        await until(lambda: not late.remote_calls, "the late worker to forget it too")
+    finally:
+        for hub in (a, b, late):
+            await hub.close()
+            await hub.bus.close()
+
+
+async def test_silence_counts_only_while_this_worker_is_listening() -> None:
+    hub = BusHub(LocalBus(), heartbeat_s=1.0, timeout_s=10.0)
+    hub._events = Subscription("callwatch.events")  # not started: the test drives the clock
+    board = hub.subscribe("supervisor")
+    hub._heard["other"] = 0.0
+    hub._track_remote("other", lifecycle("call_started", "c1"), "a1")
+    hub._events.active = False  # our own connection to the bus is down: the others may be fine
+    assert hub.expire_silent(now=100.0) == []
+    hub._events.active = True
+    assert hub.expire_silent(now=101.0) == []  # back, but not for long enough to call anyone silent
+    assert hub.expire_silent(now=110.0) == []
+    assert hub.expire_silent(now=111.5) == ["c1"]
+    ended = board.queue.get_nowait()
+    assert ended is not None and ended["type"] == "call_ended" and ended["call"]["status"] == "interrupted"
+    assert hub.expire_silent(now=200.0) == [] and "other" not in hub._heard
+
+
+def test_a_heartbeat_lists_exactly_the_calls_its_worker_follows() -> None:
+    hub = BusHub(LocalBus())
+    hub._track_remote("w1", lifecycle("call_started", "c1"), "a1")
+    hub._track_remote("w1", lifecycle("call_started", "c2"), "a1")
+    hub._track_remote("w2", lifecycle("call_started", "c3"), "a2")
+    # c1's call_ended was lost; c4 started before this worker subscribed.
+    hub._reconcile("w1", [{"call": {"id": "c2", "agent_id": "a1"}, "agent_id": "a1"},
+                          {"call": {"id": "c4", "agent_id": "a1"}, "agent_id": "a1"}, "junk"])
+    assert sorted(hub.remote_calls) == ["c2", "c3", "c4"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,19 +127,106 @@ def test_list_filters_and_paging(store: CallStore) -> None:
     assert ids(limit=2, offset=2) == ["flagged", "old"]
 
 
-def test_close_stale_calls_and_recordings(store: CallStore) -> None:
-    store.write([("call", call("live-1")), ("call", call("live-2", ended=50.0)),
-                 ("call", call("done", status="completed", ended=10.0)),
+def test_expired_recordings(store: CallStore) -> None:
+    store.write([("call", call("done", status="completed", ended=10.0)), ("call", call("live")),
                  ("recording", ("done", "/rec/done.wav"))])
-    assert store.close_stale_calls(99.0) == 2
-    assert store.close_stale_calls(100.0) == 0
-    statuses = {c["id"]: (c["status"], c["ended"]) for c in store.list_calls()}
-    assert statuses == {"live-1": ("interrupted", 99.0), "live-2": ("interrupted", 50.0), "done": ("completed", 10.0)}
-
     assert store.expired_recordings(before=20.0) == [("done", "/rec/done.wav")]
     assert store.expired_recordings(before=5.0) == []
     store.write([("recording", ("done", None))])
     assert store.expired_recordings(before=20.0) == []
+
+
+def test_only_calls_of_dead_workers_are_closed_with_what_was_received(store_url: str) -> None:
+    legacy, a, b = (open_store(store_url, worker_id=w) for w in (None, "worker-a", "worker-b"))
+    try:
+        legacy.write([("call", call("old"))])  # stored before workers were recorded
+        a.write([("call", call("a1", duration=2.0)), ("events", ("a1", 0, [UTTERANCE, DEAD_AIR]))])
+        b.write([("call", call("b1")), ("call", call("b-done", status="ended", ended=5.0))])
+        a.heartbeat("worker-a")
+        b.heartbeat("worker-b")
+        assert b.close_orphaned_calls("worker-b", 30.0) == []  # A is alive; the old call waits for a start
+        time.sleep(0.3)
+        b.heartbeat("worker-b")
+        closed = b.close_orphaned_calls("worker-b", 0.2)  # A has not been heard from for 0.2 s: dead
+        started = call("a1")["started"]
+        assert closed == [call("a1", status="interrupted", duration=24.0, ended=started + 24.0)]
+        assert b.close_orphaned_calls("worker-b", 0.2) == []  # once
+        assert b.get_call("a1") == closed[0]
+        assert store_events_types(b, "a1") == ["utterance", "dead_air", "call_ended"]
+        assert b.events("a1", types=["call_ended"]) == [{"type": "call_ended", "call_id": "a1", "t": 24.0,
+                                                         "call": closed[0]}]
+        status = {c["id"]: c["status"] for c in b.list_calls()}
+        assert status == {"old": "live", "a1": "interrupted", "b1": "live", "b-done": "ended"}
+
+        # B restarts under the same id: its previous run's calls, and the ones from before workers, are over.
+        b.write([("call", call("b2", duration=7.5))])
+        restarted = open_store(store_url, worker_id="worker-b")
+        try:
+            closed = restarted.close_orphaned_calls("worker-b", 30.0, startup=True)
+            assert sorted((c["id"], c["duration"]) for c in closed) == [("b1", 0.0), ("b2", 7.5), ("old", 0.0)]
+            assert {c["id"]: c["status"] for c in restarted.list_calls()} == {
+                "old": "interrupted", "a1": "interrupted", "b1": "interrupted", "b2": "interrupted",
+                "b-done": "ended"}
+            assert restarted.events("b2") == [{"type": "call_ended", "call_id": "b2", "t": 7.5,
+                                               "call": closed[[c["id"] for c in closed].index("b2")]}]
+        finally:
+            restarted.close()
+    finally:
+        for s in (legacy, a, b):
+            s.close()
+
+
+def test_a_live_worker_keeps_its_calls_and_a_clean_shutdown_forgets_it(store_url: str) -> None:
+    a, b = (open_store(store_url, worker_id=w) for w in ("worker-a", "worker-b"))
+    try:
+        a.write([("call", call("a1"))])
+        for _ in range(3):
+            a.heartbeat("worker-a")
+            b.heartbeat("worker-b")
+            assert b.close_orphaned_calls("worker-b", 0.5) == []
+            assert a.close_orphaned_calls("worker-a", 0.5) == []  # never its own while it runs
+            time.sleep(0.1)
+        a.forget_worker("worker-a")  # gone without ending a1 (cannot happen after close_all; here it shows why)
+        assert [c["id"] for c in b.close_orphaned_calls("worker-b", 30.0)] == ["a1"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_database_from_before_workers_is_upgraded_in_place(store_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "MIGRATIONS", sqlite_store.MIGRATIONS[:1])
+    monkeypatch.setattr(store_pg, "MIGRATIONS", store_pg.MIGRATIONS[:1])
+    open_store(store_url).close()  # schema version 1, as the first release left it
+    raw_sql(store_url, "INSERT INTO calls (id, agent_id, source, language, started, status, duration) "
+                       "VALUES ('v1-live', 'a1', 'native', 'en', 100.0, 'live', 3.0)")
+    monkeypatch.undo()
+    assert migrate(store_url) == len(sqlite_store.MIGRATIONS)
+    store = open_store(store_url, worker_id="w1")
+    try:
+        assert store.get_call("v1-live") == call("v1-live", started=100.0, duration=3.0)
+        assert store.close_orphaned_calls("w1", 30.0) == []  # ownerless: only a starting worker closes it
+        assert [c["id"] for c in store.close_orphaned_calls("w1", 30.0, startup=True)] == ["v1-live"]
+        assert store.get_call("v1-live") == call("v1-live", started=100.0, duration=3.0, ended=103.0,
+                                                 status="interrupted")
+    finally:
+        store.close()
+
+
+def raw_sql(url: str, sql: str) -> None:
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+            db.execute(sql)
+            db.commit()
+    else:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql)
+
+
+def store_events_types(store: CallStore, call_id: str) -> list[str]:
+    return [e["type"] for e in store.events(call_id)]
 
 
 def test_reopening_keeps_completed_calls_and_migrations_are_idempotent(store_url: str) -> None:

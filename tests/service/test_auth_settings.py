@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,8 +63,19 @@ def test_settings_from_env_and_overrides(tmp_path: Path) -> None:
     assert s.database_url == f"sqlite:///{tmp_path / 'callwatch.db'}"
 
 
+def test_worker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load({"CALLWATCH_WORKER_TIMEOUT_S": "3", "CALLWATCH_HEARTBEAT_S": "0.5", "CALLWATCH_ASR_DEVICE": "cuda"},
+             worker_id="w7", asr_batch_windows=16)
+    assert (s.worker, s.worker_timeout_s, s.heartbeat_s, s.asr_device, s.asr_batch_windows) == \
+        ("w7", 3.0, 0.5, "cuda", 16)
+    monkeypatch.setattr("socket.gethostname", lambda: "box")
+    assert load({}).worker == f"box-{os.getpid()}"  # stable across restarts of a container (pid 1)
+
+
 @pytest.mark.parametrize("env", [{"CALLWATCH_PORT": "x"}, {"CALLWATCH_RECORDING": "some"},
-                                 {"CALLWATCH_DB": "mysql://x"}, {"CALLWATCH_NO_ASR": "maybe"}])
+                                 {"CALLWATCH_DB": "mysql://x"}, {"CALLWATCH_NO_ASR": "maybe"},
+                                 {"CALLWATCH_WORKER_TIMEOUT_S": "6", "CALLWATCH_HEARTBEAT_S": "5"},
+                                 {"CALLWATCH_ASR_DEVICE": "tpu"}, {"CALLWATCH_ASR_BATCH_WINDOWS": "0"}])
 def test_bad_settings_say_what_is_wrong(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         load(env)
