@@ -1,7 +1,6 @@
-"""Two real workers sharing PostgreSQL and Redis: a supervisor on one sees a call ingested by the other.
+"""Two workers in one process sharing PostgreSQL and Redis: a supervisor on one sees a call ingested by the other.
 
-Until ``create_app`` builds its hub with ``open_hub(settings.redis_url)``, the test hands it a ``BusHub``
-in place of the plain ``Hub``, started from within the app's lifespan as the wiring will.
+``test_worker_processes.py`` runs them as separate ``callwatch serve`` processes, and kills one.
 """
 
 from __future__ import annotations
@@ -14,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 
 from service import app as app_module
 from service import auth
-from service.bus_redis import RedisBus
 from service.hub_bus import BusHub
 from service.settings import Settings
 from tests.scale.servers import RedisServer
@@ -73,18 +70,10 @@ async def stream_call(port: int, call_id: str) -> None:
 
 
 async def test_a_supervisor_on_one_worker_follows_a_call_on_the_other(
-        pg_url: str, redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def bus_hub(queue_size: int = 256) -> BusHub:
-        hub = BusHub(RedisBus(redis_server.url), queue_size)
-        task = asyncio.get_running_loop().create_task(hub.start())
-        task.add_done_callback(lambda t: t.result())  # a failed start surfaces as the test's error
-        hub._tasks.add(task)  # keep a reference until it is done
-        return hub
-
-    if not hasattr(app_module, "open_hub"):
-        monkeypatch.setattr(app_module, "Hub", bus_hub)
+        pg_url: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    # One process: the default worker id (hostname-pid) would be the same for both.
     settings = [Settings(data_dir=tmp_path / name, db_url=pg_url, redis_url=redis_server.url, secret=SECRET,
-                         no_asr=True, recording="none") for name in ("w1", "w2")]
+                         no_asr=True, recording="none", worker_id=name) for name in ("w1", "w2")]
     async with worker(settings[0]) as (_, port_a), worker(settings[1]) as (_, port_b):
         on_b = f"ws://127.0.0.1:{port_b}/v1/ws"
         async with connect(f"{on_b}/supervisor", additional_headers=bearer("supervisor")) as sup, \
