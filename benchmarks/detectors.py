@@ -1,6 +1,6 @@
 """Detector accuracy and delay on labelled calls, side by side with the naive floor, in one run.
 
-    python -m benchmarks.detectors [FOLDER ...] [--make N --seed S [--phone]]
+    python -m benchmarks.detectors [FOLDER ...] [--make N --seed S [--phone]] [--episodes] [--no-naive]
 
 Default folders: $CALLWATCH_DATA/calls/dev and dev-phone. Scoring is the shared scorer's
 (../shared/tools/score_events.py): same matching rules as the project is judged by.
@@ -44,8 +44,8 @@ def load_scorer() -> ModuleType:
     return module
 
 
-def detect(folder: Path, out_ours: Path, out_naive: Path) -> float:
-    """Writes NAME.jsonl for both monitors; returns seconds of call audio."""
+def detect(folder: Path, out_ours: Path, out_naive: Path, naive: bool = True) -> float:
+    """Writes NAME.jsonl for both monitors (ours only without ``naive``); returns seconds of call audio."""
     seconds = 0.0
     for wav in sorted(folder.glob("*.wav")):
         x, rate = sf.read(str(wav), dtype="int16", always_2d=True)
@@ -58,7 +58,9 @@ def detect(folder: Path, out_ours: Path, out_naive: Path) -> float:
         events = analyze(c, a, CallMonitor())
         (out_ours / f"{wav.stem}.jsonl").write_text(
             "".join(json.dumps(e.to_dict()) + "\n" for e in events if e.type not in INTERNAL))
-        (out_naive / f"{wav.stem}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in naive_events(c, a)))
+        if naive:
+            (out_naive / f"{wav.stem}.jsonl").write_text(
+                "".join(json.dumps(e) + "\n" for e in naive_events(c, a)))
     return seconds
 
 
@@ -66,16 +68,42 @@ def fmt(v: float | None) -> str:
     return "   -" if v is None else f"{v:4.2f}"
 
 
-def report(name: str, ours: dict, naive: dict) -> list[str]:  # type: ignore[type-arg]
+def episodes(labels: Path, detections: Path) -> list[str]:
+    """One line per labelled raised-voice episode (delay of the first detection inside it, or MISSED) and per
+    raised-voice detection outside every episode (FALSE ALARM), by the scorer's matching window."""
+    lines = []
+    for lf in sorted(labels.glob("*.json")):
+        truth = json.loads(lf.read_text())
+        dpath = detections / f"{lf.stem}.jsonl"
+        dets = [json.loads(x) for x in dpath.read_text().splitlines() if x.strip()] if dpath.exists() else []
+        found = [d for d in dets if d.get("type") == "raised_voice"]
+        eps = [e for e in truth["events"] if e["type"] == "raised_voice"]
+        for ep in eps:
+            inside = [d for d in found if d.get("leg") == ep["leg"]
+                      and ep["start"] - 2.0 <= float(d["start"]) <= ep["end"] + 1.0]
+            when = (f"start {min(float(d['start']) for d in inside) - ep['start']:+5.2f} s, "
+                    f"delay {min(float(d['t']) for d in inside) - ep['start']:5.2f} s") if inside else "MISSED"
+            lines.append(f"  {lf.stem:36s} {ep['leg']:8s} at {ep['start']:6.1f} s "
+                         f"(+{ep.get('loudness_delta_db', 0):4.1f} dB): {when}")
+        for d in found:
+            if not any(ep["leg"] == d.get("leg") and ep["start"] - 2.0 <= float(d["start"]) <= ep["end"] + 1.0
+                       for ep in eps):
+                lines.append(f"  {lf.stem:36s} {d.get('leg', '?'):8s} at {float(d['start']):6.1f} s: FALSE ALARM "
+                             f"(+{d.get('loudness_db', 0):.1f} dB, {d.get('pitch_st', 0):+.1f} st)")
+    return lines
+
+
+def report(name: str, ours: dict, naive: dict | None) -> list[str]:  # type: ignore[type-arg]
     lines = [f"== {name}: {ours['calls']} calls, {ours['hours'] * 60:.1f} min",
              f"{'':14s} {'monitor':8s} {'P':>5s} {'R':>5s} {'F1':>5s} {'tp':>4s} {'fp':>4s} {'fn':>4s} "
              f"{'d50':>5s} {'d95':>5s}"]
+    monitors = (("callwatch", ours), ("naive", naive)) if naive else (("callwatch", ours),)
     for key in ("interruption", "raised_voice", "dead_air"):
-        for label, s in (("callwatch", ours), ("naive", naive)):
+        for label, s in monitors:
             k = s[key]
             lines.append(f"{key:14s} {label:8s} {k['precision']:5.2f} {k['recall']:5.2f} {k['f1']:5.2f} "
                          f"{k['tp']:4d} {k['fp']:4d} {k['fn']:4d} {fmt(k['delay_p50']):>5s} {fmt(k['delay_p95']):>5s}")
-    for label, s in (("callwatch", ours), ("naive", naive)):
+    for label, s in monitors:
         rv = s["raised_voice"]
         lines.append(f"{label:9s} backchannels flagged {s['backchannel_false_alarms']}/{s['backchannels']} "
                      f"({s['backchannel_false_alarm_rate']:.2f}); raised voice: clear-episode recall "
@@ -90,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=101)
     p.add_argument("--phone", action="store_true", help="fresh calls with line noise, mu-law and echo")
     p.add_argument("--json", type=Path, help="write all scores here as JSON")
+    p.add_argument("--episodes", action="store_true",
+                   help="also list every raised-voice episode with its detection delay, and every false alarm")
+    p.add_argument("--no-naive", action="store_true", help="skip the naive baseline (faster)")
     args = p.parse_args(argv)
     scorer = load_scorer()
     folders = list(args.folders) or [data_root() / "calls" / "dev", data_root() / "calls" / "dev-phone"]
@@ -109,10 +140,13 @@ def main(argv: list[str] | None = None) -> int:
             ours_dir, naive_dir = Path(tmp) / folder.name / "ours", Path(tmp) / folder.name / "naive"
             ours_dir.mkdir(parents=True)
             naive_dir.mkdir(parents=True)
-            detect(folder, ours_dir, naive_dir)
-            ours, naive = scorer.score(folder, ours_dir), scorer.score(folder, naive_dir)
+            detect(folder, ours_dir, naive_dir, naive=not args.no_naive)
+            ours = scorer.score(folder, ours_dir)
+            naive = None if args.no_naive else scorer.score(folder, naive_dir)
             summary[folder.name] = {"callwatch": ours, "naive": naive}
             print("\n".join(report(folder.name, ours, naive)), flush=True)
+            if args.episodes:
+                print("\n".join(episodes(folder, ours_dir)), flush=True)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
     return 0
