@@ -63,6 +63,9 @@ class CallAnalyzer:
         # check back over its decision window.
         lookback = int(s.interruption.lookback_ms * RATE / 1000)
         self._recent = RecentAudio(self.yin.span + max(self.block * FRAME, lookback), self.yin.span)
+        # YIN per (leg, frame): a frame's pitch depends only on the samples ending with it, and the echo check
+        # asks for the agent's recent frames again and again while a customer talks over them.
+        self._pitch_memo: tuple[dict[int, tuple[float, float]], dict[int, tuple[float, float]]] = ({}, {})
 
     @property
     def samples(self) -> int:
@@ -135,11 +138,11 @@ class CallAnalyzer:
         frames = list(range(lo, min(last, self.frames + 1)))
         if not frames:
             return -1
-        f0, aperiodicity = self.yin.estimate(self._windows(0 if leg == "customer" else 1, frames))
+        f0, aperiodicity = self._pitch(0 if leg == "customer" else 1, frames)
         voiced = aperiodicity < self.settings.interruption.soft_voicing
         if leg == "customer" and voiced.any():
             lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
-            agent_f0, _ = self.yin.estimate(self._windows(1, lagged))
+            agent_f0, _ = self._pitch(1, lagged)
             agent_f0 = agent_f0.reshape(len(frames), self._echo_frames)
             same = np.abs(agent_f0 / f0[:, None] - 1.0) < 0.03  # NaN compares False: unvoiced agent is no echo
             # Echo has one fixed delay: at the best lag most of the voiced frames follow the agent's pitch.
@@ -149,6 +152,20 @@ class CallAnalyzer:
                 voiced[:] = False
         hits = np.flatnonzero(voiced)
         return frames[int(hits[-1])] if len(hits) else -1
+
+    def _pitch(self, row: int, frames: list[int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """YIN (f0, aperiodicity) of these frames of one leg, each frame estimated once per call."""
+        memo = self._pitch_memo[row]
+        todo = sorted({i for i in frames if i not in memo})
+        if todo:
+            f0, ap = self.yin.estimate(self._windows(row, todo))
+            memo.update(zip(todo, zip(f0.tolist(), ap.tolist(), strict=True), strict=True))
+            if len(memo) > 4 * self._recent.keep // FRAME:
+                oldest = self._recent.origin // FRAME
+                for i in [i for i in memo if i < oldest]:
+                    del memo[i]
+        got = [memo[i] for i in frames]
+        return np.array([g[0] for g in got]), np.array([g[1] for g in got])
 
     def _windows(self, row: int, frames: list[int]) -> NDArray[np.float64]:
         """The ``yin.span`` samples ending with each frame, from the recent audio of one leg."""
@@ -172,8 +189,7 @@ class CallAnalyzer:
             st = self.legs[leg]
             frames: list[_Frame] = []
             if st.block_frames:
-                windows = self._windows(j, st.block_frames)
-                f0, _ = self.yin.estimate(windows)
+                f0, _ = self._pitch(j, st.block_frames)
                 for i, level, hz in zip(st.block_frames, st.block_levels, f0.tolist(), strict=True):
                     frames.append(_Frame(i, level, semitones(hz) if hz == hz else math.nan))
                 voiced = f0[~np.isnan(f0)]
