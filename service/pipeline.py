@@ -21,6 +21,7 @@ import numpy as np
 
 from service.alerts import AlertEngine
 from service.hub import Hub
+from service.idle_watch import IdleWatch
 from service.ingest_common import CLOSE_INTERNAL, CLOSE_POLICY, CallAudio, CallStart, IngestError
 from service.monitor import CallMonitor, Event, MonitorSettings, Segment, TextRules
 from service.recording import RawRecorder
@@ -72,6 +73,7 @@ class Runtime:
         self.submit = submit
         self.monitor_factory = monitor_factory or self._default_monitor
         self.calls: dict[str, LiveCall] = {}
+        self.idle = IdleWatch()
         self.stats = Stats()
         self.recordings = settings.data_dir / "recordings"
 
@@ -90,6 +92,7 @@ class Runtime:
 
     async def close_all(self, reason: str = "shutdown") -> None:
         await asyncio.gather(*(c.close(reason) for c in list(self.calls.values())))
+        await self.idle.close()
 
 
 class LiveCall:
@@ -161,7 +164,8 @@ class LiveCall:
         c = np.concatenate([x for x, _ in self._unanalysed])
         a = np.concatenate([y for _, y in self._unanalysed])
         self._unanalysed, self._unanalysed_samples = [], 0
-        self._record(np.stack([c, a], axis=1).astype("<i2").tobytes(), len(c))
+        if self.recorder is not None:
+            self._record(np.stack([c, a], axis=1).astype("<i2").tobytes(), len(c))
         began = time.perf_counter()
         try:
             events = self.monitor.push(c, a)

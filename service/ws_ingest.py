@@ -16,6 +16,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from service import auth
+from service.idle_watch import Expired, Watched
 from service.ingest_audiohook import AudioHookSession, Reply, audiohook_json, check_request
 from service.ingest_common import (
     CLOSE_INTERNAL,
@@ -119,9 +120,10 @@ async def twilio(ws: WebSocket) -> None:
 async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) -> None:
     call: LiveCall | None = None
     reason = "disconnect"
+    watched = rt.idle.watch()
     try:
         while True:
-            msg = await receive(ws, rt, parser.started)
+            msg = await receive(ws, rt, watched, parser.started)
             if msg["type"] == "websocket.disconnect":
                 break
             text, data = msg.get("text"), msg.get("bytes")
@@ -141,20 +143,18 @@ async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) ->
         reason = "internal"
         await report(ws, rt, IngestError("internal", "internal error", CLOSE_INTERNAL))
     finally:
+        rt.idle.unwatch(watched)
         if call is not None:
             await call.close(reason)
 
 
-async def receive(ws: WebSocket, rt: Runtime, started: bool) -> Message:
+async def receive(ws: WebSocket, rt: Runtime, watched: Watched, started: bool) -> Message:
     """The next message, or IngestError if the sender is silent too long: a socket that never starts a call,
     or a call whose sender stalled, must not hold resources (or stay 'live' on the board) forever."""
     limit = rt.settings.idle_timeout_s if started else rt.settings.start_timeout_s
     try:
-        # asyncio.timeout, not wait_for: wait_for wraps every receive in a new task, fifty times a second per
-        # call, which at a few hundred calls is a good part of the service's processor time.
-        async with asyncio.timeout(limit):
-            return await ws.receive()
-    except TimeoutError:
+        return await watched.receive(ws.receive(), limit)
+    except Expired:
         code = "idle_timeout" if started else "start_timeout"
         raise IngestError(code, f"nothing received for {limit:g} s", CLOSE_POLICY) from None
 
@@ -200,9 +200,10 @@ async def audiohook(ws: WebSocket) -> None:
     session = AudioHookSession(headers["audiohook-session-id"], headers["audiohook-organization-id"])
     call: LiveCall | None = None
     reason = "disconnect"
+    watched = rt.idle.watch()
     try:
         while not session.closed:
-            msg = await receive(ws, rt, session.opened)
+            msg = await receive(ws, rt, watched, session.opened)
             if msg["type"] == "websocket.disconnect":
                 break
             text, data = msg.get("text"), msg.get("bytes")
@@ -234,5 +235,6 @@ async def audiohook(ws: WebSocket) -> None:
         log.exception("audiohook connection failed")
         await report(ws, rt, IngestError("internal", "internal error", CLOSE_INTERNAL))
     finally:
+        rt.idle.unwatch(watched)
         if call is not None:
             await call.close(reason)
