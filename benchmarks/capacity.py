@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import secrets
 import socket
 import subprocess
@@ -54,6 +55,12 @@ def metrics(port: int) -> dict[str, float]:
     return out
 
 
+def children_cpu_seconds() -> float:
+    """Processor time of the finished child processes (the load generator), user and system."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -76,11 +83,13 @@ def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str]) 
             else:
                 raise SystemExit(f"the service did not start: {server.stderr.read() if server.stderr else ''}")
             cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+            gen0 = children_cpu_seconds()
             replay = subprocess.run([*CALLWATCH, "replay", str(call), "--url", f"ws://127.0.0.1:{port}",
                                      "--calls", str(n), "--protocol", protocol, "--language", "en"],
                                     env=run_env, cwd=REPO, capture_output=True, text=True)
             wall = time.perf_counter() - t0
             server_cpu = cpu_seconds(server.pid) - cpu0
+            generator_cpu = children_cpu_seconds() - gen0
             m = metrics(port)
         finally:
             server.terminate()
@@ -91,6 +100,7 @@ def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str]) 
     summary: dict[str, Any] = json.loads(lines[-1])
     summary.update({
         "server_cpu_per_wall": round(server_cpu / wall, 2),
+        "generator_cpu_per_wall": round(generator_cpu / wall, 2),
         "loop_lag_max_s": round(m.get("callwatch_event_loop_lag_seconds_max", float("nan")), 3),
     })
     if asr:
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         # 30-70 s of the labelled call holds two interruptions by the agent: alerts to time.
         call = excerpt(source, 30.0 if args.call is None else 0.0, args.seconds, Path(tmp) / "call.wav")
         print(f"{'calls':>6s} {'alerts':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'errors':>7s} "
-              f"{'server cpu':>10s} {'loop lag':>9s}"
+              f"{'server cpu':>10s} {'load gen cpu':>12s} {'loop lag':>9s}"
               + ("  transcripts  text p50/p95 ms  dropped" if args.asr else ""), flush=True)
         for n in (int(x) for x in args.calls.split(",")):
             r = run_load(n, call, args.asr, args.protocol, env)
@@ -128,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             lat = r["latency_ms"]
             line = (f"{n:6d} {r['alerts']:7d} {lat['p50']:8.0f} {lat['p95']:8.0f} {lat['max']:8.0f} "
-                    f"{r['errors']:7d} {r['server_cpu_per_wall']:10.2f} {r['loop_lag_max_s']:9.3f}")
+                    f"{r['errors']:7d} {r['server_cpu_per_wall']:10.2f} {r['generator_cpu_per_wall']:12.2f} "
+                    f"{r['loop_lag_max_s']:9.3f}")
             if args.asr:
                 tl = r.get("transcript_ms") or {}
                 line += (f"  {r.get('transcripts', 0):11d}  {tl.get('p50')!s:>6}/{tl.get('p95')!s:<7}"
