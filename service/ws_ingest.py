@@ -32,6 +32,7 @@ from service.ingest_common import (
 from service.ingest_native import NativeIngest
 from service.ingest_twilio import TwilioIngest, check_twilio_signature
 from service.pipeline import LiveCall, Runtime
+from service.ws_refuse import FORBIDDEN, UNAUTHORIZED, deny
 
 log = logging.getLogger("callwatch.ingest")
 
@@ -52,12 +53,12 @@ def runtime(ws: WebSocket) -> Runtime:
     return rt
 
 
-async def refuse(ws: WebSocket, why: str) -> None:
-    """Refuse the upgrade itself (the client sees HTTP 403); the reason goes to our log only."""
+async def refuse(ws: WebSocket, why: str, status: int = UNAUTHORIZED) -> None:
+    """Refuse the upgrade itself: HTTP 401 with a JSON error saying which credential failed."""
     log.warning("refused %s from %s: %s", ws.url.path, ws.client.host if ws.client else "?", why)
     runtime(ws).stats.ingest_errors["unauthorized"] += 1
     await asyncio.sleep(AUTH_FAILURE_DELAY_S)
-    await ws.close(code=CLOSE_POLICY)
+    await deny(ws, status, "unauthorized: " + why)
 
 
 def _ingest_token_ok(secret: str, token: str | None) -> bool:
@@ -111,7 +112,7 @@ async def twilio(ws: WebSocket) -> None:
     if auth_token:
         url = public_url(ws, rt.settings.public_url)
         if not check_twilio_signature(auth_token, url, ws.headers.get("x-twilio-signature")):
-            await refuse(ws, "bad X-Twilio-Signature")
+            await refuse(ws, "bad X-Twilio-Signature", FORBIDDEN)  # what Twilio's own webhook guides answer
             return
     await ws.accept()
     await pump(ws, rt, _TokenCheckedTwilio(rt.settings.secret, need_token=not auth_token), announce=False)

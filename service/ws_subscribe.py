@@ -20,6 +20,7 @@ from service.hub import Hub
 from service.hub_bus import BusHub
 from service.ingest_common import CLOSE_NORMAL, CLOSE_POLICY
 from service.pipeline import Runtime
+from service.ws_refuse import FORBIDDEN, UNAUTHORIZED, deny
 
 log = logging.getLogger("callwatch.subscribe")
 
@@ -70,12 +71,22 @@ async def _serve(ws: WebSocket, get: Callable[[], Awaitable[Any]], send: Callabl
             await reader
 
 
+async def _deny_non_supervisor(ws: WebSocket, claims: auth.Claims | None) -> None:
+    if claims is None:
+        await deny(ws, UNAUTHORIZED, "a valid supervisor token is required")
+    else:
+        await deny(ws, FORBIDDEN, "this needs the supervisor role")
+
+
 async def agent(ws: WebSocket) -> None:
     rt = _runtime(ws)
     claims = claims_of(ws, rt.settings.secret)
     asked = ws.query_params.get("agent_id")
-    if claims is None or claims.role != "agent" or (asked is not None and asked != claims.agent_id):
-        await ws.close(CLOSE_POLICY)
+    if claims is None:
+        await deny(ws, UNAUTHORIZED, "a valid agent token is required")
+        return
+    if claims.role != "agent" or (asked is not None and asked != claims.agent_id):
+        await deny(ws, FORBIDDEN, "agents may follow only their own calls")
         return
     await _subscribe(ws, rt.hub, "agent", claims.agent_id, None)
 
@@ -84,7 +95,7 @@ async def supervisor(ws: WebSocket) -> None:
     rt = _runtime(ws)
     claims = claims_of(ws, rt.settings.secret)
     if claims is None or claims.role != "supervisor":
-        await ws.close(CLOSE_POLICY)
+        await _deny_non_supervisor(ws, claims)
         return
     await _subscribe(ws, rt.hub, "supervisor", None, ws.query_params.get("call_id"))
 
@@ -112,7 +123,7 @@ async def listen(ws: WebSocket) -> None:
     claims = claims_of(ws, rt.settings.secret)
     call_id = ws.path_params["call_id"]
     if claims is None or claims.role != "supervisor":
-        await ws.close(CLOSE_POLICY)
+        await _deny_non_supervisor(ws, claims)
         return
     elsewhere = isinstance(rt.hub, BusHub) and rt.hub.is_live_elsewhere(call_id)
     if call_id not in rt.calls and not elsewhere:

@@ -52,7 +52,8 @@ async def test_wrong_key_or_signature_is_refused_at_the_upgrade(server: Server, 
     cl = Client(server, api_key="wrong") if bad == "key" else Client(server, secret="d3Jvbmcgc2VjcmV0")
     with pytest.raises(InvalidStatus) as err:
         await cl.connect()
-    assert err.value.response.status_code == 403
+    assert err.value.response.status_code == 401
+    assert json.loads(err.value.response.body)["error"].startswith("unauthorized: ")
 
 
 async def test_unusable_media_offer_is_declined(server: Server) -> None:

@@ -52,7 +52,8 @@ async def test_ingest_needs_an_ingest_token(server: Server) -> None:
         with pytest.raises(InvalidStatus) as err:
             async with connect(f"{server.ws}/v1/ingest/native", additional_headers=headers):
                 pass
-        assert err.value.response.status_code == 403
+        assert err.value.response.status_code == 401
+        assert json.loads(err.value.response.body) == {"error": "unauthorized: no valid ingest token", "status": 401}
 
 
 async def errors_for(srv: Server, *messages: str | bytes) -> tuple[dict[str, Any], int | None]:

@@ -52,17 +52,20 @@ async def test_agent_sees_only_own_calls_and_supervisor_sees_the_board(server: S
 
 async def test_agent_cannot_reach_other_agents_calls(server: Server) -> None:
     refused = [
-        (f"{server.ws}/v1/ws/agent?agent_id=bob", server.bearer("agent", "ann")),
-        (f"{server.ws}/v1/ws/agent", server.bearer("supervisor")),
-        (f"{server.ws}/v1/ws/supervisor", server.bearer("agent", "ann")),
-        (f"{server.ws}/v1/ws/listen/x", server.bearer("agent", "ann")),
-        (f"{server.ws}/v1/ws/agent", {}),
+        (f"{server.ws}/v1/ws/agent?agent_id=bob", server.bearer("agent", "ann"), 403),
+        (f"{server.ws}/v1/ws/agent", server.bearer("supervisor"), 403),
+        (f"{server.ws}/v1/ws/supervisor", server.bearer("agent", "ann"), 403),
+        (f"{server.ws}/v1/ws/listen/x", server.bearer("agent", "ann"), 403),
+        (f"{server.ws}/v1/ws/agent", {}, 401),
+        (f"{server.ws}/v1/ws/supervisor?token=forged", {}, 401),
     ]
-    for url, headers in refused:
+    for url, headers, status in refused:
         with pytest.raises(InvalidStatus) as err:
             async with connect(url, additional_headers=headers):
                 pass
-        assert err.value.response.status_code == 403, url
+        assert err.value.response.status_code == status, url
+        body = json.loads(err.value.response.body)
+        assert body["status"] == status and body["error"], url
     silence = np.zeros(800, dtype=np.int16)
     await native_call(server, silence, silence, call_id="bob-only", agent_id="bob")
     async with httpx.AsyncClient(base_url=server.http) as client:

@@ -68,6 +68,7 @@ async def test_signature_is_checked_when_an_auth_token_is_configured(tmp_path: P
             async with connect(url, additional_headers={"X-Twilio-Signature": "bad"}):
                 pass
         assert err.value.response.status_code == 403
+        assert json.loads(err.value.response.body)["error"] == "unauthorized: bad X-Twilio-Signature"
         good = {"X-Twilio-Signature": twilio_signature("AUTHTOKEN", url)}
         async with connect(url, additional_headers=good) as ws:
             await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
