@@ -23,6 +23,7 @@ from service.monitor import Segment
 from service.openapi import spec
 from service.pages import page_routes
 from service.pipeline import LiveCall, Runtime, Submit
+from service.priority import run_lowered
 from service.settings import Settings
 from service.stores import CallStore, open_store
 from service.writer import Writer
@@ -51,9 +52,10 @@ def start_asr(settings: Settings) -> tuple[Any, Submit]:
     from service.transcription import TranscriptionScheduler
 
     fixed = None if settings.language == "auto" else settings.language
-    transcriber = WhisperTranscriber(load_whisper(settings), language=fixed,
+    model = run_lowered(settings.asr_nice, lambda: load_whisper(settings))
+    transcriber = WhisperTranscriber(model, language=fixed,
                                      settings=DecodeSettings(batch_windows=settings.asr_batch_windows))
-    scheduler = TranscriptionScheduler(transcriber)
+    scheduler = TranscriptionScheduler(transcriber, nice=settings.asr_nice)
 
     def submit(call: LiveCall, seg: Segment) -> asyncio.Future[Any]:
         lang = fixed or (None if call.language in ("", "auto") else call.language.split("-")[0])

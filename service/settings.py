@@ -45,6 +45,9 @@ class Settings:
     """30 s windows of packed utterances per encoder/decoder call; a GPU takes 16 or more."""
     asr_threads: int = 2
     """CPU threads for Whisper (on a GPU worker: for the feature extraction only)."""
+    asr_nice: int = 10
+    """How much lower than the signal path the transcription threads run (OS nice, 0-19): when the
+    processor is short, transcripts wait, alerts do not. 0 lets them compete as equals."""
     model: str = "base"
     language: str = "auto"
     no_asr: bool = False
@@ -142,6 +145,8 @@ def validate(s: Settings) -> Settings:
         raise SettingsError("worker_id is longer than 200 characters")
     if s.asr_device not in ASR_DEVICES:
         raise SettingsError(f"asr_device must be one of {', '.join(ASR_DEVICES)}, got {s.asr_device!r}")
+    if not 0 <= s.asr_nice <= 19:
+        raise SettingsError(f"CALLWATCH_ASR_NICE must be 0..19, got {s.asr_nice}")
     if s.asr_batch_windows < 1 or s.asr_threads < 1:
         raise SettingsError("asr_batch_windows and asr_threads must be at least 1")
     if s.subscriber_queue < 1 or s.max_frame_bytes < 1024:

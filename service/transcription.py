@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from models.transcriber import Transcriber, Transcript, Utterance
+from service.priority import lower_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class TranscriptionScheduler:
         max_batch: int = 32,
         max_lag_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        nice: int = 0,
     ) -> None:
         if max_queue < 1 or max_batch < 1:
             raise ValueError("max_queue and max_batch must be at least 1")
@@ -74,7 +76,9 @@ class TranscriptionScheduler:
         self._wakeup = asyncio.Event()
         # One thread per model: CTranslate2 already uses every core it was given, and the model
         # object is not meant to be driven from two threads at once.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        # Its feature extraction runs on this thread: as low as the model's own threads (service/priority.py).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr",
+                                            initializer=lower_this_thread, initargs=(nice,))
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self._in_flight = 0
