@@ -14,7 +14,7 @@ import webrtcvad
 from numpy.typing import NDArray
 
 from audio.echo import EchoGate
-from audio.escalation import EscalationTracker, _Frame, semitones
+from audio.escalation import EscalationTracker, _Frame, median, semitones
 from audio.events import LEGS, RATE, AcousticEvent, Leg, ProsodySample, SpeechEnded, SpeechStarted
 from audio.floor import FloorTracker
 from audio.frames import FRAME, FrameBuffer, RecentAudio, frame_levels_db
@@ -22,6 +22,14 @@ from audio.overlap import InterruptionDetector, VoicedHistory
 from audio.pitch import Yin
 from audio.settings import AnalyzerSettings
 from audio.vad import FrameClassifier, Segmenter, SpeechLevel
+
+
+def _above_noise(level_db: float, floor_db: float | None) -> float:
+    """A frame's level with the noise floor's power taken out (never more than 10 dB down)."""
+    if floor_db is None:
+        return level_db
+    excess = 10.0 ** ((level_db - floor_db) / 10.0) - 1.0
+    return floor_db + 10.0 * math.log10(max(excess, 10.0 ** ((level_db - floor_db - 10.0) / 10.0)))
 
 
 class _LegState:
@@ -37,6 +45,7 @@ class _LegState:
         self.escalation = EscalationTracker(leg, esc)
         self.block_frames: list[int] = []  # speech frames of the current block (indices)
         self.block_levels: list[float] = []
+        self.block_soft: list[bool] = []  # taken on level and periodicity alone, not by the segmenter
 
 
 class CallAnalyzer:
@@ -83,6 +92,7 @@ class CallAnalyzer:
         gains = np.array([[st.speech_level.gain(st.classifier.floor.db)] for st in (cust, agt)])
         raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * gains), -32768, 32767).astype("<i2").reshape(2, n, FRAME)
         sound_gate = self.settings.floor.sound_gate_db
+        prosody = self.settings.prosody
         agent_levels = self._agent_levels
         for k in range(n):
             i = self.frames
@@ -105,14 +115,19 @@ class CallAnalyzer:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
                 agt.block_peak_db = la
-            for st, voiced, level in ((cust, vc, lc), (agt, va, la)):
+            for st, voiced, level, quiet in ((cust, vc, lc, echo), (agt, va, la, False)):
                 ev = st.segmenter.step(i, voiced)
                 if ev is not None:
                     out.append(ev)
                     self._on_segment(ev)
-                if voiced and st.segmenter.in_speech:
-                    st.block_frames.append(i)
-                    st.block_levels.append(level)
+                floor = st.classifier.floor.db
+                soft = not (voiced and st.segmenter.in_speech)
+                if soft and (quiet or floor is None or level <= floor + prosody.gate_db
+                             or level < (st.speech_level.peak_db or 0.0) - prosody.below_peak_db):
+                    continue
+                st.block_frames.append(i)
+                st.block_levels.append(_above_noise(level, floor) if prosody.noise_compensated else level)
+                st.block_soft.append(soft)
             out.extend(self.interruptions.step(i))
             sound = sc or sa
             if self.floor.silence_since is not None:
@@ -189,16 +204,21 @@ class CallAnalyzer:
             st = self.legs[leg]
             frames: list[_Frame] = []
             if st.block_frames:
-                f0, _ = self._pitch(j, st.block_frames)
-                for i, level, hz in zip(st.block_frames, st.block_levels, f0.tolist(), strict=True):
-                    frames.append(_Frame(i, level, semitones(hz) if hz == hz else math.nan))
-                voiced = f0[~np.isnan(f0)]
+                f0, ap = self._pitch(j, st.block_frames)
+                periodic = self.settings.prosody.aperiodicity
+                for i, level, hz, a, soft in zip(st.block_frames, st.block_levels, f0.tolist(), ap.tolist(),
+                                                 st.block_soft, strict=True):
+                    if not soft or a < periodic:
+                        frames.append(_Frame(i, level, semitones(hz) if hz == hz else math.nan))
+            if frames:
+                pitches = sorted(f.pitch_st for f in frames if f.pitch_st == f.pitch_st)
                 base_l, base_p = st.escalation.baseline.level_db, st.escalation.baseline.pitch_st
                 out.append(ProsodySample(
-                    leg, st.block_frames[0] * FRAME, (st.block_frames[-1] + 1) * FRAME,
-                    float(np.median(st.block_levels)), float(np.median(voiced)) if len(voiced) else 0.0,
+                    leg, frames[0].index * FRAME, (frames[-1].index + 1) * FRAME,
+                    median([f.level_db for f in frames]),
+                    2.0 ** (median(pitches) / 12.0) if pitches else 0.0,
                     base_l, None if base_p is None else 2.0 ** (base_p / 12.0), now * FRAME))
-            st.block_frames, st.block_levels = [], []
+            st.block_frames, st.block_levels, st.block_soft = [], [], []
             st.speech_level.update(st.block_peak_db, self.block * FRAME / RATE)
             if leg == "customer":
                 self.echo.update()

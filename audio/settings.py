@@ -72,8 +72,12 @@ class EscalationSettings:
     """Voiced speech the decision looks at: the most recent this-much of the leg's speech frames."""
     window_min_speech_ms: int = 1200
     """Least voiced speech in the window for a decision: a cut-off angry turn can be short."""
-    spread_z: float = 3.0
+    spread_z: float = 4.0
     """The bar rises to this many robust standard deviations of the speaker's calm window-to-window loudness."""
+    spread_windows: int = 240
+    """How many of the speaker's most recent calm windows (one per block with speech, outside episodes) the
+    spread is measured over, all call long: a voice's range shows over minutes, not its first 20 s.
+    0: only the windows of the first baseline."""
     window_span_ms: int = 6000
     """...all of it within this much call time, so old speech cannot prop up a new decision."""
     baseline_speech_ms: int = 20000
@@ -123,6 +127,29 @@ class PitchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProsodySettings:
+    """Which frames a leg's loudness and pitch (the raised-voice baseline and windows) are measured on.
+
+    The segmenter's speech decision is strict (webrtcvad mode 3, ``snr_gate_db``, an onset run): right for
+    turn-taking, but on a phone line a calm voice a few dB above the line noise reaches it in only 5-15 % of
+    its frames, so the speaker's calm baseline is never learnt. Loudness and pitch need only frames that are
+    clearly *voice*: periodic and above the noise.
+    """
+
+    gate_db: float = 3.0
+    """A frame outside a speech segment still counts for prosody this far above the leg's noise floor..."""
+    below_peak_db: float = 25.0
+    """...and no further than this below the leg's loud-speech peak (the VAD gain's tracker): on a quiet line a
+    real recording's own room noise and breaths sit far above the line noise but are not the voice."""
+    aperiodicity: float = 1.0
+    """...when its YIN aperiodicity is under this (clearly periodic: line noise never is). Only frames past
+    ``gate_db`` are pitch-tracked, so the cost follows the speech, not the call."""
+    noise_compensated: bool = True
+    """Measure a frame's loudness with the noise floor's power subtracted: near the noise a calm voice reads
+    louder than it is, which shrinks every rise over it."""
+
+
+@dataclass(frozen=True, slots=True)
 class AnalyzerSettings:
     vad: VadSettings = field(default_factory=VadSettings)
     interruption: InterruptionSettings = field(default_factory=InterruptionSettings)
@@ -130,5 +157,6 @@ class AnalyzerSettings:
     agent_escalation: EscalationSettings = AGENT_ESCALATION
     floor: FloorSettings = field(default_factory=FloorSettings)
     pitch: PitchSettings = field(default_factory=PitchSettings)
+    prosody: ProsodySettings = field(default_factory=ProsodySettings)
     prosody_block_ms: int = 500
     """How often loudness/pitch are summarised (and pitch computed, batched over the block)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from audio.analyzer import CallAnalyzer
-from audio.escalation import EscalationTracker, _Frame
+from audio.escalation import EscalationTracker, _Frame, median
 from audio.events import (
     Backchannel,
     DeadAir,
@@ -17,7 +18,7 @@ from audio.events import (
     RaisedVoice,
     RaisedVoiceEnded,
 )
-from audio.settings import CUSTOMER_ESCALATION, AnalyzerSettings, FloorSettings
+from audio.settings import CUSTOMER_ESCALATION, AnalyzerSettings, FloorSettings, ProsodySettings
 from tests.signals import leg, vowel
 
 Pcm = NDArray[np.int16]
@@ -216,3 +217,40 @@ def test_dead_air_is_found_under_loud_line_noise() -> None:
     a = leg(14.0, [(10.0, vowel(110, -20, 2.0))], noise_db=-46, seed=2)
     dead = of_type(analyze(c, a), DeadAir)
     assert len(dead) == 1 and abs(dead[0].start / 8000 - 2.5) <= 0.1
+
+
+def test_median_is_numpys() -> None:
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 24, 25, 100):
+        values = rng.normal(size=n).tolist()
+        assert median(values) == float(np.median(values))
+
+
+def test_calm_voice_near_the_line_noise_still_makes_a_baseline() -> None:
+    # A calm voice at the level of the line noise: the segmenter's VAD barely hears it, but loudness and pitch
+    # are still measured on the frames clearly above the noise. The noise-only leg learns nothing.
+    calm = [(1.0 + 3.0 * k, vowel(150, -48, 2.5, phase=k)) for k in range(8)]
+    c, a = leg(26.0, calm, noise_db=-48, seed=1), leg(26.0, [], noise_db=-48, seed=2)
+    for settings, least, most in ((AnalyzerSettings(), 300, 2000),
+                                  (AnalyzerSettings(prosody=ProsodySettings(gate_db=99.0)), 0, 50)):
+        analyzer = CallAnalyzer(settings)
+        analyzer.push(c, a)
+        assert least <= analyzer.legs["customer"].escalation.baseline.frames <= most
+        assert analyzer.legs["agent"].escalation.baseline.frames == 0
+
+
+def test_a_speaker_whose_calm_level_swings_needs_a_higher_bar() -> None:
+    # 24 s steady, then a minute of calm turns alternating 3 dB either side, then one +8 dB stretch of 3 s:
+    # the swings seen after the first baseline raise the bar, so the stretch is within this speaker's range.
+    def run(settings: Any) -> list[RaisedVoice]:
+        tracker = EscalationTracker("customer", settings)
+        events: list[Any] = []
+        i = 0
+        for k in range(48 + 120 + 6):
+            level = -30.0 if k < 48 else -22.0 if k >= 168 else -33.0 + 6.0 * ((k // 5) % 2)
+            events += tracker.feed(frames_at(level, 150, i, 25), i + 25)
+            i += 25
+        return of_type(events, RaisedVoice)
+
+    assert run(CUSTOMER_ESCALATION) == []
+    assert len(run(replace(CUSTOMER_ESCALATION, spread_windows=0))) == 1
