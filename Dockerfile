@@ -36,4 +36,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CALLWATCH_PORT', '8080'), timeout=4)"]
 
+# The worker's id in a shared database is hostname-pid: this container's id and pid 1, the same after a
+# restart (or set CALLWATCH_WORKER_ID). compose.yaml adds a data dir per replica.
 CMD ["callwatch", "serve", "--host", "0.0.0.0"]
