@@ -25,9 +25,12 @@ def median(values: list[float]) -> float:
     return v[h] if n % 2 else 0.5 * (v[h - 1] + v[h])
 
 
-def active_level(levels: list[float]) -> float:
-    """The level of a stretch of speech: the median of its voiced frames' levels."""
-    return median(levels)
+def active_level(levels: list[float], quantile: float = 0.5) -> float:
+    """The level of a stretch of speech: this quantile of its frames' levels (the median by default)."""
+    if quantile == 0.5:
+        return median(levels)
+    v = sorted(levels)
+    return v[min(len(v) - 1, round(quantile * (len(v) - 1)))]
 
 
 @dataclass(slots=True)
@@ -44,8 +47,10 @@ class Baseline:
     episode, so an escalation cannot teach the baseline that shouting is normal.
     """
 
-    def __init__(self, full_frames: int, drift: float = 0.01, spread_windows: int = 0) -> None:
+    def __init__(self, full_frames: int, drift: float = 0.01, spread_windows: int = 0,
+                 quantile: float = 0.5) -> None:
         self.full_frames = full_frames
+        self.quantile = quantile
         self.drift = drift
         self.spread_windows = spread_windows
         """Calm windows the spread is measured over, the most recent; 0: only those of the first baseline."""
@@ -84,7 +89,7 @@ class Baseline:
             if not math.isnan(f.pitch_st):
                 self._pitches.append(f.pitch_st)
         self.frames += len(frames)
-        self.level_db = active_level(self._levels) if self._levels else None
+        self.level_db = active_level(self._levels, self.quantile) if self._levels else None
         self.pitch_st = median(self._pitches) if len(self._pitches) >= 10 else None
         if self.frames >= self.full_frames:
             self._levels, self._pitches = [], []
@@ -94,7 +99,7 @@ class Baseline:
         levels = [f.level_db for f in frames]
         pitches = [f.pitch_st for f in frames if not math.isnan(f.pitch_st)]
         if levels and self.level_db is not None:
-            self.level_db += alpha * (active_level(levels) - self.level_db)
+            self.level_db += alpha * (active_level(levels, self.quantile) - self.level_db)
         if len(pitches) >= 5 and self.pitch_st is not None:
             self.pitch_st += alpha * (median(pitches) - self.pitch_st)
 
@@ -112,7 +117,8 @@ class EscalationTracker:
         self.min_baseline = settings.baseline_min_speech_ms // ms
         self.clear_frames = settings.clear_ms // ms
         self.clear_silence = settings.clear_silence_ms // ms
-        self.baseline = Baseline(settings.baseline_speech_ms // ms, settings.baseline_drift, settings.spread_windows)
+        self.baseline = Baseline(settings.baseline_speech_ms // ms, settings.baseline_drift, settings.spread_windows,
+                                 settings.level_quantile)
         self._recent: deque[_Frame] = deque()
         self.episode_start: int | None = None
         self._last_raised = 0
@@ -139,7 +145,7 @@ class EscalationTracker:
             elif self.episode_start is None and not baseline.full:
                 baseline.learn(frames)
             return out
-        window_level = active_level([f.level_db for f in recent])
+        window_level = active_level([f.level_db for f in recent], self.s.level_quantile)
         if baseline.level_db is None or baseline.frames < self.min_baseline:
             # The first speech of a call is taken as the speaker's calm voice, as a listener would.
             baseline.learn(frames)
@@ -158,7 +164,15 @@ class EscalationTracker:
         raised = self.delta_db >= loud_alone or (self.delta_db >= loud_with_pitch and self.delta_st >= s.pitch_st)
         calm = self.delta_db < loud_with_pitch / 2 and self.delta_st < s.pitch_st / 2
         if self.episode_start is None:
-            self._streak = self._streak + 1 if raised else 0
+            if not raised:
+                self._streak = 0
+            elif not s.confirm_loud_blocks or not frames:
+                self._streak += 1
+            else:
+                # The window's loudness comes from its loudest frames: a confirming block of speech must not be
+                # calm itself, or one loud phrase would carry the window through the calm speech after it.
+                block = active_level([f.level_db for f in frames], s.level_quantile) - baseline.level_db
+                self._streak = self._streak + 1 if block >= loud_with_pitch / 2 else 0
             if raised and self._streak >= s.confirm_blocks:
                 self.episode_start = self._onset(recent, baseline.level_db)
                 self._last_raised = recent[-1].index
@@ -166,10 +180,10 @@ class EscalationTracker:
                 out.append(RaisedVoice(self.leg, self.episode_start * FRAME, self.delta_db, self.delta_st,
                                        now * FRAME))
             elif not raised:
-                if baseline.full and self.s.spread_windows and frames:
+                if baseline.full and s.spread_windows and frames and self.delta_db < s.loudness_with_pitch_db:
                     baseline.observe_window(window_level)
                 if not baseline.full or (calm and self._calm(frames, baseline.level_db)):
-                    if not baseline.full or not self.s.spread_windows:
+                    if not baseline.full or not s.spread_windows:
                         baseline.observe_window(window_level)
                     baseline.learn(frames)
             return out
@@ -186,7 +200,7 @@ class EscalationTracker:
     def _calm(self, frames: list[_Frame], base_level: float) -> bool:
         if not frames:
             return False
-        level = active_level([f.level_db for f in frames])
+        level = active_level([f.level_db for f in frames], self.s.level_quantile)
         return level - base_level < self.s.loudness_with_pitch_db / 2
 
     def _onset(self, recent: deque[_Frame], base_level: float) -> int:

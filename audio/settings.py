@@ -66,8 +66,14 @@ class EscalationSettings:
     """Rise of median pitch (semitones) that, together with ``loudness_with_pitch_db``, counts as raised."""
     loudness_with_pitch_db: float
     """The smaller loudness rise that suffices when pitch rose by ``pitch_st`` too."""
+    level_quantile: float = 0.9
+    """Which quantile of a stretch's frame levels is its loudness (baseline and windows alike)."""
     confirm_blocks: int = 2
     """Consecutive decisions (one per prosody block) that must agree: one loud clip is not an episode."""
+    confirm_loud_blocks: bool = True
+    """A confirming block with speech must not be calm itself (its own ``level_quantile`` at least half the
+    lower bar over the baseline): the loudness is the window's loudest frames, and one loud phrase would
+    otherwise carry the window through the calm speech after it."""
     window_speech_ms: int = 2000
     """Voiced speech the decision looks at: the most recent this-much of the leg's speech frames."""
     window_min_speech_ms: int = 1200
@@ -75,8 +81,9 @@ class EscalationSettings:
     spread_z: float = 4.0
     """The bar rises to this many robust standard deviations of the speaker's calm window-to-window loudness."""
     spread_windows: int = 240
-    """How many of the speaker's most recent calm windows (one per block with speech, outside episodes) the
-    spread is measured over, all call long: a voice's range shows over minutes, not its first 20 s.
+    """How many of the speaker's most recent calm windows (one per block with speech, outside episodes, under
+    ``loudness_with_pitch_db``) the spread is measured over, all call long: a voice's range shows over
+    minutes, not its first 20 s.
     0: only the windows of the first baseline."""
     window_span_ms: int = 6000
     """...all of it within this much call time, so old speech cannot prop up a new decision."""
@@ -93,8 +100,8 @@ class EscalationSettings:
     """Silence on the leg that ends an episode too."""
 
 
-CUSTOMER_ESCALATION = EscalationSettings(loudness_db=7.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
-AGENT_ESCALATION = EscalationSettings(loudness_db=7.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
+CUSTOMER_ESCALATION = EscalationSettings(loudness_db=6.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
+AGENT_ESCALATION = EscalationSettings(loudness_db=6.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
 
 
 @dataclass(frozen=True, slots=True)
