@@ -15,8 +15,9 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -28,6 +29,8 @@ from audio.pcm import resample
 from service import auth
 from service.replay_senders import RATE, SENDERS, SendLog, Target
 from service.settings import SettingsError, load
+
+T = TypeVar("T")
 
 END_WAIT_S = 60.0
 """How long after the last audio to wait for the service to end each call (transcripts may hold it)."""
@@ -157,6 +160,16 @@ class Replay:
                     self._all_ended.set()
 
 
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """uvloop where installed (as ``serve`` gets from uvicorn): a load generator's own event-loop overhead
+    takes the processor from the service it measures."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.calls < 1 or args.speed <= 0:
         print("callwatch replay: --calls must be >= 1 and --speed > 0", file=sys.stderr)
@@ -174,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     replay = Replay(args, ingest, agent_token, (settings.audiohook_api_key, settings.audiohook_client_secret,
                                                 settings.twilio_auth_token))
     try:
-        summary = asyncio.run(replay.run(customer, agent))
+        summary = run_loop(replay.run(customer, agent))
     except OSError as e:
         summary = {"calls": args.calls, "alerts": 0, "latency_ms": {"p50": None, "p95": None, "max": None},
                    "errors": args.calls}
