@@ -77,8 +77,10 @@ class MonitorSettings:
 
 class CallMonitor:
     def __init__(self, settings: MonitorSettings | None = None, *, text: TextRules | None = None,
-                 language: str | None = None) -> None:
+                 language: str | None = None, segments: bool = True) -> None:
+        """``segments=False``: no speech audio is kept or cut for a recogniser (a service without one)."""
         self.settings = settings or MonitorSettings()
+        self.segments = segments
         self.analyzer = CallAnalyzer(self.settings.analyzer)
         if text is None:
             from service.text_rules import text_rules  # here, not at the top: text_rules imports this module
@@ -87,7 +89,7 @@ class CallMonitor:
         self.text = text
         self.language = language
         # A ring of recent audio: call sample n lives at column n % size.
-        self._ring = np.zeros((2, int(self.settings.keep_audio_s * RATE)), dtype=np.int16)
+        self._ring = np.zeros((2, int(self.settings.keep_audio_s * RATE) if segments else 0), dtype=np.int16)
         self._written = 0  # call samples written so far
         self._open: dict[Leg, int] = {}  # leg -> sample where the not-yet-transcribed part starts
         self._segments: list[Segment] = []
@@ -101,8 +103,10 @@ class CallMonitor:
         return self.analyzer.samples / RATE
 
     def push(self, customer: NDArray[np.int16], agent: NDArray[np.int16]) -> list[AcousticEvent]:
-        self._retain(customer, agent)
         events = self.analyzer.push(customer, agent)
+        if not self.segments:
+            return events
+        self._retain(customer, agent)
         for ev in events:
             if isinstance(ev, SpeechStarted):
                 self._open[ev.leg] = ev.start
@@ -115,7 +119,7 @@ class CallMonitor:
 
     def finish(self) -> list[AcousticEvent]:
         events = self.analyzer.finish()
-        for ev in events:
+        for ev in events if self.segments else ():
             if isinstance(ev, SpeechEnded):
                 self._cut(ev.leg, self._open.pop(ev.leg, ev.start), ev.end, final=True)
         return events

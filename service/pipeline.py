@@ -79,7 +79,7 @@ class Runtime:
 
     def _default_monitor(self, start: CallStart) -> CallMonitor:
         language = None if start.language in ("", "auto") else start.language
-        return CallMonitor(MonitorSettings(), text=self.text, language=language)
+        return CallMonitor(MonitorSettings(), text=self.text, language=language, segments=self.submit is not None)
 
     def open_call(self, start: CallStart) -> LiveCall:
         if start.call_id in self.calls:

@@ -81,3 +81,18 @@ def test_fast_speech_is_reported_once_per_cooldown() -> None:
 def test_plain_transcripts_pass_through_trimmed() -> None:
     events = CallMonitor().add_transcript("customer", 0.0, 1.0, " hello ", (), "en")
     assert [e.to_dict()["text"] for e in events] == ["hello"]
+
+
+def test_without_a_recogniser_the_events_are_the_same_and_no_audio_is_kept() -> None:
+    customer = leg(6.0, [(0.5, vowel(180, -20, 2.0)), (3.0, vowel(190, -18, 1.5))])
+    agent = leg(6.0, [(1.8, vowel(120, -20, 2.0))], seed=1)
+    with_asr, without = CallMonitor(), CallMonitor(segments=False)
+    got = []
+    for m in (with_asr, without):
+        evs = []
+        for i in range(0, len(customer), 800):
+            evs += [e.to_dict() for e in m.push(customer[i:i + 800], agent[i:i + 800])]
+        evs += [e.to_dict() for e in m.finish()]
+        got.append(evs)
+    assert got[0] == got[1] and got[0]
+    assert with_asr.take_segments() and without.take_segments() == []
