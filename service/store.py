@@ -97,12 +97,22 @@ class Store:
     # -- writes (one transaction per batch) -------------------------------------------------------------
 
     def write(self, ops: Sequence[tuple[str, Any]]) -> None:
-        """Apply a batch of ``(op, arg)`` in one transaction; ops are the ``_op_*`` methods' suffixes."""
+        """Apply a batch of ``(op, arg)`` in one transaction; ops are the ``_op_*`` methods' suffixes.
+
+        Runs of ``events`` ops (one per live event, hundreds a second under load) become one insert per
+        table, in order with the ops around them."""
         with self._lock:
             self._db.execute("BEGIN")
             try:
+                pending: list[tuple[str, int, list[Row]]] = []
                 for name, arg in ops:
+                    if name == "events":
+                        pending.append(arg)
+                        continue
+                    self._insert_events(pending)
+                    pending = []
                     getattr(self, "_op_" + name)(arg)
+                self._insert_events(pending)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -122,19 +132,30 @@ class Store:
             self._db.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))  # noqa: S608
 
     def _op_events(self, batch: tuple[str, int, list[Row]]) -> None:
-        call_id, first_seq, events = batch
-        self._db.executemany(
-            "INSERT OR REPLACE INTO events (call_id, seq, type, t, body) VALUES (?, ?, ?, ?, ?)",
-            [(call_id, first_seq + i, ev["type"], float(ev.get("t", 0.0)), json.dumps(ev))
-             for i, ev in enumerate(events)])
-        self._db.executemany(
-            "INSERT OR REPLACE INTO alerts (id, call_id, rule, severity, t, body) VALUES (?, ?, ?, ?, ?, ?)",
-            [(ev["id"], call_id, ev["rule"], ev["severity"], float(ev["t"]), json.dumps(ev))
-             for ev in events if ev["type"] == "alert"])
-        self._db.executemany(
-            'INSERT INTO transcripts (call_id, leg, start, "end", text, language) VALUES (?, ?, ?, ?, ?, ?)',
-            [(call_id, ev["leg"], ev["start"], ev["end"], ev["text"], ev.get("language"))
-             for ev in events if ev["type"] == "utterance"])
+        self._insert_events([batch])
+
+    def _insert_events(self, batches: Sequence[tuple[str, int, list[Row]]]) -> None:
+        rows, alerts, transcripts = [], [], []
+        for call_id, first_seq, events in batches:
+            for i, ev in enumerate(events):
+                body = json.dumps(ev)
+                kind = ev["type"]
+                rows.append((call_id, first_seq + i, kind, float(ev.get("t", 0.0)), body))
+                if kind == "alert":
+                    alerts.append((ev["id"], call_id, ev["rule"], ev["severity"], float(ev["t"]), body))
+                elif kind == "utterance":
+                    transcripts.append((call_id, ev["leg"], ev["start"], ev["end"], ev["text"], ev.get("language")))
+        if rows:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO events (call_id, seq, type, t, body) VALUES (?, ?, ?, ?, ?)", rows)
+        if alerts:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO alerts (id, call_id, rule, severity, t, body) VALUES (?, ?, ?, ?, ?, ?)",
+                alerts)
+        if transcripts:
+            self._db.executemany(
+                'INSERT INTO transcripts (call_id, leg, start, "end", text, language) VALUES (?, ?, ?, ?, ?, ?)',
+                transcripts)
 
     def _op_recording(self, arg: tuple[str, str | None]) -> None:
         self._db.execute("UPDATE calls SET recording = ? WHERE id = ?", (arg[1], arg[0]))
