@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         # 30-70 s of the labelled call holds two interruptions by the agent: alerts to time.
         call = excerpt(source, 30.0 if args.call is None else 0.0, args.seconds, Path(tmp) / "call.wav")
         print(f"{'calls':>6s} {'alerts':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'errors':>7s} "
-              f"{'server cpu':>10s} {'load gen cpu':>12s} {'loop lag':>9s}"
+              f"{'server cpu':>10s} {'load gen cpu':>12s} {'loop lag':>9s} {'gen lag':>8s}"
               + ("  transcripts  text p50/p95 ms  dropped" if args.asr else ""), flush=True)
         for n in (int(x) for x in args.calls.split(",")):
             r = run_load(n, call, args.asr, args.protocol, env)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             lat = r["latency_ms"]
             line = (f"{n:6d} {r['alerts']:7d} {lat['p50']:8.0f} {lat['p95']:8.0f} {lat['max']:8.0f} "
                     f"{r['errors']:7d} {r['server_cpu_per_wall']:10.2f} {r['generator_cpu_per_wall']:12.2f} "
-                    f"{r['loop_lag_max_s']:9.3f}")
+                    f"{r['loop_lag_max_s']:9.3f} {r.get('generator_lag_max_ms', 0) / 1000:8.3f}")
             if args.asr:
                 tl = r.get("transcript_ms") or {}
                 line += (f"  {r.get('transcripts', 0):11d}  {tl.get('p50')!s:>6}/{tl.get('p95')!s:<7}"

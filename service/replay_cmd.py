@@ -87,8 +87,16 @@ class Replay:
         """Milliseconds from sending the end of an utterance's audio to receiving its transcript."""
         self.errors = 0
         self.alerts = 0
+        self.own_lag_max = 0.0
         self.ended: set[str] = set()
         self._all_ended = asyncio.Event()
+
+    async def _watch_own_lag(self, every_s: float = 0.05) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + every_s
+            await asyncio.sleep(every_s)
+            self.own_lag_max = max(self.own_lag_max, loop.time() - due)
 
     async def run(self, customer: NDArray[np.int16], agent: NDArray[np.int16]) -> dict[str, Any]:
         run_id = uuid.uuid4().hex[:8]
@@ -97,6 +105,7 @@ class Replay:
         headers = {"Authorization": f"Bearer {self.agent_token}"}
         # Only what it measures: a load test's own screen must not be what falls behind.
         url = f"{self.base}/v1/ws/agent?types=alert,call_ended,utterance"
+        lag = asyncio.create_task(self._watch_own_lag())
         async with connect(url, additional_headers=headers) as sub:
             listener = asyncio.create_task(self._listen(sub, set(ids)))
             results = await asyncio.gather(*(self._send(cid, customer, agent) for cid in ids),
@@ -109,11 +118,14 @@ class Replay:
                 await asyncio.wait_for(self._all_ended.wait(), END_WAIT_S)
             self.errors += len(set(ids) - self.ended)
             listener.cancel()
+        lag.cancel()
         summary: dict[str, Any] = {
             "calls": self.args.calls, "alerts": self.alerts,
             "latency_ms": {"p50": percentile(self.latencies, 50), "p95": percentile(self.latencies, 95),
                            "max": round(max(self.latencies), 1) if self.latencies else None},
-            "errors": self.errors}
+            "errors": self.errors,
+            # A late timer here means this process, not the service, made some of that latency.
+            "generator_lag_max_ms": round(self.own_lag_max * 1000, 1)}
         if self.transcript_lags:
             lags = self.transcript_lags
             summary["transcripts"] = len(lags)

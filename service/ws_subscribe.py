@@ -47,21 +47,28 @@ async def _until_closed(ws: WebSocket) -> None:
             pass
 
 
-async def _serve(ws: WebSocket, get: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]],
+async def _serve(ws: WebSocket, queue: asyncio.Queue[Any], send: Callable[[Any], Awaitable[None]],
                  on_end: Callable[[], None], cut_off_reason: str) -> None:
     reader = asyncio.create_task(_until_closed(ws))
     try:
         while True:
-            getter = asyncio.ensure_future(get())
+            getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:
                 getter.cancel()
                 return
             item = getter.result()
+            # Everything already queued goes out now: a board gets bursts (many calls end or alert at once), and
+            # one event per turn of a busy event loop would leave the last of them seconds behind.
+            while item is not None:
+                await send(item)
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
             if item is None:
                 await ws.close(CLOSE_POLICY if cut_off_reason else CLOSE_NORMAL, reason=cut_off_reason)
                 return
-            await send(item)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
@@ -115,7 +122,7 @@ async def _subscribe(ws: WebSocket, hub: Hub, role: Any, agent_id: str | None, c
     async def send(ev: Any) -> None:
         await ws.send_text(json.dumps(ev, ensure_ascii=False))
 
-    await _serve(ws, sub.queue.get, send, lambda: hub.unsubscribe(sub), "too slow: fell behind")
+    await _serve(ws, sub.queue, send, lambda: hub.unsubscribe(sub), "too slow: fell behind")
 
 
 async def listen(ws: WebSocket) -> None:
@@ -133,4 +140,4 @@ async def listen(ws: WebSocket) -> None:
         return
     await ws.accept()
     lst = rt.hub.listen(call_id)
-    await _serve(ws, lst.queue.get, ws.send_bytes, lambda: rt.hub.unlisten(lst), "")
+    await _serve(ws, lst.queue, ws.send_bytes, lambda: rt.hub.unlisten(lst), "")
