@@ -153,7 +153,11 @@ def run_load(n: int, workers: int, call: Path, env: dict[str, str],
             for proc in procs:
                 proc.terminate()
             for proc in procs:
-                proc.wait(timeout=60)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:  # an overloaded worker still draining: this run is over anyway
+                    proc.kill()
+                    proc.wait()
     latencies: list[float] = []
     alerts = errors = 0
     for out, err in outputs:
