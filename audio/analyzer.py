@@ -41,6 +41,9 @@ class _LegState:
                                         v.vad_noise_ceiling_db)
         self.block_peak_db = -200.0
         self.segmenter = Segmenter(leg, settings.vad)
+        self.soft = Segmenter(leg, settings.vad)
+        """The same onset rule on frames above the noise floor (``soft_onset_gate_db``), voiced or not: onsets for
+        interruptions on a noisy leg, whose calm voice the VAD misses."""
         esc = settings.customer_escalation if leg == "customer" else settings.agent_escalation
         self.escalation = EscalationTracker(leg, esc)
         self.block_frames: list[int] = []  # speech frames of the current block (indices)
@@ -93,6 +96,8 @@ class CallAnalyzer:
         raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * gains), -32768, 32767).astype("<i2").reshape(2, n, FRAME)
         sound_gate = self.settings.floor.sound_gate_db
         prosody = self.settings.prosody
+        soft_floor = self.settings.interruption.soft_onset_floor_db or math.inf
+        soft_gate = self.settings.interruption.soft_onset_gate_db
         agent_levels = self._agent_levels
         for k in range(n):
             i = self.frames
@@ -115,12 +120,18 @@ class CallAnalyzer:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
                 agt.block_peak_db = la
-            for st, voiced, level, quiet in ((cust, vc, lc, echo), (agt, va, la, False)):
+            for st, voiced, level, quiet, ot in ((cust, vc, lc, echo, agt), (agt, va, la, False, cust)):
                 ev = st.segmenter.step(i, voiced)
                 if ev is not None:
                     out.append(ev)
                     self._on_segment(ev)
                 floor = st.classifier.floor.db
+                onset = st.soft.step(i, voiced or (not quiet and floor is not None and level > floor + soft_gate))
+                if isinstance(onset, SpeechStarted) and not st.segmenter.in_speech \
+                        and floor is not None and floor > soft_floor:
+                    # A noisy leg: a run of frames above its floor is an onset for interruptions too.
+                    self.interruptions.on_onset(st.leg, onset.start // FRAME, ot.segmenter.in_speech,
+                                                ot.segmenter.start_frame)
                 soft = not (voiced and st.segmenter.in_speech)
                 if soft and (quiet or floor is None or level <= floor + prosody.gate_db
                              or level < (st.speech_level.peak_db or 0.0) - prosody.below_peak_db):

@@ -62,19 +62,26 @@ class InterruptionDetector:
         self.still_talking = settings.still_talking_ms // ms
         self.pause = settings.mid_turn_pause_ms // ms
         self.continuing = settings.continuing_ms // ms
+        self.resumed = settings.resumed_turn
+        self._taken: dict[Leg, int] = {"customer": -(10**9), "agent": -(10**9)}
         self.history = history
         self.periodic = periodic
         self._pending: list[_Candidate] = []
 
     def on_onset(self, by: Leg, start: int, other_in_speech: bool, other_start: int) -> None:
         """``other_start``: onset of the other leg's current (or, if closed, last) segment."""
-        if other_start > start - self.simultaneous:
+        if other_start > start - self.simultaneous and not (
+                self.resumed and self.history.last_voiced(other(by), other_start - self.pause, other_start) >= 0):
+            # Both began together, unless the other's segment only resumed its own turn (a soft stretch the
+            # VAD lost closed it): it was voiced within ``mid_turn_pause_ms`` before this segment.
             return
         # Mid-turn: still in a segment, or paused briefly inside its turn (a soft stretch the VAD missed).
         recent = self.history.last_voiced(other(by), start - self.pause, start) >= 0
         if not (other_in_speech or recent) and self.periodic is not None:
             recent = self.periodic(other(by), start - self.pause // 2, start) >= 0
-        if other_in_speech or recent:
+        if (other_in_speech or recent) and start >= self._taken[by] + self.burst:
+            # One candidate per burst of the newcomer: a soft onset and the segmenter's may both report it.
+            self._taken[by] = start
             self._pending.append(_Candidate(by, start))
 
     def step(self, i: int) -> list[Interruption | Backchannel]:

@@ -42,16 +42,26 @@ class VadSettings:
 class InterruptionSettings:
     simultaneous_start_ms: int = 250
     """If both legs began within this, nobody is blamed."""
+    resumed_turn: bool = True
+    """...unless the other leg's segment only resumed its turn: it was voiced within ``mid_turn_pause_ms``
+    before that segment began (on a noisy line soft speech drops out of the VAD and closes a segment mid-turn)."""
     min_overlap_ms: int = 500
     """Both legs voiced at once for at least this long, counted within the decision window."""
     still_talking_ms: int = 160
     """At the decision, the newcomer still counts as talking if heard this recently (a pause inside a word)."""
     mid_turn_pause_ms: int = 800
     """The other leg still holds its turn if it was voiced this recently before the onset."""
-    continuing_ms: int = 300
+    continuing_ms: int = 500
     """...and it must be heard again within this much after the onset to count as talked over."""
     soft_voicing: float = 0.25
     """YIN aperiodicity under which a frame too faint for the VAD still counts as the other leg talking."""
+    soft_onset_floor_db: float = -58.0
+    """On a leg whose noise floor is above this (dBFS: a noisy phone line), a run of frames above the floor
+    (``soft_onset_gate_db``; the segmenter's ``onset_ms`` within ``onset_window_ms``) is an onset for
+    interruptions too, though the VAD missed it: a calm voice a few dB over line noise rarely opens a segment
+    in time. Short bursts stay backchannels (``min_burst_ms``). 0: off."""
+    soft_onset_gate_db: float = 3.0
+    """How far over the leg's noise floor a frame counts toward that onset (echo on the customer leg never)."""
     lookback_ms: int = 2500
     """Audio kept for that check: the decision window plus the pause before the onset."""
     min_burst_ms: int = 1000

@@ -274,3 +274,75 @@ def test_loudness_is_taken_from_the_loud_frames_of_a_stretch() -> None:
 
     assert len(run(CUSTOMER_ESCALATION)) == 1
     assert run(replace(CUSTOMER_ESCALATION, level_quantile=0.5)) == []
+
+
+def _detector(resumed: bool = True) -> tuple[Any, Any]:
+    from audio.overlap import InterruptionDetector, VoicedHistory
+    from audio.settings import InterruptionSettings
+
+    history = VoicedHistory()
+    return InterruptionDetector(replace(InterruptionSettings(), resumed_turn=resumed), history), history
+
+
+def _run(detector: Any, history: Any, customer: set[int], agent: set[int], onsets: dict[int, tuple[Any, ...]],
+         frames: int = 200) -> list[Any]:
+    out: list[Any] = []
+    for i in range(frames):
+        history.append(i in customer, i in agent, False, False)
+        if i in onsets:
+            detector.on_onset(*onsets[i])
+        out += detector.step(i)
+    return out
+
+
+def test_an_onset_just_after_the_other_leg_resumed_its_turn_is_still_mid_turn() -> None:
+    # The customer talks from frame 0, drops out of the VAD for 0.5 s (frames 50-74: its segment closes) and
+    # resumes at 75; the agent starts at 80 and keeps talking. The customer's segment is only 100 ms old, but
+    # it resumed a turn: the agent interrupted it.
+    customer = set(range(50)) | set(range(75, 200))
+    agent = set(range(80, 200))
+    onsets = {84: ("agent", 80, True, 75)}  # the agent's segment opens a few frames after its first frame
+    detector, history = _detector()
+    ints = [e for e in _run(detector, history, customer, agent, onsets) if isinstance(e, Interruption)]
+    assert [(e.by, e.start // 160) for e in ints] == [("agent", 80)]
+    # Without the rule (or when the customer had been silent before) both simply began together.
+    detector, history = _detector(resumed=False)
+    assert _run(detector, history, customer, agent, onsets) == []
+    detector, history = _detector()
+    assert _run(detector, history, set(range(75, 200)), agent, onsets) == []
+
+
+def test_one_candidate_per_burst_of_the_newcomer() -> None:
+    # A soft onset and the segmenter's onset of the same burst, 0.3 s apart: one interruption, not two.
+    detector, history = _detector()
+    onsets = {84: ("agent", 80, True, 0), 99: ("agent", 95, True, 0)}
+    ints = _run(detector, history, set(range(200)), set(range(80, 200)), onsets)
+    assert [(e.by, e.start // 160) for e in ints if isinstance(e, Interruption)] == [("agent", 80)]
+
+
+def _noisy_line_talk_over(agent_s: float) -> tuple[Pcm, Pcm]:
+    # Line noise at -50 dBFS; the agent's voice only ~4 dB over it, too faint and noise-like for the VAD.
+    from tests.signals import noise
+
+    c = leg(10.0, [(1.0, vowel(200, -24, 5.0))], noise_db=-50, seed=1)
+    a = leg(10.0, [(3.0, noise(-46, agent_s, 5))], noise_db=-50, seed=2)
+    return c, a
+
+
+def test_a_soft_voice_on_a_noisy_line_can_interrupt() -> None:
+    from audio.settings import InterruptionSettings
+
+    c, a = _noisy_line_talk_over(3.0)
+    ints = of_type(analyze(c, a), Interruption)
+    assert [(i.by, i.of) for i in ints] == [("agent", "customer")] and abs(ints[0].start / 8000 - 3.0) <= 0.1
+    off = AnalyzerSettings(interruption=replace(InterruptionSettings(), soft_onset_floor_db=0.0))
+    assert of_type(analyze(c, a, off), Interruption) == []  # the VAD alone never hears it
+    for chunk in (160, 333, 8000):
+        assert [e.to_dict() for e in analyze(c, a, chunk=chunk)] == [e.to_dict() for e in analyze(c, a)]
+
+
+def test_a_short_soft_burst_on_a_noisy_line_stays_a_backchannel() -> None:
+    c, a = _noisy_line_talk_over(0.5)
+    events = analyze(c, a)
+    assert of_type(events, Interruption) == []
+    assert [b.by for b in of_type(events, Backchannel)] == ["agent"]
