@@ -121,6 +121,10 @@ class NativeIngest:
             return []
         return [CallAudio(np.ascontiguousarray(cust[:n]), np.ascontiguousarray(agent[:n]))]
 
+    def flush(self) -> list[IngestEvent]:
+        """The resamplers' tail, at the end of the stream (a stop, or a dropped connection)."""
+        return self._flush()
+
     def _flush(self) -> list[IngestEvent]:
         if self._resamplers is None or self._resamplers[0].rate_in == RATE:
             return []

@@ -42,6 +42,9 @@ MAX_GAP_S = 60.0
 """A timestamp jump longer than this is a broken sender, not lost packets."""
 MAX_PAYLOAD = 8000
 """One second of mu-law; Twilio sends 160 bytes."""
+RELEASE_SAMPLES = RATE // 10
+"""Aligned audio is handed on 100 ms at a time, the pipeline's analysis step: Twilio sends a message per leg
+every 20 ms, and joining and passing on each pair costs more than the analysis of it."""
 
 
 class TrackAligner:
@@ -72,10 +75,11 @@ class TrackAligner:
             self._bufs[track].append(pcm)
         self._ends[track] = start + len(pcm)
 
-    def take(self, flush: bool = False) -> CallAudio | None:
+    def take(self, flush: bool = False, at_least: int = 0) -> CallAudio | None:
+        """What both tracks have covered; unless ``flush``, only once that is ``at_least`` samples."""
         ready = max(self._ends) if flush else max(min(self._ends), max(self._ends) - self.max_lead)
         n = ready - self.frontier
-        if n <= 0:
+        if n <= 0 or (n < at_least and not flush):
             return None
         legs = [self._pop(i, n) for i in range(len(self._bufs))]
         self.frontier = ready
@@ -113,16 +117,17 @@ class TwilioIngest:
             return self._media(msg)
         if event == "stop":
             self.stopped = True
-            out: list[IngestEvent] = []
-            last = self.aligner.take(flush=True)
-            if last is not None:
-                out.append(last)
-            return [*out, CallStop("stop")]
+            return [*self.flush(), CallStop("stop")]
         if not isinstance(event, str):
             raise IngestError("bad_message", "Twilio messages carry an 'event' field")
         # dtmf and mark come only on bidirectional streams; never log a DTMF digit (card data). Other
         # events are ignored so that a message type Twilio adds later does not end a live call.
         return []
+
+    def flush(self) -> list[IngestEvent]:
+        """Whatever audio is held back, at the end of the stream (a stop, or a dropped connection)."""
+        last = self.aligner.take(flush=True)
+        return [last] if last is not None else []
 
     def receive_bytes(self, data: bytes) -> list[IngestEvent]:
         raise IngestError("binary_not_allowed", "Twilio Media Streams sends text frames only",
@@ -175,7 +180,7 @@ class TwilioIngest:
         if ts < 0 or start - self.aligner.frontier > MAX_GAP_S * RATE:
             raise IngestError("bad_timestamp", f"media.timestamp {ts} is off by more than {MAX_GAP_S} s")
         self.aligner.put(track, start, mulaw_decode(payload))
-        ready = self.aligner.take()
+        ready = self.aligner.take(at_least=RELEASE_SAMPLES)
         return [ready] if ready is not None else []
 
 

@@ -47,6 +47,8 @@ class Parser(Protocol):
 
     def receive_bytes(self, data: bytes) -> list[IngestEvent]: ...
 
+    def flush(self) -> list[IngestEvent]: ...
+
 
 def runtime(ws: WebSocket) -> Runtime:
     rt: Runtime = ws.app.state.runtime
@@ -146,7 +148,18 @@ async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) ->
     finally:
         rt.idle.unwatch(watched)
         if call is not None:
+            if reason != "stop":  # audio the parser still holds was accepted too: analyse it before closing
+                try:
+                    _feed_all(call, parser.flush())
+                except Exception:
+                    log.exception("the last audio of call %s could not be analysed", call.id)
             await call.close(reason)
+
+
+def _feed_all(call: LiveCall, events: list[IngestEvent]) -> None:
+    for ev in events:
+        if isinstance(ev, CallAudio):
+            call.feed(ev)
 
 
 async def receive(ws: WebSocket, rt: Runtime, watched: Watched, started: bool) -> Message:

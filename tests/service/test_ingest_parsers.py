@@ -277,3 +277,18 @@ def test_native_mulaw_frames() -> None:
     [audio] = ing.receive_bytes(data.tobytes())
     assert isinstance(audio, CallAudio)
     assert np.allclose(audio.customer, 4000, rtol=0.05) and np.allclose(audio.agent, -4000, rtol=0.05)
+
+
+def test_twilio_hands_on_aligned_audio_in_100_ms_steps_and_flushes_the_rest() -> None:
+    ing = TwilioIngest()
+    ing.receive_text(TW_START)
+    frame = np.full(160, 4000, dtype=np.int16)
+    sizes = []
+    for i in range(7):  # 140 ms of both tracks
+        for track in ("outbound", "inbound"):
+            sizes += [len(e.customer) for e in ing.receive_text(twilio_media(track, 20 * i, frame))
+                      if isinstance(e, CallAudio)]
+    assert sizes == [800]  # nothing until 100 ms were aligned, then all of it at once
+    [tail] = ing.flush()  # a dropped connection: the remaining 40 ms are not lost
+    assert isinstance(tail, CallAudio) and len(tail.customer) == len(tail.agent) == 320
+    assert ing.flush() == []

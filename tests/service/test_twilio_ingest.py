@@ -85,3 +85,21 @@ async def test_signature_is_checked_when_an_auth_token_is_configured(tmp_path: P
             assert ws.close_code == 1007
         call = await wait_ended(srv, "CA9")
         assert call["agent_id"] == "a9" and call["status"] == "ended"
+
+
+async def test_audio_held_for_alignment_is_kept_when_the_connection_drops(server: Server) -> None:
+    import base64
+
+    ws = await connect(f"{server.ws}/v1/ingest/twilio")
+    await ws.send(json.dumps({"event": "start", "streamSid": "MZdrop", "start": {
+        "streamSid": "MZdrop", "callSid": "CAdrop", "tracks": ["inbound", "outbound"],
+        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        "customParameters": {"agent_id": "tw-agent", "token": server.token("ingest")}}}))
+    payload = base64.b64encode(mulaw_encode(np.full(160, 3000, dtype=np.int16))).decode()
+    for i in range(7):  # 140 ms: one 100 ms step handed on, 40 ms still held by the aligner
+        for track in ("outbound", "inbound"):
+            await ws.send(json.dumps({"event": "media", "streamSid": "MZdrop", "media": {
+                "track": track, "chunk": str(i), "timestamp": str(20 * i), "payload": payload}}))
+    ws.transport.abort()  # no stop, no close handshake
+    call = await wait_ended(server, "CAdrop")
+    assert call["duration"] == pytest.approx(0.14)
