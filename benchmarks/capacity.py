@@ -55,6 +55,17 @@ def metrics(port: int) -> dict[str, float]:
     return out
 
 
+def call_to_stream(given: Path | None) -> Path:
+    """The call given, or a shared labelled call with interruptions to time."""
+    data = Path(os.environ.get("CALLWATCH_DATA", REPO.parent / "shared" / "data"))
+    return given or data / "calls" / "dev" / "dev-001-interrupting-agent.wav"
+
+
+def bench_env() -> dict[str, str]:
+    """The environment for the services and load generators of one benchmark: a throwaway token secret."""
+    return {**os.environ, "CALLWATCH_SECRET": secrets.token_hex(16), "PYTHONUNBUFFERED": "1"}
+
+
 def children_cpu_seconds() -> float:
     """Processor time of the finished child processes (the load generator), user and system."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -117,12 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--protocol", default="native", choices=("native", "twilio", "audiohook"))
     p.add_argument("--call", type=Path, help="stereo call to stream (default: a shared labelled call)")
     args = p.parse_args(argv)
-    data = Path(os.environ.get("CALLWATCH_DATA", REPO.parent / "shared" / "data"))
-    source = args.call or data / "calls" / "dev" / "dev-001-interrupting-agent.wav"
+    source = call_to_stream(args.call)
     if not source.exists():
         print(f"no call to stream: {source}", file=sys.stderr)
         return 1
-    env = {**os.environ, "CALLWATCH_SECRET": secrets.token_hex(16), "PYTHONUNBUFFERED": "1"}
+    env = bench_env()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         # 30-70 s of the labelled call holds two interruptions by the agent: alerts to time.
@@ -136,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             if "failed" in r:
                 print(f"{n:6d} failed: {r['failed']}", flush=True)
                 continue
-            lat = r["latency_ms"]
+            lat = {k: float("nan") if v is None else v for k, v in r["latency_ms"].items()}  # nan: no alerts
             line = (f"{n:6d} {r['alerts']:7d} {lat['p50']:8.0f} {lat['p95']:8.0f} {lat['max']:8.0f} "
                     f"{r['errors']:7d} {r['server_cpu_per_wall']:10.2f} {r['generator_cpu_per_wall']:12.2f} "
                     f"{r['loop_lag_max_s']:9.3f} {r.get('generator_lag_max_ms', 0) / 1000:8.3f}")

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.capacity import CALLWATCH, REPO, cpu_seconds, excerpt, free_port, metrics
+from benchmarks.capacity import CALLWATCH, REPO, bench_env, call_to_stream, cpu_seconds, excerpt, free_port, metrics
 
 LATENCY = re.compile(r"\(latency (\d+(?:\.\d+)?) ms\)")
 GENERATORS = 2
@@ -196,12 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redis", help="Redis URL (default: a throwaway server)")
     p.add_argument("--call", type=Path, help="stereo call to stream (default: a shared labelled call)")
     args = p.parse_args(argv)
-    data = Path(os.environ.get("CALLWATCH_DATA", REPO.parent / "shared" / "data"))
-    source = args.call or data / "calls" / "dev" / "dev-001-interrupting-agent.wav"
+    source = call_to_stream(args.call)
     if not source.exists():
         print(f"no call to stream: {source}", file=sys.stderr)
         return 1
-    env = {**os.environ, "CALLWATCH_SECRET": secrets.token_hex(16), "PYTHONUNBUFFERED": "1"}
+    env = bench_env()
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         shared = None if args.embedded else stack.enter_context(shared_servers(args.db, args.redis))
