@@ -278,13 +278,16 @@ def _select(encoded: Any, members: Sequence[int]) -> Any:
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(array))
 
 
-def load_model(model: str = "base", *, threads: int = 2, compute_type: str = "int8") -> WhisperModel:
+def load_model(model: str = "base", *, threads: int = 2, compute_type: str = "", device: str = "cpu") -> WhisperModel:
+    """``device`` cpu, cuda or auto; ``compute_type`` empty: int8 on the CPU, float16 on a GPU, else CTranslate2's
+    choice. On a GPU ``threads`` only serve the feature extraction."""
     path = resolve_model(model)
+    compute = compute_type or {"cpu": "int8", "cuda": "float16"}.get(device, "auto")
     try:
-        return WhisperModel(str(path), device="cpu", compute_type=compute_type, cpu_threads=threads)
+        return WhisperModel(str(path), device=device, compute_type=compute, cpu_threads=threads)
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"cannot load Whisper model from {path}: {first}") from None
+        raise ModelError(f"cannot load Whisper model from {path} on {device} ({compute}): {first}") from None
 
 
 def load_transcriber(

@@ -68,23 +68,8 @@ def load_whisper(settings: Settings) -> Any:
     """The Whisper model on the configured device: int8 on CPU, float16 on a GPU unless told otherwise."""
     from models.whisper import load_model
 
-    if settings.asr_device == "cpu":
-        return load_model(settings.model, threads=settings.asr_threads,
-                          compute_type=settings.asr_compute_type or "int8")
-    # models.whisper.load_model is CPU-only; a GPU worker builds the same model on its device.
-    from faster_whisper import WhisperModel
-
-    from models.resolve import ModelError, resolve_model
-
-    path = resolve_model(settings.model)
-    compute = settings.asr_compute_type or ("float16" if settings.asr_device == "cuda" else "auto")
-    try:
-        return WhisperModel(str(path), device=settings.asr_device, compute_type=compute,
-                            cpu_threads=settings.asr_threads)
-    except (RuntimeError, ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"cannot load Whisper model from {path} on {settings.asr_device} ({compute}): {first}") \
-            from None
+    return load_model(settings.model, threads=settings.asr_threads, compute_type=settings.asr_compute_type,
+                      device=settings.asr_device)
 
 
 @dataclass

@@ -13,6 +13,11 @@ from numpy.typing import NDArray
 
 Int16 = NDArray[np.int16]
 
+STEP_SAMPLES = 800
+"""100 ms at 8 kHz: how much audio the live path gathers before analysing it. The core gives the same events
+for any chunking, and an agent notices nothing of 100 ms, while per-20-ms steps cost five times the
+overhead; an ingest that buffers anyway (Twilio's track alignment) hands audio on in these steps too."""
+
 # Websocket close codes (RFC 6455 §7.4.1) used to tell a sender what it did wrong.
 CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED = 1003

@@ -23,6 +23,7 @@ from service.ingest_common import (
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
+    STEP_SAMPLES,
     CallAudio,
     CallStart,
     CallStop,
@@ -42,9 +43,6 @@ MAX_GAP_S = 60.0
 """A timestamp jump longer than this is a broken sender, not lost packets."""
 MAX_PAYLOAD = 8000
 """One second of mu-law; Twilio sends 160 bytes."""
-RELEASE_SAMPLES = RATE // 10
-"""Aligned audio is handed on 100 ms at a time, the pipeline's analysis step: Twilio sends a message per leg
-every 20 ms, and joining and passing on each pair costs more than the analysis of it."""
 
 
 class TrackAligner:
@@ -180,7 +178,8 @@ class TwilioIngest:
         if ts < 0 or start - self.aligner.frontier > MAX_GAP_S * RATE:
             raise IngestError("bad_timestamp", f"media.timestamp {ts} is off by more than {MAX_GAP_S} s")
         self.aligner.put(track, start, mulaw_decode(payload))
-        ready = self.aligner.take(at_least=RELEASE_SAMPLES)
+        # Twilio sends a message per leg every 20 ms: joining and passing on each pair costs more than analysing it.
+        ready = self.aligner.take(at_least=STEP_SAMPLES)
         return [ready] if ready is not None else []
 
 

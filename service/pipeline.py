@@ -22,7 +22,7 @@ import numpy as np
 from service.alerts import AlertEngine
 from service.hub import Hub
 from service.idle_watch import IdleWatch
-from service.ingest_common import CLOSE_INTERNAL, CLOSE_POLICY, CallAudio, CallStart, IngestError
+from service.ingest_common import CLOSE_INTERNAL, CLOSE_POLICY, STEP_SAMPLES, CallAudio, CallStart, IngestError
 from service.monitor import CallMonitor, Event, MonitorSettings, Segment, TextRules
 from service.recording import RawRecorder
 from service.settings import Settings
@@ -33,8 +33,6 @@ log = logging.getLogger("callwatch.pipeline")
 RATE = 8000
 INTERNAL = frozenset({"speech_start", "speech_end"})
 """Kept in the store for review timelines but never counted as observations."""
-ANALYSIS_STEP_SAMPLES = RATE // 10
-"""Audio gathered before each analysis step (100 ms): adds at most that to an alert's latency."""
 RECORD_FLUSH_SAMPLES = RATE
 """Recording audio is handed to the writer about once a second, not per 20 ms frame."""
 ASR_DRAIN_S = 20.0
@@ -151,11 +149,9 @@ class LiveCall:
         c, a = audio.customer, audio.agent
         if self.rt.hub.has_listeners(self.id):
             self.rt.hub.publish_audio(self.id, np.stack([c, a], axis=1).astype("<i2").tobytes())
-        # Analysis runs on ~100 ms of audio at a time: the core gives the same events for any chunking, and
-        # five 20 ms steps cost five times the per-step overhead for nothing an agent could notice.
         self._unanalysed.append((c, a))
         self._unanalysed_samples += len(c)
-        if self._unanalysed_samples >= ANALYSIS_STEP_SAMPLES:
+        if self._unanalysed_samples >= STEP_SAMPLES:
             self._analyse()
 
     def _analyse(self) -> None:
@@ -164,8 +160,7 @@ class LiveCall:
         c = np.concatenate([x for x, _ in self._unanalysed])
         a = np.concatenate([y for _, y in self._unanalysed])
         self._unanalysed, self._unanalysed_samples = [], 0
-        if self.recorder is not None:
-            self._record(np.stack([c, a], axis=1).astype("<i2").tobytes(), len(c))
+        self._record(c, a)
         began = time.perf_counter()
         try:
             events = self.monitor.push(c, a)
@@ -239,11 +234,11 @@ class LiveCall:
             return
         self._emit(events)
 
-    def _record(self, interleaved: bytes, n: int) -> None:
+    def _record(self, c: np.ndarray[Any, np.dtype[np.int16]], a: np.ndarray[Any, np.dtype[np.int16]]) -> None:
         if self.recorder is None:
             return
-        self._rec_buf.append(interleaved)
-        self._rec_samples += n
+        self._rec_buf.append(np.stack([c, a], axis=1).astype("<i2").tobytes())
+        self._rec_samples += len(c)
         if self._rec_samples >= RECORD_FLUSH_SAMPLES:
             self._flush_recording()
 

@@ -30,10 +30,6 @@ def lower_this_thread(nice: int) -> None:
         log.info("cannot lower the transcription threads' priority here (%s); they compete as equals", exc)
 
 
-def thread_nice() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
 def run_lowered(nice: int, fn: Callable[[], T]) -> T:
     """``fn()`` on a fresh thread that first lowers its priority by ``nice``; threads it starts inherit it."""
     result: list[T] = []

@@ -131,9 +131,6 @@ class Store:
         for table in ("events", "alerts", "transcripts", "notes"):
             self._db.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))  # noqa: S608
 
-    def _op_events(self, batch: tuple[str, int, list[Row]]) -> None:
-        self._insert_events([batch])
-
     def _insert_events(self, batches: Sequence[tuple[str, int, list[Row]]]) -> None:
         rows, alerts, transcripts = [], [], []
         for call_id, first_seq, events in batches:

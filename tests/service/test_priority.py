@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from models.transcriber import Transcript, Utterance
-from service.priority import lower_this_thread, run_lowered, thread_nice
+from service.priority import lower_this_thread, run_lowered
 from service.transcription import TranscriptionScheduler
+
+
+def thread_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
 def test_run_lowered_runs_below_the_caller_and_its_threads_inherit_it() -> None:
