@@ -125,6 +125,8 @@ class EscalationTracker:
         self._calm_frames = 0
         self._last_speech = -1
         self._streak = 0
+        self._strong_before = False
+        """The previous block with speech was a strong rise on its own (``strong_rise_db``)."""
         self.delta_db = 0.0
         self.delta_st = 0.0
 
@@ -136,9 +138,11 @@ class EscalationTracker:
         recent.extend(frames)
         while len(recent) > self.window_frames or (recent and recent[0].index < now - self.span_frames):
             recent.popleft()
+        baseline = self.baseline
         if frames:
             self._last_speech = frames[-1].index
-        baseline = self.baseline
+        if len(recent) < self.min_window or baseline.level_db is None or baseline.frames < self.min_baseline:
+            self._strong_before = False
         if len(recent) < self.min_window:
             if self.episode_start is not None and now - self._last_speech > self.clear_silence:
                 out.append(self._end(now))
@@ -164,15 +168,21 @@ class EscalationTracker:
         raised = self.delta_db >= loud_alone or (self.delta_db >= loud_with_pitch and self.delta_st >= s.pitch_st)
         calm = self.delta_db < loud_with_pitch / 2 and self.delta_st < s.pitch_st / 2
         if self.episode_start is None:
+            block_db = (active_level([f.level_db for f in frames], s.level_quantile) - baseline.level_db
+                        if frames else None)
             if not raised:
                 self._streak = 0
-            elif not s.confirm_loud_blocks or not frames:
+            elif not s.confirm_loud_blocks or block_db is None:
                 self._streak += 1
             else:
                 # The window's loudness comes from its loudest frames: a confirming block of speech must not be
                 # calm itself, or one loud phrase would carry the window through the calm speech after it.
-                block = active_level([f.level_db for f in frames], s.level_quantile) - baseline.level_db
-                self._streak = self._streak + 1 if block >= loud_with_pitch / 2 else 0
+                self._streak = self._streak + 1 if block_db >= loud_with_pitch / 2 else 0
+            strong = s.strong_rise_db > 0 and block_db is not None and block_db >= max(s.strong_rise_db, loud_alone)
+            if raised and strong and self._strong_before:
+                self._streak = max(self._streak, s.confirm_blocks)
+            if block_db is not None:
+                self._strong_before = strong
             if raised and self._streak >= s.confirm_blocks:
                 self.episode_start = self._onset(recent, baseline.level_db)
                 self._last_raised = recent[-1].index

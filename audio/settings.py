@@ -84,6 +84,11 @@ class EscalationSettings:
     """A confirming block with speech must not be calm itself (its own ``level_quantile`` at least half the
     lower bar over the baseline): the loudness is the window's loudest frames, and one loud phrase would
     otherwise carry the window through the calm speech after it."""
+    strong_rise_db: float = 12.0
+    """Two blocks of speech in a row this far over the baseline (each on its own), with the window raised, are an
+    episode without waiting for a second raised decision: the window lags the first loud block (its loudness is a
+    quantile of 2 s of speech), which costs half a second of a customer yelling. One loud block still is not.
+    0: off."""
     window_speech_ms: int = 2000
     """Voiced speech the decision looks at: the most recent this-much of the leg's speech frames."""
     window_min_speech_ms: int = 1200

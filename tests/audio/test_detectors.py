@@ -19,7 +19,7 @@ from audio.events import (
     RaisedVoice,
     RaisedVoiceEnded,
 )
-from audio.settings import CUSTOMER_ESCALATION, AnalyzerSettings, FloorSettings, ProsodySettings
+from audio.settings import CUSTOMER_ESCALATION, AnalyzerSettings, EscalationSettings, FloorSettings, ProsodySettings
 from tests.signals import leg, vowel
 
 Pcm = NDArray[np.int16]
@@ -157,6 +157,31 @@ def test_a_single_loud_block_is_not_an_episode() -> None:
         events += tracker.feed(frames_at(-30, 150, i, 25), i + 25)
         i += 25
     assert of_type(events, RaisedVoice) == []
+
+
+def _shout_after_calm(settings: EscalationSettings) -> list[Any]:
+    """Calm speech, then a block whose last frames turn into a +14 dB shout, then the shout."""
+    tracker = EscalationTracker("customer", settings)
+    events: list[Any] = []
+    i = 0
+    for _ in range(50):
+        events += tracker.feed(frames_at(-30, 150, i, 25), i + 25)
+        i += 25
+    events += tracker.feed(frames_at(-30, 150, i, 20) + frames_at(-16, 150, i + 20, 5), i + 25)
+    i += 25
+    for _ in range(4):
+        events += tracker.feed(frames_at(-16, 150, i, 25), i + 25)
+        i += 25
+    return of_type(events, RaisedVoice)
+
+
+def test_a_strong_rise_in_two_blocks_in_a_row_needs_no_second_decision() -> None:
+    fast = _shout_after_calm(CUSTOMER_ESCALATION)
+    slow = _shout_after_calm(replace(CUSTOMER_ESCALATION, strong_rise_db=0))
+    assert len(fast) == 1 and len(slow) == 1
+    assert fast[0].start == slow[0].start == (50 * 25 + 20) * 160
+    # The first loud block hardly moves the window's loudness; the second is the first raised decision.
+    assert fast[0].t == (52 * 25) * 160 and slow[0].t == fast[0].t + 25 * 160
 
 
 def test_raised_voice_end_to_end_on_synthetic_speech() -> None:
