@@ -9,6 +9,7 @@ cross-attention alignment gives word times that split the text back per utteranc
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +35,9 @@ _APPEND = "\"'.。,，!！?？:：”)]}、"
 @dataclass(frozen=True, slots=True)
 class DecodeSettings:
     window_s: float = 30.0
-    gap_s: float = 1.0
-    """Silence between packed utterances: enough for the decoder to end a sentence."""
+    gap_s: float = 0.5
+    """Silence between packed utterances: enough for the decoder to end a sentence. Measured on data/asr: 0.5 s
+    matches 1 s on WER (en 0.055, ru 0.131-0.132) with 8 % less processor time; 0.3 s raised English WER to 0.064."""
     batch_windows: int = 4
     """Windows per encoder/decoder call; more amortises decoding steps, costs latency."""
     beam_size: int = 1
@@ -61,7 +63,8 @@ class _Decoded:
 
 
 class WhisperTranscriber:
-    """Blocking; not thread-safe: give it one worker thread (the scheduler does)."""
+    """Blocking. Safe to call from as many threads at once as the model has workers (CTranslate2 replicas,
+    ``load_model(workers=...)``): calls share nothing but the model and the caches below."""
 
     def __init__(
         self, model: WhisperModel, *, language: str | None = None, settings: DecodeSettings | None = None
@@ -72,6 +75,7 @@ class WhisperTranscriber:
         self._multilingual = bool(model.model.is_multilingual)
         self._tokenizers: dict[str, Tokenizer] = {}
         self._suppress: list[int] | None = None
+        self._cache_lock = threading.Lock()
 
     def transcribe_batch(self, utterances: Sequence[Utterance]) -> list[Transcript]:
         audio = [to_whisper_rate(u.audio, u.sample_rate) for u in utterances]
@@ -132,6 +136,10 @@ class WhisperTranscriber:
         return None if language in (None, "", "auto") else language
 
     def _tokenizer(self, language: str) -> Tokenizer:
+        with self._cache_lock:
+            return self._tokenizer_locked(language)
+
+    def _tokenizer_locked(self, language: str) -> Tokenizer:
         if language not in self._tokenizers:
             try:
                 self._tokenizers[language] = Tokenizer(
@@ -142,6 +150,10 @@ class WhisperTranscriber:
         return self._tokenizers[language]
 
     def _suppressed(self, tokenizer: Tokenizer) -> list[int]:
+        with self._cache_lock:
+            return self._suppressed_locked(tokenizer)
+
+    def _suppressed_locked(self, tokenizer: Tokenizer) -> list[int]:
         if self._suppress is None:
             # Same as transcribe(suppress_tokens=[-1]): no music notes, speaker tags, special tokens.
             special = [tokenizer.transcribe, tokenizer.translate, tokenizer.sot, tokenizer.sot_prev]
@@ -278,13 +290,16 @@ def _select(encoded: Any, members: Sequence[int]) -> Any:
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(array))
 
 
-def load_model(model: str = "base", *, threads: int = 2, compute_type: str = "", device: str = "cpu") -> WhisperModel:
+def load_model(
+    model: str = "base", *, threads: int = 2, compute_type: str = "", device: str = "cpu", workers: int = 1
+) -> WhisperModel:
     """``device`` cpu, cuda or auto; ``compute_type`` empty: int8 on the CPU, float16 on a GPU, else CTranslate2's
-    choice. On a GPU ``threads`` only serve the feature extraction."""
+    choice. ``workers`` replicas of ``threads`` threads each can run that many calls at once. On a GPU
+    ``threads`` only serve the feature extraction."""
     path = resolve_model(model)
     compute = compute_type or {"cpu": "int8", "cuda": "float16"}.get(device, "auto")
     try:
-        return WhisperModel(str(path), device=device, compute_type=compute, cpu_threads=threads)
+        return WhisperModel(str(path), device=device, compute_type=compute, cpu_threads=threads, num_workers=workers)
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(f"cannot load Whisper model from {path} on {device} ({compute}): {first}") from None

@@ -53,9 +53,10 @@ def start_asr(settings: Settings) -> tuple[Any, Submit]:
 
     fixed = None if settings.language == "auto" else settings.language
     model = run_lowered(settings.asr_nice, lambda: load_whisper(settings))
-    transcriber = WhisperTranscriber(model, language=fixed,
-                                     settings=DecodeSettings(batch_windows=settings.asr_batch_windows))
-    scheduler = TranscriptionScheduler(transcriber, nice=settings.asr_nice)
+    decode = DecodeSettings(batch_windows=settings.asr_batch_windows)
+    transcriber = WhisperTranscriber(model, language=fixed, settings=decode)
+    scheduler = TranscriptionScheduler(transcriber, nice=settings.asr_nice, workers=settings.asr_workers,
+                                       window_s=decode.window_s, gap_s=decode.gap_s)
 
     def submit(call: LiveCall, seg: Segment) -> asyncio.Future[Any]:
         lang = fixed or (None if call.language in ("", "auto") else call.language.split("-")[0])
@@ -69,7 +70,7 @@ def load_whisper(settings: Settings) -> Any:
     from models.whisper import load_model
 
     return load_model(settings.model, threads=settings.asr_threads, compute_type=settings.asr_compute_type,
-                      device=settings.asr_device)
+                      device=settings.asr_device, workers=settings.asr_workers)
 
 
 @dataclass

@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asr-batch-windows", dest="asr_batch_windows", type=int, metavar="N",
                    help="30 s windows of packed utterances per Whisper call (default 4; a GPU takes 16+; "
                    "CALLWATCH_ASR_BATCH_WINDOWS)")
+    p.add_argument("--asr-workers", dest="asr_workers", type=int, metavar="N",
+                   help="Whisper batches run side by side (default 1; CALLWATCH_ASR_WORKERS), "
+                   "each with CALLWATCH_ASR_THREADS threads (default 2)")
     p.add_argument("--data-dir", type=Path, help="where the database, secret and recordings live "
                    "(default ./var; CALLWATCH_DATA_DIR)")
     p.add_argument("--recording", choices=("flagged", "all", "none"),
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         settings = load(os.environ, host=args.host, port=args.port, db_url=args.db_url, redis_url=args.redis_url,
                         model=args.model, language=args.language, no_asr=args.no_asr, data_dir=args.data_dir,
                         recording=args.recording, worker_id=args.worker_id, asr_device=args.asr_device,
-                        asr_compute_type=args.asr_compute_type, asr_batch_windows=args.asr_batch_windows)
+                        asr_compute_type=args.asr_compute_type, asr_batch_windows=args.asr_batch_windows,
+                        asr_workers=args.asr_workers)
     except SettingsError as e:
         print(f"callwatch serve: {e}", file=sys.stderr)
         return 2

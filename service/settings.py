@@ -43,8 +43,14 @@ class Settings:
     """CTranslate2 compute type; empty means int8 on CPU, float16 on a GPU."""
     asr_batch_windows: int = 4
     """30 s windows of packed utterances per encoder/decoder call; a GPU takes 16 or more."""
+    asr_workers: int = 1
+    """Whisper batches run side by side (model replicas of ``asr_threads`` each). Measured on 2 cores, one is
+    best: a lone batch packs what arrived while the last one ran, and a second replica mostly encoded padding
+    or fought the first for the cores (20 calls: transcripts p95 3.5 s with one, 5.2 s with two of 2 threads).
+    More cores than a replica's threads can use are where a second one can pay (1.3-1.45x the throughput on a
+    full queue, offline): measure with ``benchmarks.capacity --asr-setups``."""
     asr_threads: int = 2
-    """CPU threads for Whisper (on a GPU worker: for the feature extraction only)."""
+    """CPU threads of each of those replicas (on a GPU worker: for the feature extraction only)."""
     asr_nice: int = 10
     """How much lower than the signal path the transcription threads run (OS nice, 0-19): when the
     processor is short, transcripts wait, alerts do not. 0 lets them compete as equals."""
@@ -149,9 +155,12 @@ def validate(s: Settings) -> Settings:
         raise SettingsError(f"CALLWATCH_ASR_NICE must be 0..19, got {s.asr_nice}")
     if s.asr_batch_windows < 1 or s.asr_threads < 1:
         raise SettingsError("asr_batch_windows and asr_threads must be at least 1")
+    if not 1 <= s.asr_workers <= 64:
+        raise SettingsError(f"asr_workers must be 1 to 64, got {s.asr_workers}")
     if s.subscriber_queue < 1 or s.max_frame_bytes < 1024:
         raise SettingsError("subscriber_queue must be >= 1 and max_frame_bytes >= 1024")
     if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         shown = s.database_url.split("@")[-1]  # never echo a password
         raise SettingsError(f"unsupported database URL {shown!r}: use sqlite:///PATH or postgresql://...")
     return s
+

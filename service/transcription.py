@@ -1,8 +1,13 @@
 """Feed utterances from every live call to one transcriber without ever holding up the event loop.
 
-``submit()`` only appends to a bounded queue and returns a future. One worker task takes everything
-waiting (oldest first, up to ``max_batch``) and runs a single ``transcribe_batch`` call in the model's
-own thread, which is what lets the transcriber pack and batch across calls.
+``submit()`` only appends to a bounded queue and returns a future. A worker task takes what is waiting
+(oldest first, up to ``max_batch``) and runs a single ``transcribe_batch`` call in its own thread, which
+is what lets the transcriber pack and batch across calls. With ``workers`` > 1 (a model loaded with as many
+CTranslate2 replicas) batches run side by side: while one worker is busy, utterances that end are taken up
+by a free one if a window's worth is waiting (less is left to gather for the next batch), and a burst is
+shared out between free workers in whole windows. One worker is the default: on two cores it measured best
+live (``service/settings.py``), while on a full queue two replicas of one thread each transcribed 1.45x the
+utterances per second of one replica of two threads (Whisper's decoder gains little from a second thread).
 
 When recognition falls behind, stale work is dropped rather than queued forever: a coaching cue about
 something said a minute ago is worthless, while a growing backlog would delay every later call too.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -55,6 +61,10 @@ def _skipped(utt: Utterance, reason: str) -> Transcript:
 
 
 class TranscriptionScheduler:
+    """``workers``: batches run side by side (the model needs as many replicas). ``window_s`` and ``gap_s``: how
+    much audio one of the transcriber's windows holds and the silence it puts between utterances; when given,
+    a burst is shared out between free workers in whole windows rather than by count."""
+
     def __init__(
         self,
         transcriber: Transcriber,
@@ -64,9 +74,12 @@ class TranscriptionScheduler:
         max_lag_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         nice: int = 0,
+        workers: int = 1,
+        window_s: float = 0.0,
+        gap_s: float = 0.0,
     ) -> None:
-        if max_queue < 1 or max_batch < 1:
-            raise ValueError("max_queue and max_batch must be at least 1")
+        if max_queue < 1 or max_batch < 1 or workers < 1:
+            raise ValueError("max_queue, max_batch and workers must be at least 1")
         self._transcriber = transcriber
         self._max_queue = max_queue
         self._max_batch = max_batch
@@ -74,12 +87,16 @@ class TranscriptionScheduler:
         self._clock = clock
         self._queue: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
-        # One thread per model: CTranslate2 already uses every core it was given, and the model
-        # object is not meant to be driven from two threads at once.
-        # Its feature extraction runs on this thread: as low as the model's own threads (service/priority.py).
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr",
+        # One thread per model replica: more threads than replicas would only queue inside CTranslate2.
+        # The feature extraction runs on these threads: as low as the model's own (service/priority.py).
+        self._workers_wanted = workers
+        self._window_s = window_s
+        self._gap_s = gap_s
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr",
                                             initializer=lower_this_thread, initargs=(nice,))
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._busy = 0
+        """Workers inside a batch."""
         self._closed = False
         self._in_flight = 0
         self._processed = 0
@@ -96,8 +113,9 @@ class TranscriptionScheduler:
         self._queue.append(_Job(utterance, future, self._clock()))
         while len(self._queue) > self._max_queue:
             self._drop(self._queue.popleft())
-        if self._worker is None:
-            self._worker = loop.create_task(self._run(), name="transcription-scheduler")
+        if not self._workers:
+            self._workers = [loop.create_task(self._run(), name=f"transcription-worker-{k}")
+                             for k in range(self._workers_wanted)]
         self._wakeup.set()
         return future
 
@@ -118,10 +136,11 @@ class TranscriptionScheduler:
         self._closed = True
         while self._queue:
             self._drop(self._queue.popleft())
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                await worker
         # The thread may still be inside a batch; wait for it off the loop.
         await asyncio.to_thread(self._executor.shutdown, wait=True)
 
@@ -134,13 +153,32 @@ class TranscriptionScheduler:
         now = self._clock()
         while self._queue and now - self._queue[0].queued_at > self._max_lag_s:
             self._drop(self._queue.popleft())
+        # A burst is shared out between this worker and the others that are free too: in whole windows when
+        # their size is known, since two half-full windows cost twice what one full one does.
+        free = max(1, self._workers_wanted - self._busy)
+        share = -(-len(self._queue) // free)
+        room = math.inf
+        if self._window_s > 0:
+            total = sum(self._packed_s(job.utterance) for job in self._queue)
+            if self._busy and total < self._window_s:
+                # Less than a window waiting while another batch runs: a second batch now would encode a
+                # window of mostly padding; left to gather, it goes out packed with what arrives meanwhile.
+                return []
+            room = -(-math.ceil(total / self._window_s) // free) * self._window_s
+            share = len(self._queue)
         batch: list[_Job] = []
-        while self._queue and len(batch) < self._max_batch:
+        while self._queue and len(batch) < min(self._max_batch, share):
+            if batch and room < self._packed_s(self._queue[0].utterance):
+                break
             job = self._queue.popleft()
+            room -= self._packed_s(job.utterance)
             # A caller that gave up (cancelled its future) no longer needs the work done.
             if not job.future.done():
                 batch.append(job)
         return batch
+
+    def _packed_s(self, utterance: Utterance) -> float:
+        return utterance.end_s - utterance.start_s + self._gap_s
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,8 +186,11 @@ class TranscriptionScheduler:
             await self._wakeup.wait()
             self._wakeup.clear()
             while batch := self._take_batch():
+                if self._queue:
+                    self._wakeup.set()  # the rest is for a free worker, if there is one
                 utterances = [job.utterance for job in batch]
-                self._in_flight = len(batch)
+                self._busy += 1
+                self._in_flight += len(batch)
                 try:
                     results = await loop.run_in_executor(self._executor, self._transcriber.transcribe_batch, utterances)
                     if len(results) != len(batch):
@@ -164,7 +205,8 @@ class TranscriptionScheduler:
                     self._failed += len(batch)
                     results = [_skipped(u, "error") for u in utterances]
                 finally:
-                    self._in_flight = 0
+                    self._busy -= 1
+                    self._in_flight -= len(batch)
                 self._batches += 1
                 for job, result in zip(batch, results, strict=True):
                     if not job.future.done():

@@ -167,3 +167,76 @@ async def test_event_loop_stays_responsive_while_a_batch_runs() -> None:
     fake.gate.set()
     await pending
     await scheduler.aclose()
+
+
+async def test_a_free_worker_takes_new_utterances_while_another_batch_runs() -> None:
+    fake = GatedTranscriber()
+    scheduler = TranscriptionScheduler(fake, workers=2)
+    first = scheduler.submit(utt("a"))
+    await wait_entered(fake)
+    second = scheduler.submit(utt("b"))
+    await wait_entered(fake)  # entered while "a" is still held at the gate: not queued behind it
+    assert fake.batches == [["a"], ["b"]]
+    stats = scheduler.stats()
+    assert (stats.in_flight, stats.queued) == (2, 0)
+    fake.gate.set()
+    assert [r.text for r in await asyncio.gather(first, second)] == ["text of a", "text of b"]
+    assert len(fake.threads) == 2
+    await scheduler.aclose()
+
+
+async def test_a_burst_is_shared_between_free_workers_oldest_first() -> None:
+    fake = GatedTranscriber()
+    fake.gate.set()
+    scheduler = TranscriptionScheduler(fake, workers=2)
+    futures = [scheduler.submit(utt(name)) for name in "abcde"]
+    await asyncio.gather(*futures)
+    assert sorted(fake.batches) == [["a", "b", "c"], ["d", "e"]]
+    assert scheduler.stats().batches == 2
+    await scheduler.aclose()
+
+
+async def test_one_worker_keeps_everything_waiting_for_the_next_batch() -> None:
+    fake = GatedTranscriber()
+    fake.gate.set()
+    scheduler = TranscriptionScheduler(fake, workers=1)
+    futures = [scheduler.submit(utt(name)) for name in "abcde"]
+    await asyncio.gather(*futures)
+    assert fake.batches == [["a", "b", "c", "d", "e"]]
+    await scheduler.aclose()
+
+
+def utt_s(call_id: str, seconds: float) -> Utterance:
+    return Utterance(call_id, "customer", 0.0, seconds, np.zeros(int(8000 * seconds), dtype=np.int16), 8000, "en")
+
+
+async def test_a_burst_is_shared_in_whole_windows() -> None:
+    fake = GatedTranscriber()
+    fake.gate.set()
+    # 4 x 6.5 s fits one 30 s window: splitting it would encode two half-empty windows.
+    scheduler = TranscriptionScheduler(fake, workers=2, window_s=30.0, gap_s=0.5)
+    await asyncio.gather(*(scheduler.submit(utt_s(name, 6.0)) for name in "abcd"))
+    assert fake.batches == [["a", "b", "c", "d"]]
+    # 8 x 6.5 s needs two windows: one each.
+    fake.batches.clear()
+    await asyncio.gather(*(scheduler.submit(utt_s(name, 6.0)) for name in "abcdefgh"))
+    assert sorted(fake.batches) == [["a", "b", "c", "d"], ["e", "f", "g", "h"]]
+    await scheduler.aclose()
+
+
+async def test_a_second_worker_waits_for_a_window_s_worth_while_the_first_is_busy() -> None:
+    fake = GatedTranscriber()
+    scheduler = TranscriptionScheduler(fake, workers=2, window_s=30.0, gap_s=0.5)
+    first = scheduler.submit(utt_s("a", 6.0))
+    await wait_entered(fake)
+    second = scheduler.submit(utt_s("b", 6.0))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # 6.5 s would take a whole window of its own: it waits to be packed with what comes next.
+    assert (scheduler.stats().queued, fake.batches) == (1, [["a"]])
+    more = [scheduler.submit(utt_s(name, 6.0)) for name in "cdef"]
+    await wait_entered(fake)  # 32.5 s waiting: more than a window, the free worker takes it
+    assert fake.batches == [["a"], ["b", "c", "d", "e", "f"]]
+    fake.gate.set()
+    await asyncio.gather(first, second, *more)
+    await scheduler.aclose()

@@ -6,6 +6,7 @@ import csv
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import soundfile
 
 from models.transcriber import Transcript, Utterance
-from models.whisper import WhisperTranscriber, load_transcriber
+from models.whisper import WhisperTranscriber, load_model, load_transcriber
 
 pytestmark = pytest.mark.model
 
@@ -107,3 +108,14 @@ def test_recorded_line_silence_and_noise_give_no_text(
 
 def test_empty_batch(transcriber: WhisperTranscriber) -> None:
     assert transcriber.transcribe_batch([]) == []
+
+
+def test_two_replicas_transcribe_side_by_side_as_one_does_in_turn(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    batches = [[load(EN, rows, call="a", language="en")], [load(RU, rows, call="b", language="ru")]]
+    alone = [transcriber.transcribe_batch(b)[0].text for b in batches]
+    pair = WhisperTranscriber(load_model("base", threads=1, workers=2))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        side_by_side = [r[0].text for r in pool.map(pair.transcribe_batch, batches)]
+    assert side_by_side == alone and all(alone)
