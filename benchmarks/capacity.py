@@ -1,12 +1,15 @@
 """How many concurrent live calls this machine follows in real time, and the alert latency at each load.
 
-    python -m benchmarks.capacity [--calls 50,100,200] [--asr] [--seconds 40] [--protocol native]
+    python -m benchmarks.capacity [--calls 50,100,200] [--asr [--asr-setups 1x2,2x1]] [--rotate]
+                                  [--seconds 40] [--protocol native]
 
 For each load N it starts a fresh ``callwatch serve`` (signals only, or with transcription with ``--asr``),
 streams N copies of a labelled call excerpt into it at real-time pace with ``callwatch replay --calls N``
 (the load generator shares the machine), and reports the end-to-end alert latency (audio sent -> alert
 received at the agent's socket), errors, the worst event-loop lag and, with ``--asr``, how long after the
-end of each utterance's audio its transcript arrived, and how many utterances the scheduler dropped.
+end of each utterance's audio its transcript arrived, and how many utterances the scheduler dropped, for
+each Whisper setup asked for (workers x threads) in the same run. The copies speak in lockstep unless
+``--rotate`` puts them out of step (the worst case for transcription: every copy ends an utterance at once).
 The last line is one JSON object with every run.
 """
 
@@ -77,7 +80,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str]) -> dict[str, Any]:
+def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str], rotate: bool = False
+             ) -> dict[str, Any]:
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
         run_env = {**env, "CALLWATCH_DATA_DIR": data}
@@ -96,7 +100,8 @@ def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str]) 
             cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
             gen0 = children_cpu_seconds()
             replay = subprocess.run([*CALLWATCH, "replay", str(call), "--url", f"ws://127.0.0.1:{port}",
-                                     "--calls", str(n), "--protocol", protocol, "--language", "en"],
+                                     "--calls", str(n), "--protocol", protocol, "--language", "en"]
+                                    + (["--rotate"] if rotate else []),
                                     env=run_env, cwd=REPO, capture_output=True, text=True)
             wall = time.perf_counter() - t0
             server_cpu = cpu_seconds(server.pid) - cpu0
@@ -126,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asr", action="store_true", help="with transcription (the bundled Whisper model)")
     p.add_argument("--seconds", type=float, default=40.0, help="length of the streamed excerpt")
     p.add_argument("--protocol", default="native", choices=("native", "twilio", "audiohook"))
+    p.add_argument("--asr-setups", default="1x2", metavar="WxT,...",
+                   help="with --asr: Whisper workers x threads each to run every load with, one after the other "
+                   "(default 1x2, the service's default)")
+    p.add_argument("--rotate", action="store_true",
+                   help="copies of the call out of step (replay --rotate) instead of all speaking in lockstep")
     p.add_argument("--call", type=Path, help="stereo call to stream (default: a shared labelled call)")
     args = p.parse_args(argv)
     source = call_to_stream(args.call)
@@ -140,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'calls':>6s} {'alerts':>7s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s} {'errors':>7s} "
               f"{'server cpu':>10s} {'load gen cpu':>12s} {'loop lag':>9s} {'gen lag':>8s}"
               + ("  transcripts  text p50/p95 ms  dropped" if args.asr else ""), flush=True)
-        for n in (int(x) for x in args.calls.split(",")):
-            r = run_load(n, call, args.asr, args.protocol, env)
+        setups = args.asr_setups.split(",") if args.asr else [""]
+        for n, setup in ((int(x), setup) for x in args.calls.split(",") for setup in setups):
+            workers, _, threads = setup.partition("x")
+            setup_env = {**env, "CALLWATCH_ASR_WORKERS": workers, "CALLWATCH_ASR_THREADS": threads} if setup else env
+            r = run_load(n, call, args.asr, args.protocol, setup_env, args.rotate)
+            r["asr_setup"] = setup or None
             runs.append(r)
             if "failed" in r:
                 print(f"{n:6d} failed: {r['failed']}", flush=True)
@@ -153,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.asr:
                 tl = r.get("transcript_ms") or {}
                 line += (f"  {r.get('transcripts', 0):11d}  {tl.get('p50')!s:>6}/{tl.get('p95')!s:<7}"
-                         f"  {r.get('asr_dropped')}")
+                         f"  {r.get('asr_dropped')}  Whisper {setup}")
             print(line, flush=True)
-    print(json.dumps({"asr": args.asr, "seconds": args.seconds, "runs": runs}))
+    print(json.dumps({"asr": args.asr, "seconds": args.seconds, "rotate": args.rotate, "runs": runs}))
     return 0
 
 

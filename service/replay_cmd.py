@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent-id", default="replay-agent")
     p.add_argument("--language", default="auto")
     p.add_argument("--calls", type=int, default=1, help="how many copies of the call to run at once")
+    p.add_argument("--rotate", action="store_true",
+                   help="with --calls N: copy k starts k/N of the way into the call and wraps around, so the copies "
+                   "run side by side without speaking in lockstep, as a floor's calls do")
     p.add_argument("--token", help="ingest token (default: signed with the configured secret)")
     p.add_argument("--agent-token", help="agent token (default: signed with the configured secret)")
 
@@ -108,7 +111,9 @@ class Replay:
         lag = asyncio.create_task(self._watch_own_lag())
         async with connect(url, additional_headers=headers) as sub:
             listener = asyncio.create_task(self._listen(sub, set(ids)))
-            results = await asyncio.gather(*(self._send(cid, customer, agent) for cid in ids),
+            legs = [rotated(customer, agent, k, len(ids)) if self.args.rotate else (customer, agent)
+                    for k in range(len(ids))]
+            results = await asyncio.gather(*(self._send(cid, *leg) for cid, leg in zip(ids, legs, strict=True)),
                                            return_exceptions=True)
             for r in results:
                 if isinstance(r, BaseException):
@@ -180,6 +185,14 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def rotated(customer: NDArray[np.int16], agent: NDArray[np.int16], k: int, copies: int
+            ) -> tuple[NDArray[np.int16], NDArray[np.int16]]:
+    """Copy ``k`` of ``copies``: both legs started ``k/copies`` of the way in (on a 20 ms frame) and wrapped."""
+    frame = RATE // 50
+    shift = (customer.size * k // copies) // frame * frame
+    return np.roll(customer, -shift), np.roll(agent, -shift)
 
 
 def run(args: argparse.Namespace) -> int:

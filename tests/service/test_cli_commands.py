@@ -6,11 +6,13 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from service import auth
 from service.cli import main
+from service.replay_cmd import rotated
 from tests.service.conftest import AUDIOHOOK_KEY, AUDIOHOOK_SECRET, CALLS, Server
 
 
@@ -56,3 +58,11 @@ async def test_replay_reports_alerts_and_latency(server: Server, protocol: str, 
     assert summary["calls"] == 2 and summary["errors"] == 0 and summary["alerts"] >= 2
     assert set(summary["latency_ms"]) == {"p50", "p95", "max"} and summary["latency_ms"]["max"] is not None
     assert any("interruption" in line for line in lines[:-1])
+
+
+def test_rotated_copies_start_at_their_share_of_the_call_on_a_frame() -> None:
+    customer = np.arange(1000, dtype=np.int16)
+    agent = -customer
+    assert [rotated(customer, agent, k, 3)[0][0] for k in range(3)] == [0, 320, 640]
+    c, a = rotated(customer, agent, 2, 3)
+    assert np.array_equal(np.sort(c), customer) and np.array_equal(a, -c)  # wrapped, nothing lost, legs in step
