@@ -169,7 +169,7 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
             await close_hub(hub)  # after the calls end, so their call_ended reaches the other workers
             if scheduler is not None:
                 await scheduler.aclose()
-            await writer.close()
+            await writer.close(settings.shutdown_timeout_s)
             # Heartbeats go on until every call is stored as ended: nobody may close them as orphans meanwhile.
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

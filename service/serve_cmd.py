@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                             ws_max_size=4 * settings.max_frame_bytes, log_level=args.log_level,
                             # Call audio does not compress; inflating every frame only costs processor time.
                             ws_per_message_deflate=False,
-                            proxy_headers=True)
+                            proxy_headers=True, timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s))
     logsafe.install()  # after uvicorn has configured its loggers
     uvicorn.Server(config).run()
     return 0

@@ -37,6 +37,9 @@ class Settings:
     """How often a worker tells the database (and the other workers, over the bus) that it is alive."""
     worker_timeout_s: float = 30.0
     """A worker not heard from this long is dead: its live calls are closed as interrupted by the others."""
+    shutdown_timeout_s: float = 30.0
+    """On SIGTERM: how long open connections get to finish, and then how long the last writes get, before the
+    worker exits anyway (a database that stopped answering must not keep it alive)."""
     asr_device: str = "cpu"
     """Where Whisper runs: ``cpu``, ``cuda`` (a GPU worker) or ``auto``."""
     asr_compute_type: str = ""
@@ -142,7 +145,7 @@ def validate(s: Settings) -> Settings:
         raise SettingsError(f"port {s.port} is out of range")
     if s.retention_days < 0:
         raise SettingsError("retention_days cannot be negative")
-    if s.start_timeout_s <= 0 or s.idle_timeout_s <= 0:
+    if s.start_timeout_s <= 0 or s.idle_timeout_s <= 0 or s.shutdown_timeout_s <= 0:
         raise SettingsError("timeouts must be positive")
     if s.heartbeat_s <= 0 or s.worker_timeout_s < 2 * s.heartbeat_s:
         raise SettingsError("heartbeat_s must be positive and worker_timeout_s at least twice heartbeat_s "

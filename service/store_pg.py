@@ -276,7 +276,11 @@ class _Connection:
         with self._lock:
             if self._conn is None or self._conn.closed:
                 # Autocommit: a read is its own statement, a write batch opens an explicit transaction.
-                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+                # Keepalives and a TCP user timeout: a database host that vanished (no reset ever comes) fails
+                # a statement within seconds instead of blocking this thread for the kernel's 15 minutes.
+                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10, keepalives=1,
+                                             keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+                                             tcp_user_timeout=15000)
             yield self._conn
 
     def close(self) -> None:

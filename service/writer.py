@@ -48,14 +48,23 @@ class Writer:
     def depth(self) -> int:
         return self._queue.qsize()
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float | None = None) -> int:
+        """Write what is queued, then stop. Returns how many items were still unwritten when ``timeout_s`` ran
+        out (0 when all were written): a database that stopped answering must not keep a worker from exiting."""
         if self._task is None:
-            return
-        await self.flush()
+            return 0
+        left = 0
+        try:
+            await asyncio.wait_for(self.flush(), timeout_s)
+        except TimeoutError:
+            left = self._queue.qsize() + 1  # and the batch the database is stuck on
+            log.error("shutdown: the database did not take the last writes within %.0f s; about %d items "
+                      "were not stored", timeout_s, left)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        return left
 
     async def _run(self) -> None:
         while True:
