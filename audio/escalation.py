@@ -141,9 +141,8 @@ class EscalationTracker:
         baseline = self.baseline
         if frames:
             self._last_speech = frames[-1].index
-        if len(recent) < self.min_window or baseline.level_db is None or baseline.frames < self.min_baseline:
-            self._strong_before = False
         if len(recent) < self.min_window:
+            self._strong_before = False
             if self.episode_start is not None and now - self._last_speech > self.clear_silence:
                 out.append(self._end(now))
             elif self.episode_start is None and not baseline.full:
@@ -152,6 +151,7 @@ class EscalationTracker:
         window_level = active_level([f.level_db for f in recent], self.s.level_quantile)
         if baseline.level_db is None or baseline.frames < self.min_baseline:
             # The first speech of a call is taken as the speaker's calm voice, as a listener would.
+            self._strong_before = False
             baseline.learn(frames)
             baseline.observe_window(window_level)
             return out
@@ -192,7 +192,8 @@ class EscalationTracker:
             elif not raised:
                 if baseline.full and s.spread_windows and frames and self.delta_db < s.loudness_with_pitch_db:
                     baseline.observe_window(window_level)
-                if not baseline.full or (calm and self._calm(frames, baseline.level_db)):
+                # The block itself calm too: the window's loudest frames may be older than this block.
+                if not baseline.full or (calm and block_db is not None and block_db < s.loudness_with_pitch_db / 2):
                     if not baseline.full or not s.spread_windows:
                         baseline.observe_window(window_level)
                     baseline.learn(frames)
@@ -206,12 +207,6 @@ class EscalationTracker:
             if self._calm_frames >= self.clear_frames:
                 out.append(self._end(now))
         return out
-
-    def _calm(self, frames: list[_Frame], base_level: float) -> bool:
-        if not frames:
-            return False
-        level = active_level([f.level_db for f in frames], self.s.level_quantile)
-        return level - base_level < self.s.loudness_with_pitch_db / 2
 
     def _onset(self, recent: deque[_Frame], base_level: float) -> int:
         """The first frame of the window's elevated stretch: where the episode began, not where we knew."""
