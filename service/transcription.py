@@ -156,8 +156,7 @@ class TranscriptionScheduler:
         # A burst is shared out between this worker and the others that are free too: in whole windows when
         # their size is known, since two half-full windows cost twice what one full one does.
         free = max(1, self._workers_wanted - self._busy)
-        share = -(-len(self._queue) // free)
-        room = math.inf
+        limit, room = self._max_batch, math.inf
         if self._window_s > 0:
             total = sum(self._packed_s(job.utterance) for job in self._queue)
             if self._busy and total < self._window_s:
@@ -165,9 +164,10 @@ class TranscriptionScheduler:
                 # window of mostly padding; left to gather, it goes out packed with what arrives meanwhile.
                 return []
             room = -(-math.ceil(total / self._window_s) // free) * self._window_s
-            share = len(self._queue)
+        else:
+            limit = min(limit, -(-len(self._queue) // free))
         batch: list[_Job] = []
-        while self._queue and len(batch) < min(self._max_batch, share):
+        while self._queue and len(batch) < limit:
             if batch and room < self._packed_s(self._queue[0].utterance):
                 break
             job = self._queue.popleft()
