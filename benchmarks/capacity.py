@@ -59,9 +59,12 @@ def metrics(port: int) -> dict[str, float]:
 
 
 def call_to_stream(given: Path | None) -> Path:
-    """The call given, or a shared labelled call with interruptions to time."""
+    """The call given, or a shared labelled call with interruptions to time; exits saying which is missing."""
     data = Path(os.environ.get("CALLWATCH_DATA", REPO.parent / "shared" / "data"))
-    return given or data / "calls" / "dev" / "dev-001-interrupting-agent.wav"
+    source = given or data / "calls" / "dev" / "dev-001-interrupting-agent.wav"
+    if not source.exists():
+        raise SystemExit(f"no call to stream: {source}")
+    return source
 
 
 def bench_env() -> dict[str, str]:
@@ -139,9 +142,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--call", type=Path, help="stereo call to stream (default: a shared labelled call)")
     args = p.parse_args(argv)
     source = call_to_stream(args.call)
-    if not source.exists():
-        print(f"no call to stream: {source}", file=sys.stderr)
-        return 1
     env = bench_env()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
