@@ -3,11 +3,11 @@
 ``submit()`` only appends to a bounded queue and returns a future. A worker task takes what is waiting
 (oldest first, up to ``max_batch``) and runs a single ``transcribe_batch`` call in its own thread, which
 is what lets the transcriber pack and batch across calls. With ``workers`` > 1 (a model loaded with as many
-CTranslate2 replicas) batches run side by side: while one worker is busy, utterances that end are taken up
-by a free one if a window's worth is waiting (less is left to gather for the next batch), and a burst is
-shared out between free workers in whole windows. One worker is the default: on two cores it measured best
-live (``service/settings.py``), while on a full queue two replicas of one thread each transcribed 1.45x the
-utterances per second of one replica of two threads (Whisper's decoder gains little from a second thread).
+CTranslate2 replicas) batches run side by side, and each is at most one packed window, started as soon as a
+worker is free: the workers take turns, so an utterance that ends while all are busy waits for the first to
+come free, not for a batch of several windows (one thread decodes a lone window as fast per window as a
+batch of four). Which is best depends on the load (``service/settings.py``): on two cores one replica of two
+threads gives fresher text up to about 15 calls, two of one thread under a heavier load.
 
 When recognition falls behind, stale work is dropped rather than queued forever: a coaching cue about
 something said a minute ago is worthless, while a growing backlog would delay every later call too.
@@ -63,7 +63,7 @@ def _skipped(utt: Utterance, reason: str) -> Transcript:
 class TranscriptionScheduler:
     """``workers``: batches run side by side (the model needs as many replicas). ``window_s`` and ``gap_s``: how
     much audio one of the transcriber's windows holds and the silence it puts between utterances; when given,
-    a burst is shared out between free workers in whole windows rather than by count."""
+    a batch of side-by-side workers is at most one window (else a burst is shared out between them by count)."""
 
     def __init__(
         self,
@@ -153,18 +153,16 @@ class TranscriptionScheduler:
         now = self._clock()
         while self._queue and now - self._queue[0].queued_at > self._max_lag_s:
             self._drop(self._queue.popleft())
-        # A burst is shared out between this worker and the others that are free too: in whole windows when
-        # their size is known, since two half-full windows cost twice what one full one does.
-        free = max(1, self._workers_wanted - self._busy)
         limit, room = self._max_batch, math.inf
-        if self._window_s > 0:
-            total = sum(self._packed_s(job.utterance) for job in self._queue)
-            if self._busy and total < self._window_s:
-                # Less than a window waiting while another batch runs: a second batch now would encode a
-                # window of mostly padding; left to gather, it goes out packed with what arrives meanwhile.
-                return []
-            room = -(-math.ceil(total / self._window_s) // free) * self._window_s
-        else:
+        if self._workers_wanted > 1 and self._window_s > 0:
+            # Side by side, each batch is one window at most, started at once: the workers take turns, so what
+            # ends while one is busy waits for the first to come free, never for a batch of two windows on one
+            # replica. Under a backlog the windows fill up by themselves. (Holding a second batch back for up
+            # to 1 s to pack more was measured too: no better at 20 calls, worse at 10.)
+            room = self._window_s
+        elif self._workers_wanted > 1:
+            # Window size unknown: a burst is shared out by count between the free workers.
+            free = max(1, self._workers_wanted - self._busy)
             limit = min(limit, -(-len(self._queue) // free))
         batch: list[_Job] = []
         while self._queue and len(batch) < limit:
@@ -191,8 +189,12 @@ class TranscriptionScheduler:
                 utterances = [job.utterance for job in batch]
                 self._busy += 1
                 self._in_flight += len(batch)
+                started = self._clock()
                 try:
                     results = await loop.run_in_executor(self._executor, self._transcriber.transcribe_batch, utterances)
+                    log.debug("batch of %d utterances, %.1f s packed, oldest waited %.2f s, took %.2f s, %d busy",
+                              len(batch), sum(self._packed_s(u) for u in utterances),
+                              started - batch[0].queued_at, self._clock() - started, self._busy)
                     if len(results) != len(batch):
                         raise RuntimeError(f"transcriber returned {len(results)} results for {len(batch)}")
                     self._processed += len(batch)

@@ -224,19 +224,28 @@ async def test_a_burst_is_shared_in_whole_windows() -> None:
     await scheduler.aclose()
 
 
-async def test_a_second_worker_waits_for_a_window_s_worth_while_the_first_is_busy() -> None:
+async def test_side_by_side_a_free_worker_starts_at_once_with_at_most_one_window() -> None:
     fake = GatedTranscriber()
     scheduler = TranscriptionScheduler(fake, workers=2, window_s=30.0, gap_s=0.5)
     first = scheduler.submit(utt_s("a", 6.0))
     await wait_entered(fake)
     second = scheduler.submit(utt_s("b", 6.0))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    # 6.5 s would take a whole window of its own: it waits to be packed with what comes next.
-    assert (scheduler.stats().queued, fake.batches) == (1, [["a"]])
-    more = [scheduler.submit(utt_s(name, 6.0)) for name in "cdef"]
-    await wait_entered(fake)  # 32.5 s waiting: more than a window, the free worker takes it
-    assert fake.batches == [["a"], ["b", "c", "d", "e", "f"]]
+    await wait_entered(fake)  # not held back to gather more: the free worker takes it while "a" runs
+    assert fake.batches == [["a"], ["b"]]
+    # Both busy: 52 s gathers, and goes out one window (4 x 6.5 s) per batch, never two on one replica.
+    more = [scheduler.submit(utt_s(name, 6.0)) for name in "cdefghij"]
+    assert scheduler.stats().queued == 8
     fake.gate.set()
     await asyncio.gather(first, second, *more)
+    assert sorted(fake.batches[2:]) == [["c", "d", "e", "f"], ["g", "h", "i", "j"]]
+    await scheduler.aclose()
+
+
+async def test_side_by_side_an_utterance_longer_than_a_window_still_goes_out() -> None:
+    fake = GatedTranscriber()
+    fake.gate.set()
+    scheduler = TranscriptionScheduler(fake, workers=2, window_s=30.0, gap_s=0.5)
+    results = await asyncio.gather(*(scheduler.submit(utt_s(name, s)) for name, s in (("long", 45.0), ("b", 2.0))))
+    assert [r.text for r in results] == ["text of long", "text of b"]
+    assert sorted(fake.batches) == [["b"], ["long"]]
     await scheduler.aclose()
