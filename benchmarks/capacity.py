@@ -30,6 +30,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +44,17 @@ def free_port() -> int:
 
 
 def excerpt(source: Path, start_s: float, seconds: float, out: Path) -> Path:
-    x, rate = sf.read(str(source), dtype="int16", always_2d=True)
+    """``seconds`` of a stereo call from ``start_s`` as a stereo WAV; ``source`` may also be a folder holding
+    the legs as ``customer.wav`` and ``agent.wav`` (the shared real call), joined channel 0 customer, 1 agent."""
+    if source.is_dir():
+        customer, rate = sf.read(str(source / "customer.wav"), dtype="int16")
+        agent, agent_rate = sf.read(str(source / "agent.wav"), dtype="int16")
+        if agent_rate != rate or customer.ndim != 1 or agent.ndim != 1:
+            raise SystemExit(f"{source}: the legs must be mono WAVs at one sample rate")
+        length = min(customer.size, agent.size)
+        x = np.stack([customer[:length], agent[:length]], axis=1)
+    else:
+        x, rate = sf.read(str(source), dtype="int16", always_2d=True)
     sf.write(str(out), x[int(start_s * rate): int((start_s + seconds) * rate)], rate, subtype="PCM_16")
     return out
 
@@ -139,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                    "(default 1x2, the service's default)")
     p.add_argument("--rotate", action="store_true",
                    help="copies of the call out of step (replay --rotate) instead of all speaking in lockstep")
-    p.add_argument("--call", type=Path, help="stereo call to stream (default: a shared labelled call)")
+    p.add_argument("--call", type=Path, help="stereo call to stream, or a folder with customer.wav and agent.wav "
+                   "such as ../shared/data/calls/real/lca-40 (default: a shared labelled call)")
     args = p.parse_args(argv)
     source = call_to_stream(args.call)
     env = bench_env()
