@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
@@ -14,7 +15,7 @@ import uvicorn
 from service import logsafe
 from service.app import create_app
 from service.auth import ensure_secret
-from service.settings import SettingsError, load
+from service.settings import Settings, SettingsError, load
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "CALLWATCH_ASR_BATCH_WINDOWS)")
     p.add_argument("--asr-workers", dest="asr_workers", type=int, metavar="N",
                    help="Whisper batches run side by side (default 1; CALLWATCH_ASR_WORKERS), "
-                   "each with CALLWATCH_ASR_THREADS threads (default 2)")
+                   "each with --asr-threads threads")
+    p.add_argument("--asr-threads", dest="asr_threads", type=int, metavar="N",
+                   help="CPU threads of each Whisper replica (default 2; CALLWATCH_ASR_THREADS); "
+                   "under a heavy load on two cores, --asr-workers 2 --asr-threads 1")
     p.add_argument("--data-dir", type=Path, help="where the database, secret and recordings live "
                    "(default ./var; CALLWATCH_DATA_DIR)")
     p.add_argument("--recording", choices=("flagged", "all", "none"),
@@ -50,14 +54,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """The environment's settings, with the flags given on the command line over them."""
+    return load(env, host=args.host, port=args.port, db_url=args.db_url, redis_url=args.redis_url,
+                model=args.model, language=args.language, no_asr=args.no_asr, data_dir=args.data_dir,
+                recording=args.recording, worker_id=args.worker_id, asr_device=args.asr_device,
+                asr_compute_type=args.asr_compute_type, asr_batch_windows=args.asr_batch_windows,
+                asr_workers=args.asr_workers, asr_threads=args.asr_threads)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = load(os.environ, host=args.host, port=args.port, db_url=args.db_url, redis_url=args.redis_url,
-                        model=args.model, language=args.language, no_asr=args.no_asr, data_dir=args.data_dir,
-                        recording=args.recording, worker_id=args.worker_id, asr_device=args.asr_device,
-                        asr_compute_type=args.asr_compute_type, asr_batch_windows=args.asr_batch_windows,
-                        asr_workers=args.asr_workers)
+        settings = settings_from(args, os.environ)
     except SettingsError as e:
         print(f"callwatch serve: {e}", file=sys.stderr)
         return 2

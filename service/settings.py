@@ -47,11 +47,11 @@ class Settings:
     asr_batch_windows: int = 4
     """30 s windows of packed utterances per encoder/decoder call; a GPU takes 16 or more."""
     asr_workers: int = 1
-    """Whisper batches run side by side (model replicas of ``asr_threads`` each). Measured on 2 cores, one is
-    best: a lone batch packs what arrived while the last one ran, and a second replica mostly encoded padding
-    or fought the first for the cores (20 calls: transcripts p95 3.5 s with one, 5.2 s with two of 2 threads).
-    More cores than a replica's threads can use are where a second one can pay (1.3-1.45x the throughput on a
-    full queue, offline): measure with ``benchmarks.capacity --asr-setups``."""
+    """Whisper batches run side by side (model replicas of ``asr_threads`` each), each batch one packed window at
+    most. Measured on 2 cores (``benchmarks.capacity --asr --rotate``, transcripts p50 / p95): one replica of
+    two threads is best up to about 15 calls of the shared real call (10 calls: 1.2 / 1.9 s against 1.6 / 2.9 s
+    with two of one thread); two of one thread keep a dense load fresher (20 copies of a call where both speak
+    1.1 s a second: 2.4-2.6 / 3.3 s against 3.6-4.4 / 6.7-7.8 s). With more cores, one replica per two cores."""
     asr_threads: int = 2
     """CPU threads of each of those replicas (on a GPU worker: for the feature extraction only)."""
     asr_nice: int = 10

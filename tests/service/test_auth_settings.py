@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 import pytest
 
-from service import auth
+from service import auth, serve_cmd
 from service.settings import Settings, SettingsError, load
 
 
@@ -90,3 +91,14 @@ def test_tokens_in_logged_paths_are_redacted() -> None:
                                ("1.2.3.4", "/v1/ws/agent?token=abc.def&x=1"), None)
     assert RedactTokens().filter(record)
     assert record.getMessage() == '1.2.3.4 - "WebSocket /v1/ws/agent?token=[redacted]&x=1" [accepted]'
+
+
+def test_serve_flags_override_the_environment() -> None:
+    p = argparse.ArgumentParser()
+    serve_cmd.add_arguments(p)
+    args = p.parse_args(["--asr-workers", "2", "--asr-threads", "1", "--no-asr"])
+    s = serve_cmd.settings_from(args, {"CALLWATCH_ASR_THREADS": "4", "CALLWATCH_ASR_WORKERS": "3",
+                                       "CALLWATCH_ASR_BATCH_WINDOWS": "8"})
+    assert (s.asr_workers, s.asr_threads, s.asr_batch_windows, s.no_asr) == (2, 1, 8, True)
+    defaults = serve_cmd.settings_from(p.parse_args([]), {})
+    assert (defaults.asr_workers, defaults.asr_threads, defaults.no_asr) == (1, 2, False)
