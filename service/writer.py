@@ -44,6 +44,16 @@ class Writer:
         self._queue.put_nowait(done)
         await done
 
+    async def settle(self, timeout_s: float) -> bool:
+        """Wait, at most ``timeout_s``, for everything queued before now to be written: a read then sees the
+        latest rows, but a stuck or far-behind database cannot hang it. False when it gave up waiting."""
+        try:
+            await asyncio.wait_for(self.flush(), timeout_s)
+        except TimeoutError:
+            log.warning("a read went ahead with %d writes still queued", self.depth)
+            return False
+        return True
+
     @property
     def depth(self) -> int:
         return self._queue.qsize()

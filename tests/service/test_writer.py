@@ -1,4 +1,4 @@
-"""The writer's shutdown: everything queued is stored, unless the database stops answering."""
+"""The writer's shutdown and reads: everything queued is stored, unless the database stops answering."""
 
 from __future__ import annotations
 
@@ -48,3 +48,23 @@ async def test_close_gives_up_on_a_database_that_stopped_answering() -> None:
         store.release.set()  # let the stuck thread go, as the TCP timeout would
     assert left >= 1
     assert [arg for _, arg in store.written][:1] == [0]
+
+
+async def test_a_read_waits_for_queued_writes_but_not_for_a_stuck_database() -> None:
+    store = HangingStore()
+    writer = Writer(store)  # type: ignore[arg-type]
+    writer.start()
+    writer.db("event", 0)
+    assert await writer.settle(10) is True
+    assert [arg for _, arg in store.written] == [0]
+    store.hang.set()
+    writer.db("event", 1)
+    try:
+        assert await writer.settle(0.1) is False  # gave up: the read goes ahead with what is stored
+        assert [arg for _, arg in store.written] == [0]
+    finally:
+        store.release.set()
+    store.hang.clear()
+    assert await writer.settle(10) is True  # the abandoned wait left nothing behind that breaks the writer
+    assert [arg for _, arg in store.written] == [0, 1]
+    assert await writer.close(timeout_s=10) == 0
