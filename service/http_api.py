@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,19 @@ from service.metrics import render
 from service.pipeline import Runtime
 from service.stores import CallStore
 
+log = logging.getLogger(__name__)
+
 MAX_NOTE = 4000
 READ_SETTLE_S = 2.0
 """How long a read waits for queued writes, so it shows a call's latest rows; past that it shows what is stored."""
+
+
+async def _settle(request: Request) -> None:
+    """Let the writes already queued land first, so the read sees a call's latest rows; not for longer than
+    ``READ_SETTLE_S``, after which the read answers with what is stored."""
+    writer = request.app.state.writer
+    if not await writer.settle(READ_SETTLE_S):
+        log.warning("a read went ahead with %d writes still queued", writer.depth)
 
 
 def _rt(request: Request) -> Runtime:
@@ -71,7 +82,7 @@ async def _call_or_404(request: Request, c: auth.Claims) -> dict[str, Any]:
     live = _rt(request).calls.get(call_id)
     if live is None:
         # A call that has just ended is off the live table but its last row may still be queued for the store.
-        await request.app.state.writer.settle(READ_SETTLE_S)
+        await _settle(request)
     call = live.call_object() if live is not None else await asyncio.to_thread(_store(request).get_call, call_id)
     # An agent asking for someone else's call learns nothing, not even that it exists.
     if call is None or (c.role == "agent" and call["agent_id"] != c.agent_id):
@@ -91,7 +102,7 @@ async def list_calls(request: Request) -> Response:
     rt = _rt(request)
     if live is not True:
         # So that a call that has just ended is listed as ended, not missing.
-        await request.app.state.writer.settle(READ_SETTLE_S)
+        await _settle(request)
     live_calls = [call.call_object() for call in rt.calls.values()]
     if isinstance(rt.hub, BusHub):  # calls other workers are following
         live_calls += [c for c in rt.hub.remote_calls.values() if c["id"] not in rt.calls]
@@ -122,7 +133,7 @@ async def call_events(request: Request) -> Response:
         since = float(request.query_params["since"]) if "since" in request.query_params else None
     except ValueError:
         raise HTTPException(400, "since must be seconds of call time") from None
-    await request.app.state.writer.settle(READ_SETTLE_S)  # a live call's latest events are visible at once
+    await _settle(request)  # a live call's latest events are visible at once
     events = await asyncio.to_thread(_store(request).events, call["id"], types, since)
     return JSONResponse({"call_id": call["id"], "events": events})
 
@@ -130,7 +141,7 @@ async def call_events(request: Request) -> Response:
 async def call_transcript(request: Request) -> Response:
     c = claims(request, "supervisor", "agent")
     call = await _call_or_404(request, c)
-    await request.app.state.writer.settle(READ_SETTLE_S)
+    await _settle(request)
     rows = await asyncio.to_thread(_store(request).transcript, call["id"])
     return JSONResponse({"call_id": call["id"], "utterances": rows})
 

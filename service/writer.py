@@ -44,13 +44,12 @@ class Writer:
         self._queue.put_nowait(done)
         await done
 
-    async def settle(self, timeout_s: float) -> bool:
-        """Wait, at most ``timeout_s``, for everything queued before now to be written: a read then sees the
-        latest rows, but a stuck or far-behind database cannot hang it. False when it gave up waiting."""
+    async def settle(self, timeout_s: float | None) -> bool:
+        """Like ``flush`` for at most ``timeout_s`` (None: no limit), so a stuck database cannot hang the caller.
+        False when it gave up waiting; what it waited for is still written later."""
         try:
             await asyncio.wait_for(self.flush(), timeout_s)
         except TimeoutError:
-            log.warning("a read went ahead with %d writes still queued", self.depth)
             return False
         return True
 
@@ -64,9 +63,7 @@ class Writer:
         if self._task is None:
             return 0
         left = 0
-        try:
-            await asyncio.wait_for(self.flush(), timeout_s)
-        except TimeoutError:
+        if not await self.settle(timeout_s):
             left = self._queue.qsize() + 1  # and the batch the database is stuck on
             log.error("shutdown: the database did not take the last writes within %.0f s; about %d items "
                       "were not stored", timeout_s, left)
