@@ -49,9 +49,10 @@ class Settings:
     asr_workers: int = 1
     """Whisper batches run side by side (model replicas of ``asr_threads`` each), each batch one packed window at
     most. Measured on 2 cores (``benchmarks.capacity --asr --rotate``, transcripts p50 / p95): one replica of
-    two threads is best up to about 15 calls of the shared real call (10 calls: 1.2 / 1.8-2.3 s against 1.6 / 2.9 s
-    with two of one thread); two of one thread keep a dense load fresher (20 copies of a call where both speak
-    1.1 s a second: 2.3-2.6 / 3.3-3.5 s against 2.9-4.4 / 4.4-7.8 s). More cores: more replicas (not measured here)."""
+    two threads is best up to about 10 calls of the shared real call (10 calls: 1.2 / 1.8-2.3 s against
+    1.6 / 2.9 s with two of one thread; even at 15); two of one thread keep a dense load fresher (20 copies of
+    a call where both speak 1.1 s a second: 2.3-2.6 / 3.3-3.5 s against 2.9-4.4 / 4.4-7.8 s). More cores: more
+    replicas (not measured here)."""
     asr_threads: int = 2
     """CPU threads of each of those replicas (on a GPU worker: for the feature extraction only)."""
     asr_nice: int = 10

@@ -7,7 +7,7 @@ CTranslate2 replicas) batches run side by side, and each is at most one packed w
 worker is free: the workers take turns, so an utterance that ends while all are busy waits for the first to
 come free, not for a batch of several windows (one thread decodes a lone window as fast per window as a
 batch of four). Which is best depends on the load (``service/settings.py``): on two cores one replica of two
-threads gives fresher text up to about 15 calls, two of one thread under a heavier load.
+threads gives fresher text up to about 10 calls, two of one thread under a heavier load.
 
 When recognition falls behind, stale work is dropped rather than queued forever: a coaching cue about
 something said a minute ago is worthless, while a growing backlog would delay every later call too.
