@@ -1,0 +1,307 @@
+"""Redaction with call memory: numbers that run on across utterances are judged whole.
+
+Callers read card numbers digit by digit or in groups with pauses, and the VAD cuts such a reading into many
+utterances, each harmless alone. ``CallRedactor`` keeps the recent utterances of each leg, assembles the digits
+that run on from one to the next (with fillers and pauses up to ``RUN_GAP_S`` between them), and judges each
+run with the cue words said near it, on either leg. When a run turns out sensitive, every earlier utterance
+holding part of it comes back as a revision to show and store in its place, with the audio spans to silence.
+
+Pure and clock-free: times are call seconds passed in with each utterance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.redact_rules import SENSITIVE, Run, classify, cue_of, two_word_cue
+from models.spoken_numbers import Token, tokenize
+
+Words = tuple[tuple[str, float, float], ...]
+
+RUN_GAP_S = 5.0
+"""Digits separated by a pause up to this long, with nothing but fillers between them, are one number."""
+CUE_S = 20.0
+"""A cue word counts for numbers said up to this long after it."""
+ORDER_CUE_S = 10.0
+""""order number", "tracking" count only for a number said soon after: they keep it in the clear."""
+KEEP_S = 90.0
+"""Utterances older than this (from the newest on their leg) are forgotten."""
+SILENCE_PAD_S = 0.15
+"""Recogniser word timings are off by up to about this much."""
+FILLERS = frozenset({
+    "uh", "um", "umm", "er", "erm", "ah", "eh", "hmm", "mm", "and", "then", "next", "okay", "ok", "yes", "yeah",
+    "dash", "hyphen", "space", "so", "it's", "its", "э", "ээ", "эм", "ну", "и", "так", "дальше", "тире", "да",
+    "вот", "потом", "далее", "ещё", "еще", "пробел",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    """One utterance as it may be shown and stored."""
+
+    leg: str
+    start: float
+    end: float
+    text: str
+    words: Words
+    tags: tuple[str, ...]
+    """What was hidden in it, e.g. ("card",); empty when nothing was."""
+    silence: tuple[tuple[float, float], ...]
+    """Call-time spans whose audio held what the text hides."""
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    utterance: Redacted
+    """The utterance just added, as it may be shown now."""
+    revised: tuple[Redacted, ...]
+    """Earlier utterances whose text changes: each replaces the one of the same leg and start."""
+
+
+@dataclass(slots=True)
+class _Utt:
+    leg: str
+    start: float
+    end: float
+    text: str
+    words: Words
+    tokens: list[Token]
+    times: list[tuple[float, float]]
+    word_chars: list[tuple[int, int]] | None
+    redacted: dict[int, str] = field(default_factory=dict)
+    shown: str | None = None
+
+
+@dataclass(slots=True)
+class _Run:
+    parts: list[tuple[_Utt, int]]
+    digits: str = ""
+    groups: tuple[int, ...] = ()
+
+    @property
+    def start(self) -> float:
+        u, i = self.parts[0]
+        return u.times[i][0]
+
+    @property
+    def end(self) -> float:
+        u, i = self.parts[-1]
+        return u.times[i][1]
+
+
+def _word_chars(text: str, words: Words) -> list[tuple[int, int]] | None:
+    """Where each recognised word lies in the text, or None when they do not line up."""
+    spans = []
+    cursor = 0
+    for w, _, _ in words:
+        core = w.strip()
+        at = text.find(core, cursor) if core else cursor
+        if at < 0:
+            return None
+        spans.append((at, at + len(core)))
+        cursor = at + len(core)
+    return spans
+
+
+def _token_times(u_start: float, u_end: float, text: str, tokens: list[Token], words: Words,
+                 word_chars: list[tuple[int, int]] | None) -> list[tuple[float, float]]:
+    out = []
+    n = max(len(text), 1)
+    for t in tokens:
+        hit = [(s, e) for (cs, ce), (_, s, e) in zip(word_chars or [], words, strict=False)
+               if cs < t.end and ce > t.start]
+        if hit:
+            out.append((min(s for s, _ in hit), max(e for _, e in hit)))
+        else:
+            span = u_end - u_start
+            out.append((u_start + span * t.start / n, u_start + span * t.end / n))
+    return out
+
+
+class CallRedactor:
+    """The redaction memory of one call, both legs."""
+
+    def __init__(self) -> None:
+        self._legs: dict[str, list[_Utt]] = {}
+
+    def add(self, leg: str, start: float, end: float, text: str, words: Words = ()) -> Update:
+        tokens = tokenize(text)
+        chars = _word_chars(text, words) if words else None
+        utt = _Utt(leg, start, end, text, tuple(words), tokens,
+                   _token_times(start, end, text, tokens, words, chars), chars)
+        seq = self._legs.setdefault(leg, [])
+        seq.append(utt)
+        seq.sort(key=lambda u: u.start)
+        newest = max(u.end for u in seq)
+        seq[:] = [u for u in seq if u.end >= newest - KEEP_S or u is utt]
+        before = {id(u): dict(u.redacted) for s in self._legs.values() for u in s}
+        cues = self._cues()
+        for name in self._legs:
+            self._judge(name, cues)
+        revised = []
+        for s in self._legs.values():
+            for u in s:
+                if u is not utt and u.redacted != before[id(u)]:
+                    revised.append(self._render(u))
+        return Update(self._render(utt), tuple(revised))
+
+    def pending(self, leg: str, start: float, now: float) -> bool:
+        """Whether the utterance of ``leg`` at ``start`` may still be revised: it holds the digits of a number
+        that the next words could continue."""
+        seq = self._legs.get(leg, [])
+        if not seq:
+            return False
+        runs = self._runs(seq)
+        if not runs:
+            return False
+        last = runs[-1]
+        tail_utt, tail_idx = last.parts[-1]
+        if tail_utt is not seq[-1] or now >= tail_utt.end + RUN_GAP_S:
+            return False
+        if any(t.kind != "word" or t.word not in FILLERS for t in tail_utt.tokens[tail_idx + 1:]):
+            return False  # the number is followed by other words: it is over
+        return start >= last.parts[0][0].start - 1e-9
+
+    # -- judging ------------------------------------------------------------------------------------------
+
+    def _cues(self) -> list[tuple[float, str, str]]:
+        """(time, category, leg) of every cue word in memory."""
+        out = []
+        for leg, seq in self._legs.items():
+            for u in seq:
+                words = [(i, t) for i, t in enumerate(u.tokens) if t.kind == "word"]
+                for k, (i, t) in enumerate(words):
+                    nxt = words[k + 1][1].word if k + 1 < len(words) else ""
+                    cat = two_word_cue(t.word, nxt) or cue_of(t.word)
+                    if cat == "order" and nxt == "to":
+                        continue  # "in order to"
+                    if cat is not None:
+                        out.append((u.times[i][0], cat, leg))
+        return sorted(out)
+
+    def _runs(self, seq: list[_Utt]) -> list[_Run]:
+        runs: list[_Run] = []
+        cur: _Run | None = None
+        prev: _Utt | None = None
+        for u in seq:
+            if cur is not None and prev is not None and u.start - prev.end > RUN_GAP_S:
+                cur = None
+            for i, t in enumerate(u.tokens):
+                if t.kind == "number":
+                    if cur is None:
+                        cur = _Run([])
+                        runs.append(cur)
+                    cur.parts.append((u, i))
+                    cur.digits += t.digits
+                    cur.groups += t.groups
+                elif t.kind == "word" and t.word in FILLERS:
+                    continue
+                else:
+                    cur = None
+                    if t.kind == "keep" and t.date_like:
+                        runs.append(_Run([(u, i)], t.digits, t.groups))
+            prev = u
+        return runs
+
+    def _judge(self, leg: str, cues: list[tuple[float, str, str]]) -> None:
+        seq = self._legs[leg]
+        last_card_end = -1e9
+        for run in self._runs(seq):
+            first_u, first_i = run.parts[0]
+            first = first_u.tokens[first_i]
+            cue = self._cue_for(run, leg, cues)
+            after_card = run.start - last_card_end <= CUE_S
+            tag = classify(Run(run.digits, run.groups, cue, after_card, first.plus,
+                               first.kind == "keep" and first.date_like))
+            if tag is None:
+                continue
+            if tag == "card":
+                last_card_end = run.end
+            for u, i in run.parts:
+                u.redacted[i] = tag
+        for u in seq:
+            for i, t in enumerate(u.tokens):
+                if t.kind == "email":
+                    u.redacted[i] = "email"
+
+    def _cue_for(self, run: _Run, leg: str, cues: list[tuple[float, str, str]]) -> str | None:
+        best: tuple[float, str] | None = None
+        for time, cat, _leg in cues:
+            if time > run.start + 1e-6:
+                break
+            reach = ORDER_CUE_S if cat == "order" else CUE_S
+            if run.start - time <= reach and (best is None or time >= best[0]):
+                best = (time, cat)
+        if best is not None:
+            return best[1]
+        # "..., that's my card number": a cue just after, on the same leg
+        for time, cat, cue_leg in cues:
+            if cue_leg == leg and run.end < time <= run.end + 3.0 and cat in SENSITIVE:
+                return cat
+        return None
+
+    # -- output -------------------------------------------------------------------------------------------
+
+    def _render(self, u: _Utt) -> Redacted:
+        blocks = self._blocks(u)
+        parts, cursor = [], 0
+        for a, b, tag in blocks:
+            parts.append(u.text[cursor:u.tokens[a].start])
+            parts.append(f"[{tag}]")
+            cursor = u.tokens[b].end
+        parts.append(u.text[cursor:])
+        text = "".join(parts).strip()
+        u.shown = text
+        tags = tuple(dict.fromkeys(tag for _, _, tag in blocks))
+        return Redacted(u.leg, u.start, u.end, text, self._words(u, blocks), tags, self._silence(u, blocks))
+
+    def _blocks(self, u: _Utt) -> list[tuple[int, int, str]]:
+        """Token ranges (first, last, tag) to hide, fillers between the digits of one number included."""
+        out: list[tuple[int, int, str]] = []
+        for i in sorted(u.redacted):
+            tag = u.redacted[i]
+            if out and out[-1][2] == tag and all(
+                    t.kind == "word" and t.word in FILLERS for t in u.tokens[out[-1][1] + 1: i]):
+                out[-1] = (out[-1][0], i, tag)
+            else:
+                out.append((i, i, tag))
+        return out
+
+    def _words(self, u: _Utt, blocks: list[tuple[int, int, str]]) -> Words:
+        if not blocks or not u.words:
+            return u.words
+        if u.word_chars is None:
+            return ()  # words that cannot be matched to the text could leak what it hides
+        spans = [(u.tokens[a].start, u.tokens[b].end, tag) for a, b, tag in blocks]
+        out: list[tuple[str, float, float]] = []
+        current: int | None = None
+        for (cs, ce), (w, s, e) in zip(u.word_chars, u.words, strict=True):
+            hit = next((k for k, (a, b, _) in enumerate(spans) if cs < b and ce > a), None)
+            if hit is None:
+                out.append((w, s, e))
+            elif hit == current:
+                out[-1] = (out[-1][0], out[-1][1], e)
+            else:
+                out.append((f"[{spans[hit][2]}]", s, e))
+            current = hit
+        return tuple(out)
+
+    def _silence(self, u: _Utt, blocks: list[tuple[int, int, str]]) -> tuple[tuple[float, float], ...]:
+        if not blocks:
+            return ()
+        if u.word_chars is None:
+            return ((u.start, u.end),)  # no word timings: the whole utterance
+        out = []
+        for a, b, _ in blocks:
+            ca, cb = u.tokens[a].start, u.tokens[b].end
+            inside = [(s, e) for (cs, ce), (_, s, e) in zip(u.word_chars, u.words, strict=True) if cs < cb and ce > ca]
+            before = [e for (cs, ce), (_, s, e) in zip(u.word_chars, u.words, strict=True) if ce <= ca]
+            after = [s for (cs, ce), (_, s, e) in zip(u.word_chars, u.words, strict=True) if cs >= cb]
+            s0 = min(s for s, _ in inside) if inside else u.start
+            e0 = max(e for _, e in inside) if inside else u.end
+            # From the end of the word before to the start of the word after: the timings of digits said fast
+            # are the least reliable, and the gap between words holds nothing anyone needs.
+            start = min(max(before), s0 - SILENCE_PAD_S) if before else u.start
+            end = max(min(after), e0 + SILENCE_PAD_S) if after else u.end
+            out.append((max(start, u.start - SILENCE_PAD_S), min(end, u.end + SILENCE_PAD_S)))
+        return tuple(out)
