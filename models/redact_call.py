@@ -98,9 +98,11 @@ def _word_chars(text: str, words: Words) -> list[tuple[int, int]] | None:
         at = text.find(core, cursor) if core else cursor
         if at < 0:
             return None
+        if any(ch.isalnum() for ch in text[cursor:at]):
+            return None  # the words skip part of the text, which may be what needs hiding
         spans.append((at, at + len(core)))
         cursor = at + len(core)
-    return spans
+    return None if any(ch.isalnum() for ch in text[cursor:]) else spans
 
 
 def _token_times(u_start: float, u_end: float, text: str, tokens: list[Token], words: Words,
@@ -160,7 +162,7 @@ class CallRedactor:
             return False
         if any(t.kind != "word" or t.word not in FILLERS for t in tail_utt.tokens[tail_idx + 1:]):
             return False  # the number is followed by other words: it is over
-        return start >= last.parts[0][0].start - 1e-9
+        return start >= last.parts[0][0].start - 1e-3  # starts arrive rounded to the millisecond
 
     # -- judging ------------------------------------------------------------------------------------------
 

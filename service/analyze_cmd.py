@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from audio.events import RATE
 from audio.pcm import resample
 from service.monitor import CallMonitor, Event, MonitorSettings, Segment
+from service.redaction import apply_redactions
 
 CHUNK_S = 0.5
 """Audio pushed per step: any size gives the same events (the core is chunk-invariant)."""
@@ -137,9 +138,10 @@ def run(args: argparse.Namespace) -> int:
     events = analyze(customer, agent, monitor, transcribe, sys.stderr)
     out = args.out.open("w") if args.out else sys.stdout
     try:
-        for ev in events:
-            if args.all_events or ev.type not in INTERNAL:
-                out.write(json.dumps(ev.to_dict(), ensure_ascii=False) + "\n")
+        # What is printed is what a store keeps after the call: utterances in their final, redacted form.
+        for d in apply_redactions([ev.to_dict() for ev in events]):
+            if args.all_events or d["type"] not in INTERNAL:
+                out.write(json.dumps(d, ensure_ascii=False) + "\n")
     finally:
         if args.out:
             out.close()

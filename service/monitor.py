@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from audio.analyzer import CallAnalyzer
 from audio.events import RATE, AcousticEvent, Interruption, Leg, SpeechEnded, SpeechStarted
 from audio.settings import AnalyzerSettings
+from service.redaction import CallRedaction, UtteranceRedacted
 from service.text_events import BackchannelConfirmed, PhraseEvent, SpeakingRateEvent, UtteranceEvent
 
 
@@ -60,6 +61,8 @@ class TextRules:
     find_cues: Callable[[str, str, str | None], Sequence[Cue]]
     is_backchannel: Callable[[str, str | None], bool]
     rate_tracker: Callable[[], RateTracker]
+    redactor: Callable[[], CallRedaction] | None = None
+    """One call's redaction memory, for numbers read across utterances; None: ``redact``, one text at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,9 @@ class CallMonitor:
             text = text_rules()
         self.text = text
         self.language = language
+        self.redactor = text.redactor() if text.redactor is not None else None
+        self.silenced: list[tuple[float, float]] = []
+        """Call-time spans whose audio held what redaction hid: recordings silence them on both legs."""
         # A ring of recent audio: call sample n lives at column n % size.
         self._ring = np.zeros((2, int(self.settings.keep_audio_s * RATE) if segments else 0), dtype=np.int16)
         self._written = 0  # call samples written so far
@@ -134,16 +140,28 @@ class CallMonitor:
         now = max(self.time_s, end_s)
         lang = language or self.language or ""
         out: list[Event] = []
-        clean = self.text.redact(text).strip()
-        if clean != text.strip():
-            words = ()  # the words would leak what the redaction hid
+        clean, words, revisions = self._redact(leg, start_s, end_s, text, words, lang, now)
         if clean:
             out.append(UtteranceEvent(leg, start_s, end_s, clean, lang, now, tuple(words)))
+        out.extend(revisions)
         for cue in self.text.find_cues(clean, leg, language or self.language):
             out.append(PhraseEvent(leg, cue.category, cue.text, start_s, now))
         out.extend(self._confirm_backchannel(leg, start_s, end_s, clean, language, now))
         out.extend(self._speaking_rate(leg, words, now))
         return out
+
+    def _redact(self, leg: str, start_s: float, end_s: float, text: str, words: Sequence[tuple[str, float, float]],
+                lang: str, now: float) -> tuple[str, Sequence[tuple[str, float, float]], list[Event]]:
+        if self.redactor is None:
+            clean = self.text.redact(text).strip()
+            return clean, (words if clean == text.strip() else ()), []  # the words would leak what it hid
+        update = self.redactor.add(leg, start_s, end_s, text, tuple(words))
+        self.silenced.extend(update.utterance.silence)
+        revisions: list[Event] = []
+        for r in update.revised:
+            self.silenced.extend(r.silence)
+            revisions.append(UtteranceRedacted(r.leg, r.start, r.end, r.text, lang, now, r.words, r.tags, r.silence))
+        return update.utterance.text, update.utterance.words, revisions
 
     def _confirm_backchannel(self, leg: str, start_s: float, end_s: float, text: str, language: str | None,
                              now: float) -> list[Event]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 
 RATE = 8000
 log = logging.getLogger("callwatch.recording")
@@ -29,8 +31,11 @@ class RawRecorder:
         with self.raw.open("ab") as f:
             f.write(interleaved)
 
-    def finish(self, keep: bool) -> Path | None:
-        """Turn the raw file into a stereo WAV (channel 0 customer, 1 agent) or delete it."""
+    def finish(self, keep: bool, silence: Sequence[tuple[float, float]] = ()) -> Path | None:
+        """Turn the raw file into a stereo WAV (channel 0 customer, 1 agent) or delete it.
+
+        ``silence``: call-time spans (seconds) of redacted words, silenced on both channels before the WAV
+        exists, so the only file ever kept never holds them (the other leg may carry them as echo)."""
         if not self.raw.exists():
             return None
         try:
@@ -38,10 +43,22 @@ class RawRecorder:
                 return None
             pcm = np.fromfile(self.raw, dtype="<i2")
             pcm = pcm[: len(pcm) // 2 * 2].reshape(-1, 2)
+            silence_spans(pcm, silence)
             sf.write(self.wav, pcm, RATE, subtype="PCM_16")
             return self.wav
         finally:
             self.raw.unlink(missing_ok=True)
+
+
+def silence_spans(pcm: NDArray[np.int16], spans: Sequence[tuple[float, float]], rate: int = RATE) -> int:
+    """Zero ``spans`` (seconds) of ``pcm`` (samples x channels) in place; returns the samples silenced."""
+    n = 0
+    for start, end in spans:
+        a, b = max(0, int(start * rate)), min(len(pcm), int(np.ceil(end * rate)))
+        if b > a:
+            pcm[a:b] = 0
+            n += b - a
+    return n
 
 
 def sweep_orphans(directory: Path) -> int:

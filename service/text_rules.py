@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from models.cues import find_cues, is_backchannel
 from models.rate import SpeakingRateTracker
 from models.redact import redact
+from models.redact_call import CallRedactor
 from models.transcriber import Word
 from service.monitor import Cue, TextRules
 
@@ -25,4 +26,5 @@ def _cues(text: str, leg: str, language: str | None) -> list[Cue]:
 
 
 def text_rules() -> TextRules:
-    return TextRules(redact=redact, find_cues=_cues, is_backchannel=is_backchannel, rate_tracker=_Rate)
+    return TextRules(redact=redact, find_cues=_cues, is_backchannel=is_backchannel, rate_tracker=_Rate,
+                     redactor=CallRedactor)

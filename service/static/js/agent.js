@@ -71,6 +71,13 @@ function addUtterance(ev) {
   if (nearBottom) transcript.scrollTop = transcript.scrollHeight;
 }
 
+/** A number read over several utterances turned out to be sensitive: the words already shown are replaced. */
+function redactUtterance(ev) {
+  for (const node of transcript.querySelectorAll(`.turn[data-leg="${ev.leg}"]`)) {
+    if (Number(node.dataset.start) === ev.start) node.querySelector(".turn-text").textContent = ev.text;
+  }
+}
+
 function handle(ev) {
   if (ev.type === "call_started" || ev.type === "call_updated") {
     live.set(ev.call.id, ev.call);
@@ -89,6 +96,7 @@ function handle(ev) {
   if (ev.type === "alert") alerts.add(ev);
   else if (ev.type === "alert_retracted") alerts.retract(ev.id);
   else if (ev.type === "utterance" || ev.type === "partial") addUtterance(ev);
+  else if (ev.type === "utterance_redacted") redactUtterance(ev);
   else if (ev.type === "prosody") {
     (ev.leg === "agent" ? agentMeter : customerMeter).update(ev);
     ratio.add(ev.leg, ev.end - ev.start);

@@ -274,6 +274,14 @@ function followLive() {
       }
       events.push(ev);
       if (ev.type === "utterance") transcript.push({ leg: ev.leg, start: ev.start, end: ev.end, text: ev.text, language: ev.language });
+      if (ev.type === "utterance_redacted") {
+        // Replaces the words already shown of a number that turned out sensitive, in the transcript and events.
+        for (const row of transcript) if (row.leg === ev.leg && row.start === ev.start) row.text = ev.text;
+        for (const e of events) {
+          if (e.type === "utterance" && e.leg === ev.leg && e.start === ev.start) Object.assign(e, { text: ev.text, words: ev.words });
+        }
+        renderTranscript();
+      }
       if (!redraw) redraw = setTimeout(() => { redraw = null; renderAll(); }, 1500);
     },
   });

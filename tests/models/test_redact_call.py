@@ -1,0 +1,113 @@
+"""Redaction with call memory: numbers read across utterances, misheard digits and cue words."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from models.redact_call import RUN_GAP_S, CallRedactor
+from models.spoken_numbers import compose
+
+
+def read(utterances: list[str], leg: str = "customer", pause: float = 0.6,
+         r: CallRedactor | None = None) -> dict[float, str]:
+    """What ends up shown for each utterance, revisions applied; utterances 1 s long, ``pause`` apart."""
+    r = r or CallRedactor()
+    shown: dict[float, str] = {}
+    t = 0.0
+    for text in utterances:
+        u = r.add(leg, t, t + 1.0, text)
+        shown[t] = u.utterance.text
+        for v in u.revised:
+            assert v.leg == leg and v.start in shown
+            shown[v.start] = v.text
+        t += 1.0 + pause
+    return shown
+
+
+def digits_left(shown: dict[float, str]) -> int:
+    return len(re.sub(r"\D", "", " ".join(shown.values())))
+
+
+def test_a_card_read_digit_by_digit_over_fifteen_utterances_is_retracted() -> None:
+    shown = read(["4, 1."] + ["One."] * 14)
+    assert digits_left(shown) == 0
+    assert all(text == "[card]." for text in shown.values())
+
+
+def test_a_card_read_in_groups_with_pauses() -> None:
+    assert digits_left(read(["5, 4, 5, 4"] * 4, pause=2.0)) == 0
+
+
+def test_a_card_missing_a_group_is_redacted_after_a_card_cue() -> None:
+    assert read(["My card number is 4111111111111."]) == {0.0: "My card number is [card]."}
+
+
+def test_a_social_security_number_is_found_by_its_shape_when_the_cue_is_misheard() -> None:
+    assert read(["My total is 1-2-3 4-5 6-8-9"]) == {0.0: "My total is [ssn]"}
+
+
+def test_a_misheard_card_cue_still_counts() -> None:
+    # 12 digits failing Luhn: only the cue says what it is, and it was heard as "cart"
+    assert digits_left(read(["my cart number is", "4532 0151 1283"])) == 0
+
+
+def test_the_cue_may_come_from_the_other_leg() -> None:
+    r = CallRedactor()
+    r.add("agent", 0.0, 2.0, "Can I have the long number on your card?")
+    assert digits_left(read(["4532 0151", "1283 03"], r=r)) == 0
+
+
+def test_spoken_and_russian_numerals() -> None:
+    assert compose("fifty four fifty four".split()) == ["54", "54"]
+    assert compose("double five one".split()) == ["55", "1"]
+    assert compose("сто двадцать три".split()) == ["123"]
+    shown = read(["номер карты", "пятьдесят четыре пятьдесят четыре", "сорок один одиннадцать",
+                  "двенадцать тридцать четыре", "ноль ноль ноль один"])
+    assert list(shown.values())[1:] == ["[card]"] * 4
+
+
+def test_numbers_said_far_apart_are_not_one_number() -> None:
+    shown = read(["4111 1111", "1111 1111"], pause=RUN_GAP_S + 1)
+    assert digits_left(shown) == 16
+
+
+@pytest.mark.parametrize("utterances", [
+    ["Your total is $45.99.", "The order number is 12345678."],
+    ["It will arrive on March 3rd, 2024 at 3:30 pm."],
+    ["That's 129 dollars and 50 cents, and it took 45 minutes."],
+    ["Заказ номер 48213377, сумма 1 250 рублей."],
+    ["Tracking number 1Z 999 AA1 0123 4567 84"],
+    ["Ваш номер заказа", "4 8 2 1 3 3 7 7 5 1"],
+])
+def test_amounts_dates_times_and_order_numbers_stay(utterances: list[str]) -> None:
+    shown = read(utterances)
+    assert list(shown.values()) == [u.strip() for u in utterances]
+
+
+def test_what_was_shown_is_never_unredacted() -> None:
+    r = CallRedactor()
+    read(["card number 4111 1111 1111 1111"], r=r)
+    later = r.add("customer", 3.0, 4.0, "order 5")
+    assert all("[card]" in v.text for v in later.revised) and "4111" not in later.utterance.text
+
+
+def test_pending_while_the_number_may_go_on() -> None:
+    r = CallRedactor()
+    r.add("customer", 0.0, 1.0, "my card is 4111")
+    assert r.pending("customer", 0.0, now=2.0)
+    assert not r.pending("customer", 0.0, now=1.0 + RUN_GAP_S)
+    r.add("customer", 2.0, 3.0, "sorry, never mind")
+    assert not r.pending("customer", 0.0, now=3.5)
+
+
+def test_audio_spans_cover_the_redacted_words() -> None:
+    r = CallRedactor()
+    words = (("My", 0.0, 0.2), ("card", 0.2, 0.5), ("is", 0.5, 0.7), ("4111", 1.0, 1.6), ("1111", 1.8, 2.4),
+             ("1111", 2.6, 3.2), ("1111.", 3.4, 4.0), ("Thanks", 4.5, 5.0))
+    u = r.add("customer", 0.0, 5.2, "My card is 4111 1111 1111 1111. Thanks", words).utterance
+    assert u.text == "My card is [card]. Thanks"
+    assert [w for w, _, _ in u.words] == ["My", "card", "is", "[card]", "Thanks"]
+    (start, end), = u.silence
+    assert start <= 0.85 and 4.0 <= end <= 4.5
