@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -93,6 +96,41 @@ async def _close_orphans(store: CallStore, w: WorkerState, timeout_s: float, *, 
                     call["duration"])
 
 
+def _dead_local_workers(store: CallStore, me: str) -> list[str]:
+    """Workers with a default id (hostname-pid) of this host whose process is gone: a crash here, restarted.
+    Waiting out the heartbeat timeout would leave their calls reading as live for no reason."""
+    host, dead = socket.gethostname(), []
+    for wid in store.worker_ids():
+        name, _, pid = wid.rpartition("-")
+        if wid == me or name != host or not pid.isdigit() or int(pid) in (0, os.getpid()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(wid)
+        except OSError:
+            pass  # it exists but is not ours to signal: alive
+    return dead
+
+
+def _recover_recordings(store: CallStore, directory: Path, policy: str) -> list[str]:
+    """Raw audio left by a crash belongs to calls that are closed as interrupted by now: keep it as their
+    recording where the policy would have (``all``, or ``flagged`` and the call was), else delete it. Audio of
+    a call that some other worker still follows is left alone."""
+    kept = []
+    for part in sorted(directory.glob("*.part")) if directory.exists() else ():
+        call_id = part.stem
+        call = store.get_call(call_id)
+        if call is not None and call["status"] == "live":
+            continue
+        keep = call is not None and (policy == "all" or (policy == "flagged" and bool(call["flagged"])))
+        path = recording.RawRecorder(directory, call_id).finish(keep)
+        if path is not None:
+            store.write([("recording", (call_id, str(path)))])
+            kept.append(call_id)
+    return kept
+
+
 async def _keep_alive(app: Starlette) -> None:
     """Tell the shared database this worker is alive, and close the calls of workers that are not."""
     s: Settings = app.state.settings
@@ -142,9 +180,16 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
         w = WorkerState(settings.worker)
         store = await asyncio.to_thread(open_store, settings.database_url, worker_id=w.id)
         # This worker's calls from its previous run, and those of workers gone silent, are over.
+        for dead in await asyncio.to_thread(_dead_local_workers, store, w.id):
+            log.warning("worker %s of this host is gone (its process has exited): closing its calls", dead)
+            await asyncio.to_thread(store.forget_worker, dead)
         await _close_orphans(store, w, settings.worker_timeout_s, startup=True)
         await asyncio.to_thread(store.heartbeat, w.id)
-        await asyncio.to_thread(recording.sweep_orphans, settings.data_dir / "recordings")
+        recovered = await asyncio.to_thread(_recover_recordings, store, settings.data_dir / "recordings",
+                                            settings.recording)
+        if recovered:
+            log.warning("kept the audio of %d interrupted calls as their recordings: %s", len(recovered),
+                        ", ".join(recovered[:20]))
         writer = Writer(store)
         writer.start()
         hub = await open_hub(settings.redis_url, settings.subscriber_queue, heartbeat_s=settings.heartbeat_s,

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -34,6 +35,9 @@ class Claims:
     role: Role
     agent_id: str | None
     exp: int
+
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _b64(data: bytes) -> str:
@@ -66,17 +70,21 @@ def issue(secret: str, role: Role, agent_id: str | None = None, ttl_s: int = 12 
 
 def verify(secret: str, token: str, now: float | None = None) -> Claims:
     body, dot, sig = token.strip().partition(".")
-    if not dot or not body or not sig:
+    # Anything outside base64url is forged or mangled; it must not reach .encode("ascii") as a 500.
+    if not dot or not body or not sig or not _B64URL.fullmatch(body) or not _B64URL.fullmatch(sig):
         raise AuthError("malformed token")
     # compare_digest on the encoded forms: the time taken does not depend on where they differ.
     if not hmac.compare_digest(_sign(secret, body).encode(), sig.encode("ascii", "replace")):
         raise AuthError("bad token signature")
     try:
         payload = json.loads(_unb64(body))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise AuthError("malformed token") from None
+    if not isinstance(payload, dict):
+        raise AuthError("malformed token")
     role, exp, agent_id = payload.get("role"), payload.get("exp"), payload.get("agent_id")
-    if role not in ROLES or not isinstance(exp, int) or not (agent_id is None or isinstance(agent_id, str)):
+    if (role not in ROLES or not isinstance(exp, int) or isinstance(exp, bool)
+            or not (agent_id is None or isinstance(agent_id, str))):
         raise AuthError("malformed token")
     if exp < (time.time() if now is None else now):
         raise AuthError("token expired")

@@ -16,6 +16,7 @@ from service import auth
 from service.hub_bus import BusHub
 from service.metrics import render
 from service.pipeline import Runtime
+from service.store import previous_session
 from service.stores import CallStore
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,14 @@ def _int(request: Request, name: str, default: int, top: int) -> int:
     return value
 
 
+def public(call: dict[str, Any]) -> dict[str, Any]:
+    """A call as clients see it: where its recording can be fetched, never where the server keeps it; and the
+    session before it when its id was used before (see ``store.previous_session``)."""
+    out = {**call, "recording": f"/v1/calls/{call['id']}/recording" if call.get("recording") else None}
+    out["previous"] = previous_session(call["id"])
+    return out
+
+
 async def _call_or_404(request: Request, c: auth.Claims) -> dict[str, Any]:
     call_id = request.path_params["call_id"]
     live = _rt(request).calls.get(call_id)
@@ -115,14 +124,14 @@ async def list_calls(request: Request) -> Response:
         live_ids = {x["id"] for x in live_calls}
         stored = [x for x in stored if x["id"] not in live_ids and x["status"] != "live"]
     calls = stored if live is False else live_calls + stored
-    return JSONResponse({"calls": calls[:limit]})
+    return JSONResponse({"calls": [public(x) for x in calls[:limit]]})
 
 
 async def get_call(request: Request) -> Response:
     c = claims(request, "supervisor", "agent")
     call = await _call_or_404(request, c)
-    call["notes"] = await asyncio.to_thread(_store(request).notes, call["id"])
-    return JSONResponse(call)
+    notes = await asyncio.to_thread(_store(request).notes, call["id"])
+    return JSONResponse({**public(call), "notes": notes})
 
 
 async def call_events(request: Request) -> Response:

@@ -13,7 +13,10 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,15 +25,17 @@ from service.ingest_common import (
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CallAudio,
+    CallGap,
     CallStart,
     CallStop,
     CallUpdate,
     IngestError,
     IngestEvent,
     clean_id,
-    silence,
 )
 from service.ingest_native import parse_json
+
+log = logging.getLogger("callwatch.ingest")
 
 RATE = 8000
 PROBE_ID = "00000000-0000-0000-0000-000000000000"
@@ -39,6 +44,12 @@ SIGNED_COMPONENTS = ("@request-target", "@authority", "audiohook-organization-id
                      "audiohook-correlation-id", "x-api-key")
 MAX_SIGNATURE_AGE_S = 10
 MIN_NONCE_LEN = 22
+MAX_NONCES = 100_000
+"""Nonces remembered at once: a signature lives at most MAX_SIGNATURE_AGE_S, so this many upgrades in that
+time before the oldest is forgotten early (and a forgotten nonce is stale anyway a few seconds later)."""
+VERSION = "2"
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8}){0,4}$")
+MAX_REASON = 32
 _DURATION = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
 
 
@@ -66,19 +77,49 @@ class MediaFormat:
 
 
 STEREO = ("external", "internal")
-PREFERRED = (MediaFormat("PCMU", STEREO, RATE), MediaFormat("L16", STEREO, RATE))
+FORMATS = ("PCMU", "L16")
 
 
 def pick_format(offered: object) -> MediaFormat | None:
-    """Exactly one of the offered formats: stereo first (both legs separate), PCMU before L16."""
+    """Exactly one of the offered formats: stereo (both legs separate) in either channel order, PCMU before L16.
+    The answer repeats the offer's channel order; the legs are then told apart by label, as Genesys's
+    reference server does."""
     if not isinstance(offered, list):
         return None
     parsed = set()
     for m in offered:
         if isinstance(m, dict) and isinstance(m.get("channels"), list):
+            rate = m.get("rate")
             parsed.add(MediaFormat(str(m.get("format")), tuple(str(c) for c in m["channels"]),
-                                   int(m.get("rate", 0)) if isinstance(m.get("rate"), int) else 0))
-    return next((p for p in PREFERRED if p in parsed), None)
+                                   rate if isinstance(rate, int) and not isinstance(rate, bool) else 0))
+    wanted = [MediaFormat(f, order, RATE) for f in FORMATS for order in (STEREO, STEREO[::-1])]
+    return next((p for p in wanted if p in parsed), None)
+
+
+def language(value: object, what: str = "language") -> str:
+    """A BCP 47 tag such as ``en-US``: stored and shown, so bounded and plain."""
+    if not isinstance(value, str) or not _LANGUAGE.match(value):
+        raise IngestError("bad_language", f"{what} must be a language tag such as en-US")
+    return value
+
+
+class NonceCache:
+    """Nonces of accepted signatures, kept for as long as a signature could still be fresh: a captured upgrade
+    replayed within that time is refused. Per process: behind several workers a replay could reach another
+    one within the same seconds (see docs/security.md)."""
+
+    def __init__(self, ttl_s: float = MAX_SIGNATURE_AGE_S + 5, size: int = MAX_NONCES) -> None:
+        self.ttl_s, self.size = ttl_s, size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_use(self, nonce: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        while self._seen and (len(self._seen) >= self.size or next(iter(self._seen.values())) < now - self.ttl_s):
+            self._seen.popitem(last=False)
+        if nonce in self._seen:
+            return False
+        self._seen[nonce] = now
+        return True
 
 
 @dataclass
@@ -102,6 +143,11 @@ class AudioHookSession:
         self.paused = False
         self.probe = False
         self.media: MediaFormat | None = None
+        self.external = 0
+        """Which channel of the stereo frames is ``external`` (the customer)."""
+        self.close_reason = ""
+        self.disconnecting = False
+        """We sent ``disconnect``: from now on only the client's ``close`` is answered."""
         self.samples = 0
         """Per-leg samples of call time so far, received audio and inserted silence together."""
         self.discarded_s = 0.0
@@ -114,12 +160,15 @@ class AudioHookSession:
     def receive_text(self, text: str) -> Reply:
         msg = parse_json(text)
         kind, seq = msg.get("type"), msg.get("seq")
-        if not isinstance(seq, int) or seq != self.clientseq + 1:
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq != self.clientseq + 1:
             raise IngestError("bad_seq", f"seq must count up from 1: expected {self.clientseq + 1}, "
                               f"got {seq!r}")
         if msg.get("id") != self.session_id:
             raise IngestError("bad_id", "message id must equal the Audiohook-Session-Id header", CLOSE_POLICY)
         self.clientseq = seq
+        if msg.get("version") != VERSION:
+            raise IngestError("unsupported_version", f"protocol version {str(msg.get('version'))[:16]!r} is not "
+                              f"supported: use {VERSION!r}", CLOSE_POLICY)
         params = msg.get("parameters") or {}
         if not isinstance(params, dict):
             raise IngestError("bad_parameters", "parameters must be an object")
@@ -131,7 +180,8 @@ class AudioHookSession:
             return Reply([self.message("pong")])
         if kind == "close":
             self.closed = True
-            stop = [] if self.probe else [CallStop(str(params.get("reason", "end")))]
+            self.close_reason = close_reason(params.get("reason"))
+            stop = [] if self.probe else [CallStop(self.close_reason)]
             return Reply([self.message("closed")], list(stop))
         if kind == "paused":
             self.paused = True
@@ -142,10 +192,29 @@ class AudioHookSession:
             return Reply(events=self._discarded(params.get("discarded", "PT0S")))
         if kind == "update":
             lang = params.get("language")
-            return Reply(events=[CallUpdate(lang)] if isinstance(lang, str) and lang else [])
+            return Reply(events=[CallUpdate(language(lang))] if lang is not None else [])
         if kind == "error":
-            return Reply()  # the client reports and then closes; nothing to answer
+            # The client reports and then closes; nothing to answer, but an operator must be able to see it.
+            log.warning("AudioHook session %s: the client reports error %s: %s", self.session_id,
+                        str(params.get("code"))[:16], str(params.get("message"))[:300])
+            return Reply()
         raise IngestError("unknown_type", f"unknown message type {kind!r}")
+
+    def answer_close(self, text: str) -> dict[str, object] | None:
+        """After our ``disconnect`` the client ends the session: its ``close`` gets ``closed``; anything else
+        it still sends (audio in flight, a malformed message) is ignored."""
+        try:
+            msg = parse_json(text)
+        except IngestError:
+            return None
+        if msg.get("type") != "close":
+            return None
+        seq, params = msg.get("seq"), msg.get("parameters")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            self.clientseq = seq
+        self.closed = True
+        self.close_reason = close_reason(params.get("reason") if isinstance(params, dict) else None)
+        return self.message("closed")
 
     def _open(self, params: dict[str, object]) -> Reply:
         if self.opened:
@@ -159,16 +228,19 @@ class AudioHookSession:
             raise IngestError("bad_open", "open needs a conversationId")
         self.media = pick_format(params.get("media"))
         if self.media is None:
-            self.opened, self.closed = True, True
+            self.opened = self.disconnecting = True
             info = "no offered media format is stereo PCMU or L16 at 8000 Hz"
+            log.warning("AudioHook session %s: media refused: %s (offered %.300s)", self.session_id, info,
+                        json.dumps(params.get("media")))
             bye = self.message("disconnect", {"reason": "error", "info": info})
             return Reply([bye], close=True)
+        self.external = self.media.channels.index("external")
         self.opened = True
         self.probe = conversation == PROBE_ID
         reply = self.message("opened", {"startPaused": False, "media": [self.media.to_dict()]})
         if self.probe:  # the connection probe gets a correct opened/closed and never becomes a call
             return Reply([reply])
-        language = params.get("language")
+        lang = language(params["language"]) if params.get("language") is not None else "auto"
         participant = params.get("participant")
         agent_id = self.default_agent_id
         custom = params.get("customConfig")
@@ -177,12 +249,14 @@ class AudioHookSession:
         participant_id = str(participant.get("id", "")) if isinstance(participant, dict) else ""
         start = CallStart(call_id=clean_id(conversation, "conversationId"),
                           agent_id=clean_id(agent_id, "agent_id"),
-                          language=language if isinstance(language, str) and language else "auto",
+                          language=lang,
                           source="audiohook",
                           metadata={"session_id": self.session_id, "participant": participant_id})
         return Reply([reply], [start])
 
     def _discarded(self, duration: object) -> list[IngestEvent]:
+        """The audio the client dropped is call time: a gap on the call's clock, not audio to analyse (the
+        call itself bounds it against real time)."""
         seconds = parse_duration(duration)
         if seconds > MAX_SILENCE_S:
             raise IngestError("bad_duration", f"discarded {seconds} s is not plausible")
@@ -191,7 +265,7 @@ class AudioHookSession:
         self.discarded_s += seconds
         n = round(seconds * RATE)
         self.samples += n
-        return [silence(n)]
+        return [CallGap(n)]
 
     def receive_bytes(self, data: bytes, max_bytes: int = 256 * 1024) -> list[IngestEvent]:
         if not self.opened or self.media is None:
@@ -209,7 +283,7 @@ class AudioHookSession:
         legs = deinterleave(pcm, 2)
         self.samples += legs.shape[1]
         # Audio sent while paused is still call time: analysing it is harmless, dropping it would skew.
-        return [CallAudio(legs[0], legs[1])]
+        return [CallAudio(legs[self.external], legs[1 - self.external])]
 
 
 def signature_base(components: Mapping[str, str], params_line: str) -> str:
@@ -225,8 +299,14 @@ def sign(client_secret_b64: str, base: str) -> str:
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|(\d+))')
 
 
+def close_reason(value: object) -> str:
+    """The client's reason for closing (``end``, ``error``, ...), kept with the call: short and plain."""
+    text = str(value) if isinstance(value, str) and value else "end"
+    return text[:MAX_REASON] if re.fullmatch(r"[A-Za-z0-9_-]+", text[:MAX_REASON]) else "other"
+
+
 def check_request(headers: Mapping[str, str], target: str, authority: str, api_key: str, client_secret: str,
-                  now: float) -> str | None:
+                  now: float, nonces: NonceCache | None = None) -> str | None:
     """``None`` when the upgrade may proceed, else the reason it may not (for the log, not the client).
 
     ``headers`` have lower-case names. A request must carry the configured API key; when a client secret is
@@ -271,6 +351,8 @@ def check_request(headers: Mapping[str, str], target: str, authority: str, api_k
         return "the configured client secret is not base64"
     if not hmac.compare_digest(expected.encode(), m_sig.group(2).encode()):
         return "bad signature"
+    if nonces is not None and not nonces.first_use(params["nonce"]):
+        return "signature nonce was used before (a replayed upgrade)"
     return None
 
 

@@ -25,6 +25,7 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN = 1013
 
 
 class IngestError(Exception):
@@ -56,6 +57,13 @@ class CallAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class CallGap:
+    """Call time the sender accounts for but did not send (AudioHook's ``discarded``), in samples per leg."""
+
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
 class CallUpdate:
     language: str
 
@@ -65,7 +73,7 @@ class CallStop:
     reason: str = "end"
 
 
-IngestEvent = CallStart | CallAudio | CallUpdate | CallStop
+IngestEvent = CallStart | CallAudio | CallGap | CallUpdate | CallStop
 
 
 def silence(samples: int) -> CallAudio:
@@ -79,4 +87,7 @@ def clean_id(value: object, what: str, max_len: int = 128) -> str:
         raise IngestError("bad_" + what, f"{what} must be a non-empty string of at most {max_len} characters")
     if not all(c.isalnum() or c in "-_.:@" for c in value):
         raise IngestError("bad_" + what, f"{what} may only contain letters, digits and - _ . : @")
+    if value.startswith("."):
+        # "." and ".." name directories in a recording path; a leading dot would hide the file.
+        raise IngestError("bad_" + what, f"{what} may not start with a dot")
     return value

@@ -31,6 +31,8 @@ LEG_NAMES = ("customer", "agent")
 def parse_json(text: str) -> dict[str, object]:
     try:
         msg = json.loads(text)
+    except RecursionError:  # nesting deeper than the parser's stack: hostile, not a server fault
+        raise IngestError("bad_json", "JSON nested too deeply") from None
     except ValueError:
         raise IngestError("bad_json", "text messages must be JSON objects") from None
     if not isinstance(msg, dict):

@@ -10,6 +10,7 @@ inline on each chunk, which keeps events in order without a queue per call.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import logging
 import time
@@ -22,10 +23,21 @@ import numpy as np
 from service.alerts import AlertEngine
 from service.hub import Hub
 from service.idle_watch import IdleWatch
-from service.ingest_common import CLOSE_INTERNAL, CLOSE_POLICY, STEP_SAMPLES, CallAudio, CallStart, IngestError
+from service.ingest_audiohook import NonceCache
+from service.ingest_common import (
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN,
+    STEP_SAMPLES,
+    CallAudio,
+    CallGap,
+    CallStart,
+    IngestError,
+)
 from service.monitor import CallMonitor, Event, MonitorSettings, Segment, TextRules
 from service.recording import RawRecorder
 from service.settings import Settings
+from service.store import CallLive, previous_session
 from service.writer import Writer
 
 log = logging.getLogger("callwatch.pipeline")
@@ -37,6 +49,11 @@ RECORD_FLUSH_SAMPLES = RATE
 """Recording audio is handed to the writer about once a second, not per 20 ms frame."""
 ASR_DRAIN_S = 20.0
 """After hang-up, how long transcripts still in flight may hold back ``call_ended``."""
+GAP_AS_SILENCE = RATE
+"""Gaps up to this many samples are analysed as silence (cheap, and exact for the detectors); longer ones only
+move the call's clock, so an hour's gap costs nothing and each skipped stretch is at least a second."""
+SHIFTED = ("t", "start", "end")
+"""Event fields that are points in call time (the others, such as ``duration``, are lengths)."""
 
 MonitorFactory = Callable[[CallStart], CallMonitor]
 Submit = Callable[["LiveCall", Segment], "asyncio.Future[Any] | None"]
@@ -72,6 +89,7 @@ class Runtime:
         self.monitor_factory = monitor_factory or self._default_monitor
         self.calls: dict[str, LiveCall] = {}
         self.idle = IdleWatch()
+        self.nonces = NonceCache()
         self.stats = Stats()
         self.recordings = settings.data_dir / "recordings"
 
@@ -79,11 +97,26 @@ class Runtime:
         language = None if start.language in ("", "auto") else start.language
         return CallMonitor(MonitorSettings(), text=self.text, language=language, segments=self.submit is not None)
 
-    def open_call(self, start: CallStart) -> LiveCall:
+    async def open_call(self, start: CallStart) -> LiveCall:
+        """A new call for ``start``. Its id is the sender's unless an earlier call had that id: then the next
+        free ``id~N``, so that nothing stored under an id is ever replaced (the call object's ``previous``
+        names the session before). Refused while the id's latest session is still live."""
         if start.call_id in self.calls:
             raise IngestError("call_live", f"call {start.call_id} is already streaming", CLOSE_POLICY)
         call = LiveCall(self, start)
-        self.calls[start.call_id] = call
+        try:
+            claimed = await asyncio.to_thread(self.writer.store.claim_call, call.call_object())
+        except CallLive as e:
+            raise IngestError("call_live", str(e), CLOSE_POLICY) from None
+        except Exception:
+            log.exception("could not reserve call id %s", start.call_id)
+            raise IngestError("unavailable", "the call could not be stored; try again", CLOSE_TRY_AGAIN) from None
+        if claimed in self.calls:  # another connection of this worker claimed the same id meanwhile
+            raise IngestError("call_live", f"call {start.call_id} is already streaming", CLOSE_POLICY)
+        if claimed != start.call_id:
+            log.info("call id %s was used before: this session is %s", start.call_id, claimed)
+            call.rename(claimed)
+        self.calls[claimed] = call
         self.stats.calls_started += 1
         call.begin()
         return call
@@ -103,6 +136,15 @@ class LiveCall:
         self.started = time.time()
         self.ended: float | None = None
         self.status = "live"
+        self.end_reason = ""
+        self._clock = time.monotonic()
+        self._media_samples = 0
+        """Audio received plus declared gaps, against ``max_audio_speed``."""
+        self.skipped = 0
+        """Samples of call time skipped as gaps, not analysed."""
+        self._gap_at: list[float] = []
+        self._gap_total: list[float] = []
+        """Monitor time (s) where each skipped gap starts, and the seconds skipped up to and including it."""
         self.monitor = runtime.monitor_factory(start)
         self.alerts = AlertEngine(self.id, asr=runtime.submit is not None)
         self.counts: Counter[str] = Counter()
@@ -117,24 +159,68 @@ class LiveCall:
         self._rec_buf: list[bytes] = []
         self._rec_samples = 0
 
+    def rename(self, call_id: str) -> None:
+        """Before ``begin``: the id this session was given in place of the sender's."""
+        self.id = call_id
+        self.alerts = AlertEngine(self.id, asr=self.rt.submit is not None)
+        if self.recorder is not None:
+            self.recorder = RawRecorder(self.rt.recordings, self.id)
+
     @property
     def t(self) -> float:
-        return round(self.samples / RATE, 3)
+        return round((self.samples + self.skipped) / RATE, 3)
 
     def call_object(self) -> dict[str, Any]:
         return {"id": self.id, "agent_id": self.agent_id, "source": self.source, "language": self.language,
                 "started": self.started, "ended": self.ended, "status": self.status, "duration": self.t,
                 "escalation_score": self.alerts.score, "flagged": self.alerts.flagged,
-                "flags": sorted(self.alerts.flags), "counts": dict(self.counts), "recording": None}
+                "flags": sorted(self.alerts.flags), "counts": dict(self.counts), "recording": None,
+                "previous": previous_session(self.id)}
 
     def begin(self) -> None:
-        self.rt.writer.db("reset_call", self.id)
         self._lifecycle("call_started")
 
-    def _lifecycle(self, kind: str) -> None:
+    def _lifecycle(self, kind: str, **extra: Any) -> None:
         call = self.call_object()
         self.rt.writer.db("call", call)
-        self._publish({"type": kind, "call_id": self.id, "t": self.t, "call": call})
+        self._publish({"type": kind, "call_id": self.id, "t": self.t, "call": call, **extra})
+
+    def _spend(self, samples: int) -> None:
+        """Count audio against the call's clock: a sender may not run ahead of real time by more than the
+        settings allow, however fast it can write (a flood is cut off, not analysed)."""
+        s = self.rt.settings
+        self._media_samples += samples
+        if not s.max_audio_speed:
+            return
+        allowed = (s.audio_burst_s + s.max_audio_speed * (time.monotonic() - self._clock)) * RATE
+        if self._media_samples > allowed:
+            ahead = (self._media_samples - allowed) / RATE
+            raise IngestError("too_fast", f"audio arrives faster than real time: {ahead:.1f} s beyond the "
+                              f"allowed {s.max_audio_speed:g}x real time plus {s.audio_burst_s:g} s", CLOSE_POLICY)
+
+    def skip(self, gap: CallGap) -> None:
+        """Call time the sender did not send: short gaps are analysed as silence, longer ones only move the
+        clock (and are marked with a ``gap`` event), so no gap costs more than a second of analysis."""
+        if self.status != "live" or gap.samples <= 0:
+            return
+        if gap.samples <= GAP_AS_SILENCE:
+            z = np.zeros(gap.samples, dtype=np.int16)
+            self.feed(CallAudio(z, z.copy()))
+            return
+        self._spend(gap.samples)
+        self._analyse()  # what came before the gap is analysed first, so the gap sits where it happened
+        start = self.t
+        self._gap_at.append(self.samples / RATE)
+        self._gap_total.append((self._gap_total[-1] if self._gap_total else 0.0) + gap.samples / RATE)
+        self.skipped += gap.samples
+        self.rt.stats.audio_seconds += gap.samples / RATE
+        self._publish({"type": "gap", "call_id": self.id, "start": start, "duration": round(gap.samples / RATE, 3),
+                       "t": self.t})
+
+    def _call_time(self, monitor_s: float) -> float:
+        """Monitor time (which never saw the skipped gaps) as call time."""
+        i = bisect.bisect_right(self._gap_at, monitor_s)
+        return round(monitor_s + (self._gap_total[i - 1] if i else 0.0), 3)
 
     def _publish(self, ev: dict[str, Any]) -> None:
         self.rt.hub.publish(ev, self.agent_id)
@@ -146,6 +232,7 @@ class LiveCall:
         """One aligned chunk of both legs. Raises IngestError (1011) if the analysis itself fails."""
         if self.status != "live" or not len(audio.customer):
             return
+        self._spend(len(audio.customer))
         c, a = audio.customer, audio.agent
         if self.rt.hub.has_listeners(self.id):
             self.rt.hub.publish_audio(self.id, np.stack([c, a], axis=1).astype("<i2").tobytes())
@@ -187,6 +274,11 @@ class LiveCall:
         for ev in events:
             d = ev.to_dict()
             d["call_id"] = self.id
+            if self._gap_at:
+                for key in SHIFTED:
+                    value = d.get(key)
+                    if isinstance(value, float | int):
+                        d[key] = self._call_time(float(value))
             kind = str(d["type"])
             if kind not in INTERNAL and kind != "prosody":
                 self.counts[kind] += 1
@@ -257,6 +349,7 @@ class LiveCall:
     async def _close(self, reason: str) -> None:
         failed = self.status == "failed"
         self.status = "closing"
+        self.end_reason = reason
         try:
             if not failed:
                 self._analyse()
@@ -271,7 +364,7 @@ class LiveCall:
             self.ended = time.time()
             self.status = "failed" if failed else "ended"
             self._flush_recording()
-            self._lifecycle("call_ended")
+            self._lifecycle("call_ended", reason=reason)
             self._finish_recording()  # after the row it updates, which call_ended rewrites
             self.rt.hub.end_call(self.id)
             self.rt.calls.pop(self.id, None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
-from service import logsafe
+from service import conn_limits, logsafe
 from service.app import create_app
 from service.auth import ensure_secret
 from service.settings import Settings, SettingsError, load
@@ -51,6 +51,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default ./var; CALLWATCH_DATA_DIR)")
     p.add_argument("--recording", choices=("flagged", "all", "none"),
                    help="which calls' audio to keep (default flagged; CALLWATCH_RECORDING)")
+    p.add_argument("--max-audio-speed", dest="max_audio_speed", type=float, metavar="X",
+                   help="how much faster than real time a call may send audio, beyond a burst allowance "
+                   "(default 2; 0 = no limit; CALLWATCH_MAX_AUDIO_SPEED)")
+    p.add_argument("--max-connections", dest="max_connections", type=int, metavar="N",
+                   help="open connections in all (default 2000; 0 = no limit; CALLWATCH_MAX_CONNECTIONS)")
+    p.add_argument("--max-connections-per-address", dest="max_connections_per_address", type=int, metavar="N",
+                   help="open connections from one client address (default 256; 0 = no limit; "
+                   "CALLWATCH_MAX_CONNECTIONS_PER_ADDRESS)")
+    p.add_argument("--header-timeout", dest="header_timeout_s", type=float, metavar="S",
+                   help="seconds a client has to send its request head (default 10; CALLWATCH_HEADER_TIMEOUT_S)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
 
 
@@ -60,7 +70,9 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
                 model=args.model, language=args.language, no_asr=args.no_asr, data_dir=args.data_dir,
                 recording=args.recording, worker_id=args.worker_id, asr_device=args.asr_device,
                 asr_compute_type=args.asr_compute_type, asr_batch_windows=args.asr_batch_windows,
-                asr_workers=args.asr_workers, asr_threads=args.asr_threads)
+                asr_workers=args.asr_workers, asr_threads=args.asr_threads, max_audio_speed=args.max_audio_speed,
+                max_connections=args.max_connections, max_connections_per_address=args.max_connections_per_address,
+                header_timeout_s=args.header_timeout_s)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"callwatch serve: {e}", file=sys.stderr)
         return 2
     settings = ensure_secret(settings)
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio",
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            **conn_limits.protocols(settings),
                             # Larger than our own frame limit, so an oversized frame gets our explanatory error.
                             ws_max_size=4 * settings.max_frame_bytes, log_level=args.log_level,
                             # Call audio does not compress; inflating every frame only costs processor time.

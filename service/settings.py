@@ -79,6 +79,20 @@ class Settings:
     """A call whose sender goes quiet this long (no audio, no ping) is ended with what was received."""
     max_frame_bytes: int = 256 * 1024
     """Largest ingest websocket message; a second of 8-channel 48 kHz PCM fits, anything bigger is abuse."""
+    max_audio_speed: float = 2.0
+    """How much faster than real time a live call may deliver audio (received plus declared gaps), measured
+    from its start; past ``audio_burst_s`` ahead of that, the sender is cut off (``too_fast``). A real call
+    cannot be ahead of its own clock; a replay at ``--speed 2`` still fits. 0 turns the check off."""
+    audio_burst_s: float = 30.0
+    """Audio a call may be ahead of ``max_audio_speed`` × its age: a sender catching up after a stall, or
+    audio buffered before the socket opened."""
+    header_timeout_s: float = 10.0
+    """A connection must have sent its whole request head (request line and headers) within this time."""
+    max_connections: int = 2000
+    """Open connections of all kinds; further ones are closed as they arrive. 0: no limit."""
+    max_connections_per_address: int = 256
+    """Open connections from one client address; 0: no limit. Behind a proxy every client has the proxy's
+    address: raise this or set it to 0 and limit there. Twilio and Genesys send many calls from few addresses."""
 
     @property
     def database_url(self) -> str:
@@ -161,6 +175,12 @@ def validate(s: Settings) -> Settings:
         raise SettingsError("asr_batch_windows and asr_threads must be at least 1")
     if not 1 <= s.asr_workers <= 64:
         raise SettingsError(f"asr_workers must be 1 to 64, got {s.asr_workers}")
+    if s.max_audio_speed < 0 or s.audio_burst_s < 0 or s.header_timeout_s <= 0:
+        raise SettingsError("max_audio_speed and audio_burst_s must be >= 0, header_timeout_s positive")
+    if s.max_audio_speed and s.max_audio_speed < 1:
+        raise SettingsError("max_audio_speed below 1 would cut off every real-time call: use >= 1, or 0 for off")
+    if s.max_connections < 0 or s.max_connections_per_address < 0:
+        raise SettingsError("max_connections and max_connections_per_address must be >= 0 (0: no limit)")
     if s.subscriber_queue < 1 or s.max_frame_bytes < 1024:
         raise SettingsError("subscriber_queue must be >= 1 and max_frame_bytes >= 1024")
     if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):

@@ -11,9 +11,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from service.redaction import replaced
 
 Row = dict[str, Any]
 
@@ -59,6 +61,42 @@ ORPHANED = ("status = 'live' AND (worker IS NOT NULL AND worker <> {me} AND work
             "(SELECT id FROM workers WHERE last_seen >= {cutoff}) OR {startup} AND (worker IS NULL OR worker = {me}))")
 
 
+MAX_SESSIONS = 1000
+"""Sessions one call id may have; past that, reusing it is refused (a sender stuck in a retry loop)."""
+
+
+class CallLive(Exception):
+    """A call id whose latest session is still live (two streams of one call), or that has had too many."""
+
+    def __init__(self, call_id: str, why: str = "is already streaming") -> None:
+        super().__init__(f"call {call_id} {why}")
+        self.call_id = call_id
+
+
+def session_ids(call_id: str) -> Iterator[str]:
+    """The ids one call id's sessions get, in order: ``id``, ``id~2``, ``id~3``, ... Ingest ids never contain
+    ``~``, so these never collide with an id a sender chose."""
+    yield call_id
+    for n in range(2, MAX_SESSIONS + 1):
+        yield f"{call_id}~{n}"
+
+
+def previous_session(call_id: str) -> str | None:
+    """The id of the session before this one of the same call id, or None for a first session."""
+    base, sep, n = call_id.rpartition("~")
+    if not sep or not n.isdigit() or int(n) < 2:
+        return None
+    return base if n == "2" else f"{base}~{int(n) - 1}"
+
+
+def _call_values(call: Row) -> list[Any]:
+    values = [call.get(c) for c in CALL_COLUMNS]
+    values[CALL_COLUMNS.index("flags")] = json.dumps(call.get("flags", []))
+    values[CALL_COLUMNS.index("counts")] = json.dumps(call.get("counts", {}))
+    values[CALL_COLUMNS.index("flagged")] = int(bool(call.get("flagged")))
+    return values
+
+
 def interrupted(call: Row, last_t: float | None) -> Row:
     """A call cut off by a crash, closed with what was received: it lasted until its last stored event."""
     duration = round(max(float(call["duration"] or 0.0), float(last_t or 0.0)), 3)
@@ -79,6 +117,7 @@ class Store:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA secure_delete=ON")  # text a redaction replaces is overwritten, not left free
         self.migrate()
 
     def close(self) -> None:
@@ -119,20 +158,14 @@ class Store:
                 raise
 
     def _op_call(self, call: Row) -> None:
-        values = [call.get(c) for c in CALL_COLUMNS]
-        values[CALL_COLUMNS.index("flags")] = json.dumps(call.get("flags", []))
-        values[CALL_COLUMNS.index("counts")] = json.dumps(call.get("counts", {}))
-        values[CALL_COLUMNS.index("flagged")] = int(bool(call.get("flagged")))
+        values = _call_values(call)
         self._db.execute(f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}, worker) "
                          f"VALUES ({', '.join('?' * len(CALL_COLUMNS))}, ?)", [*values, self.worker_id])
 
-    def _op_reset_call(self, call_id: str) -> None:
-        """A call id seen again (a re-sent recording) starts from scratch rather than mixing two calls."""
-        for table in ("events", "alerts", "transcripts", "notes"):
-            self._db.execute(f"DELETE FROM {table} WHERE call_id = ?", (call_id,))  # noqa: S608
 
     def _insert_events(self, batches: Sequence[tuple[str, int, list[Row]]]) -> None:
         rows, alerts, transcripts = [], [], []
+        redactions: list[tuple[str, Row]] = []
         for call_id, first_seq, events in batches:
             for i, ev in enumerate(events):
                 body = json.dumps(ev)
@@ -142,6 +175,8 @@ class Store:
                     alerts.append((ev["id"], call_id, ev["rule"], ev["severity"], float(ev["t"]), body))
                 elif kind == "utterance":
                     transcripts.append((call_id, ev["leg"], ev["start"], ev["end"], ev["text"], ev.get("language")))
+                elif kind == "utterance_redacted":
+                    redactions.append((call_id, ev))
         if rows:
             self._db.executemany(
                 "INSERT OR REPLACE INTO events (call_id, seq, type, t, body) VALUES (?, ?, ?, ?, ?)", rows)
@@ -153,9 +188,42 @@ class Store:
             self._db.executemany(
                 'INSERT INTO transcripts (call_id, leg, start, "end", text, language) VALUES (?, ?, ?, ?, ?, ?)',
                 transcripts)
+        for call_id, ev in redactions:
+            self._replace_utterance(call_id, ev)
+
+    def _replace_utterance(self, call_id: str, redaction: Row) -> None:
+        """An utterance already stored gets the text that replaces it (``utterance_redacted``)."""
+        found = self._db.execute(
+            "SELECT seq, body FROM events WHERE call_id = ? AND type = 'utterance' "
+            "AND json_extract(body, '$.leg') = ? AND json_extract(body, '$.start') = ?",
+            (call_id, redaction["leg"], redaction["start"])).fetchall()
+        for seq, body in found:
+            self._db.execute("UPDATE events SET body = ? WHERE call_id = ? AND seq = ?",
+                             (json.dumps(replaced(json.loads(body), redaction)), call_id, seq))
+        self._db.execute("UPDATE transcripts SET text = ? WHERE call_id = ? AND leg = ? AND start = ?",
+                         (redaction["text"], call_id, redaction["leg"], redaction["start"]))
 
     def _op_recording(self, arg: tuple[str, str | None]) -> None:
         self._db.execute("UPDATE calls SET recording = ? WHERE id = ?", (arg[1], arg[0]))
+
+    def claim_call(self, call: Row) -> str:
+        """Store a new call's first row under an id no call has had: ``call["id"]`` itself, else the next of
+        ``id~2``, ``id~3``, ... (see ``session_ids``). Returns the id. A reused id never touches the rows of
+        the calls that had it before; ``CallLive`` if the latest of them is still live."""
+        values = _call_values(call)
+        with self._lock:
+            latest: str | None = None
+            for call_id in session_ids(call["id"]):
+                row = self._db.execute("SELECT status FROM calls WHERE id = ?", (call_id,)).fetchone()
+                if row is None:
+                    if latest == "live":
+                        raise CallLive(call["id"])
+                    values[0] = call_id
+                    self._db.execute(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}, worker) "
+                                     f"VALUES ({', '.join('?' * len(CALL_COLUMNS))}, ?)", [*values, self.worker_id])
+                    return call_id
+                latest = row[0]
+        raise CallLive(call["id"], "has had too many sessions")
 
     def add_note(self, call_id: str, author: str, text: str) -> Row:
         with self._lock:
@@ -177,6 +245,10 @@ class Store:
         """A clean shutdown: the worker's calls have ended, its row would only go stale."""
         with self._lock:
             self._db.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def worker_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM workers ORDER BY id").fetchall()]
 
     def close_orphaned_calls(self, worker_id: str, timeout_s: float, *, startup: bool = False) -> list[Row]:
         """Close, as interrupted, the live calls whose worker died (see ORPHANED); returns them as closed.

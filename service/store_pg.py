@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
-from service.store import ORPHANED, interrupted
+from service.redaction import replaced
+from service.store import ORPHANED, CallLive, interrupted, session_ids
 
 Row = dict[str, Any]
 
@@ -120,10 +121,6 @@ class PgStore:
         values[CALL_COLUMNS.index("flagged")] = bool(call.get("flagged"))
         cur.execute(_CALL_UPSERT, [*values, self.worker_id])
 
-    def _op_reset_call(self, cur: psycopg.Cursor[Any], call_id: str) -> None:
-        """A call id seen again (a re-sent recording) starts from scratch rather than mixing two calls."""
-        for table in ("events", "alerts", "transcripts", "notes"):
-            cur.execute(f"DELETE FROM {table} WHERE call_id = %s", (call_id,))
 
     def _op_events(self, cur: psycopg.Cursor[Any], batch: tuple[str, int, list[Row]]) -> None:
         call_id, first_seq, events = batch
@@ -143,9 +140,48 @@ class PgStore:
         if utterances:
             cur.executemany('INSERT INTO transcripts (call_id, leg, start, "end", text, language) '
                             "VALUES (%s, %s, %s, %s, %s, %s)", utterances)
+        for ev in events:
+            if ev["type"] == "utterance_redacted":
+                self._replace_utterance(cur, call_id, ev)
+
+    def _replace_utterance(self, cur: psycopg.Cursor[Any], call_id: str, redaction: Row) -> None:
+        """An utterance already stored gets the text that replaces it (``utterance_redacted``)."""
+        cur.execute("SELECT seq, body FROM events WHERE call_id = %s AND type = 'utterance' "
+                    "AND body->>'leg' = %s AND (body->>'start')::float8 = %s",
+                    (call_id, redaction["leg"], redaction["start"]))
+        for seq, body in cur.fetchall():
+            cur.execute("UPDATE events SET body = %s WHERE call_id = %s AND seq = %s",
+                        (Json(replaced(body, redaction)), call_id, seq))
+        cur.execute("UPDATE transcripts SET text = %s WHERE call_id = %s AND leg = %s AND start = %s",
+                    (redaction["text"], call_id, redaction["leg"], redaction["start"]))
 
     def _op_recording(self, cur: psycopg.Cursor[Any], arg: tuple[str, str | None]) -> None:
         cur.execute("UPDATE calls SET recording = %s WHERE id = %s", (arg[1], arg[0]))
+
+    def claim_call(self, call: Row) -> str:
+        """As ``Store.claim_call``. Two workers claiming together both succeed, with different ids: the insert
+        that loses the race sees the conflict and moves on to the next id."""
+        values: list[Any] = [call.get(c) for c in CALL_COLUMNS]
+        values[CALL_COLUMNS.index("flags")] = Json(call.get("flags", []))
+        values[CALL_COLUMNS.index("counts")] = Json(call.get("counts", {}))
+        values[CALL_COLUMNS.index("flagged")] = bool(call.get("flagged"))
+        latest: str | None = None
+        with self._write.use() as conn:
+            for call_id in session_ids(call["id"]):
+                row = conn.execute("SELECT status FROM calls WHERE id = %s", (call_id,)).fetchone()
+                if row is not None:
+                    latest = row[0]
+                    continue
+                if latest == "live":
+                    raise CallLive(call["id"])
+                values[0] = call_id
+                cur = conn.execute(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}, worker) "
+                                   f"VALUES ({', '.join(['%s'] * (len(CALL_COLUMNS) + 1))}) "
+                                   "ON CONFLICT (id) DO NOTHING", [*values, self.worker_id])
+                if cur.rowcount == 1:
+                    return call_id
+                latest = "live"  # another worker has just taken it for a session that is starting
+        raise CallLive(call["id"], "has had too many sessions")
 
     def add_note(self, call_id: str, author: str, text: str) -> Row:
         created = time.time()
@@ -166,6 +202,10 @@ class PgStore:
     def forget_worker(self, worker_id: str) -> None:
         with self._write.use() as conn:
             conn.execute("DELETE FROM workers WHERE id = %s", (worker_id,))
+
+    def worker_ids(self) -> list[str]:
+        with self._read.use() as conn:
+            return [r[0] for r in conn.execute("SELECT id FROM workers ORDER BY id").fetchall()]
 
     def close_orphaned_calls(self, worker_id: str, timeout_s: float, *, startup: bool = False) -> list[Row]:
         """Close, as interrupted, the live calls whose worker died; see ``service.store.Store``.

@@ -23,6 +23,7 @@ from service.ingest_common import (
     CLOSE_NORMAL,
     CLOSE_POLICY,
     CallAudio,
+    CallGap,
     CallStart,
     CallStop,
     CallUpdate,
@@ -38,6 +39,8 @@ log = logging.getLogger("callwatch.ingest")
 
 AUTH_FAILURE_DELAY_S = 0.5
 """A fixed pause before refusing a bad credential, so timing says nothing about how close it was."""
+CLOSE_GRACE_S = 5.0
+"""After our AudioHook ``disconnect``, how long the client gets to send ``close`` and end the session itself."""
 
 
 class Parser(Protocol):
@@ -124,15 +127,16 @@ async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) ->
     call: LiveCall | None = None
     reason = "disconnect"
     watched = rt.idle.watch()
+    deadline = asyncio.get_running_loop().time() + rt.settings.start_timeout_s
     try:
         while True:
-            msg = await receive(ws, rt, watched, parser.started)
+            msg = await receive(ws, rt, watched, parser.started, deadline)
             if msg["type"] == "websocket.disconnect":
                 break
             text, data = msg.get("text"), msg.get("bytes")
             events = parser.receive_text(text) if text is not None else parser.receive_bytes(data or b"")
             call, stop = await handle_events(ws, rt, call, events, announce)
-            if stop:
+            if stop is not None:
                 reason = "stop"
                 await ws.close(CLOSE_NORMAL)
                 break
@@ -148,9 +152,11 @@ async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) ->
     finally:
         rt.idle.unwatch(watched)
         if call is not None:
-            if reason != "stop":  # audio the parser still holds was accepted too: analyse it before closing
+            if reason not in ("stop", "too_fast"):  # audio the parser holds was accepted: analyse it first
                 try:
                     _feed_all(call, parser.flush())
+                except IngestError as err:
+                    log.info("the last audio of call %s was refused: %s", call.id, err.message)
                 except Exception:
                     log.exception("the last audio of call %s could not be analysed", call.id)
             await call.close(reason)
@@ -162,33 +168,49 @@ def _feed_all(call: LiveCall, events: list[IngestEvent]) -> None:
             call.feed(ev)
 
 
-async def receive(ws: WebSocket, rt: Runtime, watched: Watched, started: bool) -> Message:
+async def receive(ws: WebSocket, rt: Runtime, watched: Watched, started: bool, deadline: float) -> Message:
     """The next message, or IngestError if the sender is silent too long: a socket that never starts a call,
-    or a call whose sender stalled, must not hold resources (or stay 'live' on the board) forever."""
-    limit = rt.settings.idle_timeout_s if started else rt.settings.start_timeout_s
+    or a call whose sender stalled, must not hold resources (or stay 'live' on the board) forever.
+
+    Until a call starts the limit is ``deadline``, counted from the upgrade, not from the last message: a socket
+    that keeps talking without ever starting (Twilio's ``connected`` every few seconds, before any credential
+    is checked) is closed as surely as a silent one."""
+    if started:
+        limit = rt.settings.idle_timeout_s
+    else:
+        limit = deadline - asyncio.get_running_loop().time()
+        if limit <= 0:
+            raise IngestError("start_timeout", f"no call started within {rt.settings.start_timeout_s:g} s",
+                              CLOSE_POLICY)
     try:
         return await watched.receive(ws.receive(), limit)
     except Expired:
-        code = "idle_timeout" if started else "start_timeout"
-        raise IngestError(code, f"nothing received for {limit:g} s", CLOSE_POLICY) from None
+        if started:
+            raise IngestError("idle_timeout", f"nothing received for {limit:g} s", CLOSE_POLICY) from None
+        raise IngestError("start_timeout", f"no call started within {rt.settings.start_timeout_s:g} s",
+                          CLOSE_POLICY) from None
 
 
 async def handle_events(ws: WebSocket, rt: Runtime, call: LiveCall | None, events: list[IngestEvent],
-                        announce: bool) -> tuple[LiveCall | None, bool]:
+                        announce: bool) -> tuple[LiveCall | None, CallStop | None]:
+    """Apply a message's events to the call; returns the call and the stop, if one came."""
     for ev in events:
         if isinstance(ev, CallAudio):
             if call is not None:
                 call.feed(ev)
+        elif isinstance(ev, CallGap):
+            if call is not None:
+                call.skip(ev)
         elif isinstance(ev, CallStart):
-            call = rt.open_call(ev)
+            call = await rt.open_call(ev)
             if announce:
                 await ws.send_json({"type": "started", "call_id": call.id})
         elif isinstance(ev, CallUpdate):
             if call is not None:
                 call.update_language(ev.language)
         elif isinstance(ev, CallStop):
-            return call, True
-    return call, False
+            return call, ev
+    return call, None
 
 
 async def report(ws: WebSocket, rt: Runtime, err: IngestError) -> None:
@@ -206,7 +228,8 @@ async def audiohook(ws: WebSocket) -> None:
     s = rt.settings
     headers = {k.lower(): v for k, v in ws.headers.items()}
     why = check_request(headers, ws.url.path + (f"?{ws.url.query}" if ws.url.query else ""),
-                        headers.get("host", ""), s.audiohook_api_key, s.audiohook_client_secret, time.time())
+                        headers.get("host", ""), s.audiohook_api_key, s.audiohook_client_secret, time.time(),
+                        rt.nonces)
     if why is not None:
         await refuse(ws, why)
         return
@@ -215,9 +238,10 @@ async def audiohook(ws: WebSocket) -> None:
     call: LiveCall | None = None
     reason = "disconnect"
     watched = rt.idle.watch()
+    deadline = asyncio.get_running_loop().time() + s.start_timeout_s
     try:
         while not session.closed:
-            msg = await receive(ws, rt, watched, session.opened)
+            msg = await receive(ws, rt, watched, session.opened, deadline)
             if msg["type"] == "websocket.disconnect":
                 break
             text, data = msg.get("text"), msg.get("bytes")
@@ -225,30 +249,60 @@ async def audiohook(ws: WebSocket) -> None:
                 reply: Reply = session.receive_text(text)
             else:
                 reply = Reply(events=session.receive_bytes(data or b"", s.max_frame_bytes))
+            # The events first: a refused call (already streaming elsewhere) must get `disconnect`, not `opened`.
+            call, stop = await handle_events(ws, rt, call, reply.events, announce=False)
             for m in reply.messages:
                 await ws.send_text(audiohook_json(m))
-            call, stop = await handle_events(ws, rt, call, reply.events, announce=False)
-            if stop or reply.close:
-                reason = "close"
+            if stop is not None:
+                reason = stop.reason
                 break
+            if reply.close:  # we sent `disconnect`: the client is to end the session
+                reason = "refused"
+                await _await_client_close(ws, rt, watched, session, CLOSE_POLICY)
+                return
         if session.closed:
             await ws.close(CLOSE_NORMAL)
     except IngestError as err:
         reason = err.code
-        # AudioHook clients understand `disconnect`; the JSON error is for people reading a capture.
         rt.stats.ingest_errors[err.code] += 1
+        log.warning("AudioHook session %s: %s: %s", session.session_id, err.code, err.message)
+        # AudioHook clients understand `disconnect`; then they send `close`, and we answer `closed`.
         try:
             await ws.send_text(audiohook_json(session.message("disconnect", {"reason": "error",
                                                                           "info": err.message})))
-            await ws.close(err.close_code)
+            await _await_client_close(ws, rt, watched, session, err.close_code)
         except (RuntimeError, WebSocketDisconnect, OSError):
             pass
     except WebSocketDisconnect:
         pass
     except Exception:
         log.exception("audiohook connection failed")
+        reason = "internal"
         await report(ws, rt, IngestError("internal", "internal error", CLOSE_INTERNAL))
     finally:
         rt.idle.unwatch(watched)
         if call is not None:
-            await call.close(reason)
+            await call.close(session.close_reason or reason)
+
+
+async def _await_client_close(ws: WebSocket, rt: Runtime, watched: Watched, session: AudioHookSession,
+                              code: int) -> None:
+    """After `disconnect` the client ends the session: answer its `close` with `closed` and let it close the
+    socket. A client that does neither within CLOSE_GRACE_S is closed on with ``code``."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + CLOSE_GRACE_S
+    watched.expired = False  # the silence that may have ended the session must not end this wait at once
+    try:
+        while loop.time() < until:
+            msg = await watched.receive(ws.receive(), until - loop.time())
+            if msg["type"] == "websocket.disconnect":
+                return
+            text = msg.get("text")
+            closed = session.answer_close(text) if text is not None else None
+            if closed is not None:
+                await ws.send_text(audiohook_json(closed))
+                code = CLOSE_NORMAL
+                until = min(until, loop.time() + CLOSE_GRACE_S)
+    except Expired:
+        pass
+    await ws.close(code)

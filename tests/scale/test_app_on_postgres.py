@@ -40,7 +40,8 @@ async def serving(settings: Settings) -> AsyncIterator[int]:
 
 
 async def test_a_live_call_is_stored_in_postgresql(pg_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, db_url=pg_url, secret="test-secret", no_asr=True, recording="none")
+    settings = Settings(data_dir=tmp_path, db_url=pg_url, secret="test-secret", no_asr=True, recording="none",
+                        max_audio_speed=0.0)
     customer = leg(10.0, [(0.5, vowel(180, -20, 2.0))])
     agent = leg(10.0, [(1.0, vowel(120, -20, 2.0))], seed=1)
 

@@ -42,7 +42,7 @@ DEAD_AIR = {"type": "dead_air", "start": 20.0, "duration": 4.0, "t": 24.0, "call
 
 
 def test_a_call_with_its_events_transcript_and_alerts(store: CallStore) -> None:
-    store.write([("reset_call", "c1"), ("call", call("c1"))])
+    store.write([("call", call("c1"))])
     store.write([("events", ("c1", 0, [UTTERANCE, ALERT])), ("events", ("c1", 2, [DEAD_AIR]))])
     store.write([("call", call("c1", status="completed", ended=1_700_000_060.5, duration=60.25,
                                escalation_score=3, flagged=True, flags=["interruption"],
@@ -71,13 +71,27 @@ def test_rewriting_an_event_sequence_replaces_it(store: CallStore) -> None:
     assert store.events("c1") == [changed]
 
 
-def test_reset_call_starts_a_resent_call_from_scratch(store: CallStore) -> None:
-    store.write([("call", call("c1")), ("events", ("c1", 0, [UTTERANCE, ALERT]))])
+def test_a_reused_call_id_gets_a_new_session_id_and_the_first_call_is_untouched(store: CallStore) -> None:
+    assert store.claim_call(call("c1", agent_id="first")) == "c1"
+    store.write([("events", ("c1", 0, [UTTERANCE, ALERT])), ("call", call("c1", agent_id="first", status="ended"))])
     store.add_note("c1", "sup", "first take")
-    store.write([("reset_call", "c1"), ("call", call("c1"))])
-    assert store.events("c1") == []
-    assert store.transcript("c1") == []
-    assert store.notes("c1") == []
+    assert store.claim_call(call("c1", agent_id="second")) == "c1~2"
+    assert store.events("c1") == [UTTERANCE, ALERT] and [n["text"] for n in store.notes("c1")] == ["first take"]
+    first, second = store.get_call("c1"), store.get_call("c1~2")
+    assert first is not None and first["agent_id"] == "first" and first["status"] == "ended"
+    assert second is not None and second["agent_id"] == "second" and second["status"] == "live"
+    with pytest.raises(sqlite_store.CallLive):  # its latest session is still streaming
+        store.claim_call(call("c1"))
+    store.write([("call", call("c1~2", status="ended"))])
+    assert store.claim_call(call("c1")) == "c1~3"
+    assert sqlite_store.previous_session("c1~3") == "c1~2" and sqlite_store.previous_session("c1~2") == "c1"
+    assert sqlite_store.previous_session("c1") is None
+
+
+def test_the_workers_are_listed(store: CallStore) -> None:
+    store.heartbeat("w-b")
+    store.heartbeat("w-a")
+    assert store.worker_ids() == ["w-a", "w-b"]
 
 
 def test_a_failing_batch_writes_nothing(store: CallStore) -> None:

@@ -18,7 +18,7 @@ import soundfile as sf
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from service import auth
+from service import auth, conn_limits
 from service.app import create_app
 from service.settings import Settings
 
@@ -49,15 +49,16 @@ class Server:
 
 
 def make_settings(data_dir: Path, **changes: Any) -> Settings:
+    # Tests stream recorded calls as fast as the socket takes them; the real-time bound has its own tests.
     base = Settings(data_dir=data_dir, secret="test-secret", no_asr=True, recording="all",
-                    audiohook_api_key=AUDIOHOOK_KEY, audiohook_client_secret=AUDIOHOOK_SECRET)
+                    audiohook_api_key=AUDIOHOOK_KEY, audiohook_client_secret=AUDIOHOOK_SECRET, max_audio_speed=0.0)
     return replace(base, **changes)
 
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Server]:
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                            ws="websockets-sansio", lifespan="on", ws_max_size=1 << 20)
+                            lifespan="on", ws_max_size=1 << 20, **conn_limits.protocols(settings))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
