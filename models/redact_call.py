@@ -29,10 +29,10 @@ KEEP_S = 90.0
 SILENCE_PAD_S = 0.15
 """Recogniser word timings are off by up to about this much."""
 FILLERS = frozenset({
-    "uh", "um", "umm", "er", "erm", "ah", "eh", "hmm", "mm", "and", "then", "next", "okay", "ok", "yes", "yeah",
-    "dash", "hyphen", "space", "so", "it's", "its", "э", "ээ", "эм", "ну", "и", "так", "дальше", "тире", "да",
-    "вот", "потом", "далее", "ещё", "еще", "пробел",
+    "uh", "um", "umm", "er", "erm", "ah", "eh", "hmm", "mm", "okay", "ok", "yes", "yeah", "dash", "hyphen", "space",
+    "э", "ээ", "эм", "ну", "так", "тире", "да", "пробел",
 })
+"""Words a reader says inside one number. Not "and", "then", "потом": "I paid 45 and then 30" is two numbers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +138,10 @@ class CallRedactor:
         seq[:] = [u for u in seq if u.end >= newest - KEEP_S or u is utt]
         before = {id(u): dict(u.redacted) for s in self._legs.values() for u in s}
         cues = self._cues()
+        numbers = {name: [(u.times[i][0], id(u)) for u in s for i, t in enumerate(u.tokens) if t.kind == "number"]
+                   for name, s in self._legs.items()}
         for name in self._legs:
-            self._judge(name, cues)
+            self._judge(name, cues, numbers)
         revised = []
         for s in self._legs.values():
             for u in s:
@@ -205,33 +207,60 @@ class CallRedactor:
             prev = u
         return runs
 
-    def _judge(self, leg: str, cues: list[tuple[float, str, str]]) -> None:
+    def _judge(self, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]]) -> None:
         seq = self._legs[leg]
         last_card_end = -1e9
-        for run in self._runs(seq):
-            first_u, first_i = run.parts[0]
-            first = first_u.tokens[first_i]
-            cue = self._cue_for(run, leg, cues)
-            after_card = run.start - last_card_end <= CUE_S
-            tag = classify(Run(run.digits, run.groups, cue, after_card, first.plus,
-                               first.kind == "keep" and first.date_like))
-            if tag is None:
-                continue
-            if tag == "card":
-                last_card_end = run.end
-            for u, i in run.parts:
-                u.redacted[i] = tag
+        for whole in self._runs(seq):
+            # The run as a whole, and what follows each pause in it on its own: "order 4601 2809." and then a
+            # card number in the next breath is one run of digits, but the order cue was for the first part.
+            for run in [whole, *self._continuations(whole)]:
+                tag = self._tag(run, leg, cues, numbers, run.start - last_card_end <= CUE_S)
+                if tag is None:
+                    continue
+                if tag == "card" or (tag == "number" and len(run.digits) >= 12):
+                    last_card_end = run.end
+                for u, i in run.parts:
+                    u.redacted[i] = tag
+                break
         for u in seq:
             for i, t in enumerate(u.tokens):
                 if t.kind == "email":
                     u.redacted[i] = "email"
 
-    def _cue_for(self, run: _Run, leg: str, cues: list[tuple[float, str, str]]) -> str | None:
+    def _tag(self, run: _Run, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]],
+             after_card: bool) -> str | None:
+        first_u, first_i = run.parts[0]
+        first = first_u.tokens[first_i]
+        cue = self._cue_for(run, leg, cues, numbers)
+        if after_card and cue not in ("card", "cvv", "expiry"):
+            # A bare short number right after a card number is its expiry or code; "I paid 45" is not.
+            after_card = all(t.kind == "number" or (t.kind == "word" and t.word in FILLERS)
+                             for u in {id(u): u for u, _ in run.parts}.values() for t in u.tokens)
+        return classify(Run(run.digits, run.groups, cue, after_card, first.plus,
+                            first.kind == "keep" and first.date_like))
+
+    @staticmethod
+    def _continuations(run: _Run) -> list[_Run]:
+        out = []
+        for k in range(1, len(run.parts)):
+            if run.parts[k][0] is not run.parts[k - 1][0]:
+                tail = _Run(run.parts[k:])
+                for u, i in tail.parts:
+                    tail.digits += u.tokens[i].digits
+                    tail.groups += u.tokens[i].groups
+                out.append(tail)
+        return out
+
+    def _cue_for(self, run: _Run, leg: str, cues: list[tuple[float, str, str]],
+                 numbers: dict[str, list[tuple[float, int]]]) -> str | None:
         best: tuple[float, str] | None = None
-        for time, cat, _leg in cues:
+        for time, cat, cue_leg in cues:
             if time > run.start + 1e-6:
                 break
             reach = ORDER_CUE_S if cat == "order" else CUE_S
+            if cat == "order" and any(time < n < run.start - 1e-6 and u != id(run.parts[0][0])
+                                      for n, u in numbers.get(cue_leg, ())):
+                continue  # "order number 123": the cue was for that number, not for one said after it
             if run.start - time <= reach and (best is None or time >= best[0]):
                 best = (time, cat)
         if best is not None:

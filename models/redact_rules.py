@@ -23,7 +23,7 @@ CUES: dict[str, str] = {
     # card security code
     "cvv": "cvv", "cvc": "cvv", "cv2": "cvv", "cvv2": "cvv", "cvc2": "cvv", "cid": "cvv", "csc": "cvv",
     "security": "cvv", "verification": "cvv", "безопасности": "cvv", "оборотной": "cvv", "обороте": "cvv",
-    "cvv-код": "cvv", "cvc-код": "cvv", "свв": "cvv", "сививи": "cvv",
+    "cvv-код": "cvv", "cvc-код": "cvv", "свв": "cvv", "сививи": "cvv", "digits": "cvv", "цифры": "cvv",
     # US social security number
     "social": "ssn", "ssn": "ssn",
     # identity documents and tax numbers
@@ -137,8 +137,9 @@ def classify(run: Run) -> str | None:
     n = len(run.digits)
     cue = run.cue
     card_like = 13 <= n <= 19 and luhn_ok(run.digits)
-    if run.date_like:
-        return "expiry" if cue == "expiry" or (run.after_card and cue in ("card", "cvv")) else None
+    if run.date_like:  # MM/YY, MM/YYYY: an expiry date when said as one; any other date is kept
+        expiry = cue == "expiry" or (run.after_card and cue in ("card", "cvv"))
+        return "expiry" if expiry and n <= 6 else None
     if cue == "order" and not card_like:
         return None  # order, tracking and ticket numbers are what callers and agents need to read back
     if card_like:
@@ -163,7 +164,7 @@ def classify(run: Run) -> str | None:
         return "card"
     if (cue == "phone" and n >= 7) or (run.plus and 10 <= n <= 15) or (7 <= n <= 11 and _phone_shaped(run.groups)):
         return "phone"
-    if n >= 9:
+    if n >= 8:
         # A long number nobody explained is more likely an account, card or document than anything a caller
         # needs on screen; the numbers they do need (orders, tickets) come with a word that says so.
         return "phone" if n in (10, 11) else "number"

@@ -69,8 +69,9 @@ def test_spoken_and_russian_numerals() -> None:
 
 
 def test_numbers_said_far_apart_are_not_one_number() -> None:
-    shown = read(["4111 1111", "1111 1111"], pause=RUN_GAP_S + 1)
-    assert digits_left(shown) == 16
+    shown = read(["4111 1", "111 11"], pause=RUN_GAP_S + 1)
+    assert digits_left(shown) == 10
+    assert digits_left(read(["4111 1", "111 11"], pause=RUN_GAP_S - 1)) == 0  # ten digits together: a phone
 
 
 @pytest.mark.parametrize("utterances", [
