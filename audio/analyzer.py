@@ -60,8 +60,9 @@ class CallAnalyzer:
         self.yin = Yin(s.pitch, RATE)
         self.legs = {leg: _LegState(leg, s, self.yin) for leg in LEGS}
         self.history = VoicedHistory()
-        self.interruptions = InterruptionDetector(s.interruption, self.history, self._last_periodic)
         self.floor = FloorTracker(s.floor)
+        self.interruptions = InterruptionDetector(s.interruption, self.history, self._last_periodic,
+                                                  self._voicing, lambda: self.floor.holder)
         self.buffer = FrameBuffer()
         self.frames = 0
         """Frames consumed so far: ``frames * FRAME`` samples is the call time of everything emitted."""
@@ -98,6 +99,7 @@ class CallAnalyzer:
         prosody = self.settings.prosody
         soft_floor = self.settings.interruption.soft_onset_floor_db or math.inf
         soft_gate = self.settings.interruption.soft_onset_gate_db
+        own_voice = self.settings.interruption.sound_below_peak_db
         agent_levels = self._agent_levels
         for k in range(n):
             i = self.frames
@@ -115,7 +117,8 @@ class CallAnalyzer:
                 # Something on the customer leg while only the agent talks: what the echo looks like.
                 self.echo.observe(loss)
             sa = la > (agt.classifier.floor.db or 0.0) + sound_gate
-            self.history.append(vc, va, sc, sa)
+            self.history.append(vc, va, sc and lc > (cust.speech_level.peak_db or -200.0) - own_voice,
+                                sa and la > (agt.speech_level.peak_db or -200.0) - own_voice)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
@@ -178,6 +181,22 @@ class CallAnalyzer:
                 voiced[:] = False
         hits = np.flatnonzero(voiced)
         return frames[int(hits[-1])] if len(hits) else -1
+
+    def _voicing(self, leg: Leg, first: int, last: int) -> float:
+        """Share of the leg's frames of sound in [first, last) whose pitch is clear (1.0 when none is known).
+
+        Not judged (1.0) on a noisy line (``soft_onset_floor_db``): there a soft voice's pitch drowns in the noise
+        that the frame's level is mostly made of."""
+        floor = self.legs[leg].classifier.floor.db
+        if floor is None or floor > (self.settings.interruption.soft_onset_floor_db or math.inf):
+            return 1.0
+        lo = max(first, (self._recent.origin + self.yin.span) // FRAME, 0)
+        sound = self.history.sound[leg]
+        frames = [i for i in range(lo, min(last, self.frames + 1)) if sound[i]]
+        if not frames:
+            return 1.0
+        _, aperiodicity = self._pitch(0 if leg == "customer" else 1, frames)
+        return float(np.mean(aperiodicity < self.settings.interruption.soft_voicing))
 
     def _pitch(self, row: int, frames: list[int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """YIN (f0, aperiodicity) of these frames of one leg, each frame estimated once per call."""

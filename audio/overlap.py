@@ -1,9 +1,22 @@
-"""Interruptions: one leg starting to talk over the other, mid-turn, and not letting go."""
+"""Interruptions: one leg talking over the other mid-utterance and taking the floor.
+
+Conversation analysis (Schegloff 2000) separates competitive overlap from the overlaps that participants do
+not treat as a problem: continuers ("mm-hm": the listener leaves the floor where it is), terminal overlaps
+(the next speaker starts as the current one finishes), the floor holder carrying on over the listener's
+"yeah", and choral talk such as laughter. The rules here decide from the audio alone, as a ``--no-asr``
+deployment must; the words, when they come, can still withdraw a decision (``service.monitor``).
+
+A newcomer's onset while the other leg is mid-utterance is a candidate. It is an interruption only once the
+newcomer has taken the floor: the other stops while the newcomer carries on (a cut-off), or both keep
+talking through ``competitive_ms`` (competitive overlap). A newcomer that stops first gave a listener
+response; an other that stops within ``min_overlap_ms`` was finishing its turn.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from audio.events import Backchannel, Interruption, Leg, other
 from audio.frames import FRAME
@@ -22,7 +35,8 @@ class VoicedHistory:
     def __init__(self) -> None:
         self.flags: dict[Leg, bytearray] = {"customer": bytearray(), "agent": bytearray()}
         self.sound: dict[Leg, bytearray] = {"customer": bytearray(), "agent": bytearray()}
-        """Frames clearly above the leg's noise floor, voiced or not: soft speech on a noisy line."""
+        """Frames that are clearly the leg's own voice, voiced or not: above the noise floor, near the leg's speech
+        level (breaths, room noise and the other leg's bleed sit far below it), not echo."""
 
     def append(self, customer: bool, agent: bool, customer_sound: bool, agent_sound: bool) -> None:
         self.flags["customer"].append(customer)
@@ -41,75 +55,147 @@ class VoicedHistory:
         """Index of the last voiced frame in [first, last), or -1."""
         return self.flags[leg].rfind(1, max(first, 0), last)
 
+    def talking(self, leg: Leg, first: int, last: int, bridge: int) -> list[bool]:
+        """Per frame in [first, last): whether ``leg`` was talking, i.e. a frame of sound, or a gap of up to
+        ``bridge`` frames between two (the stops and short pauses inside a phrase)."""
+        sound = self.sound[leg]
+        first = max(first, 0)
+        out = [False] * max(last - first, 0)
+        prev = -1
+        i = sound.find(1, first, last)
+        while i >= 0:
+            lo = prev + 1 if prev >= 0 and i - prev <= bridge + 1 else i
+            for k in range(lo, i + 1):
+                out[k - first] = True
+            prev = i
+            i = sound.find(1, i + 1, last)
+        return out
+
+    def longest_gap(self, leg: Leg, first: int, last: int) -> int:
+        """The longest run of frames without sound of ``leg`` in [first, last), counting one at the end."""
+        sound, longest, prev = self.sound[leg], 0, max(first, 0) - 1
+        i = sound.find(1, max(first, 0), last)
+        while i >= 0:
+            longest = max(longest, i - prev - 1)
+            prev = i
+            i = sound.find(1, i + 1, last)
+        return max(longest, last - prev - 1)
+
+    def overlap(self, a: Leg, b: Leg, first: int, last: int, bridge: int) -> int:
+        """Frames in [first, last) where both legs were talking."""
+        return sum(x and y for x, y in zip(self.talking(a, first, last, bridge), self.talking(b, first, last, bridge),
+                                           strict=True))
+
 
 class InterruptionDetector:
-    """Decides, ``min_burst_ms`` after a leg's onset during the other's turn, whether it was an interruption.
+    """Decides, between ``min_burst_ms`` and ``competitive_ms`` after a leg's onset during the other's
+    utterance, whether the newcomer took the floor.
 
-    Interruption: the other leg had been talking at least ``simultaneous_start_ms`` before the onset, both legs
-    were voiced together for ``min_overlap_ms`` since it, and the newcomer is still talking at the decision.
-    A newcomer that fell silent before that was a backchannel ("mm-hm", "okay"): never an interruption.
+    ``periodic(leg, first, last)``: the last frame in [first, last) with a clear pitch, or -1. Soft speech on
+    a noisy line keeps its periodicity where its level no longer stands out; it is costly, so it is asked
+    only for the few frames around a candidate. ``voicing(leg, first, last)``: the share of the leg's frames
+    of sound in [first, last) that have a clear pitch (speech is mostly voiced, laughter and noise are not).
+    ``holder()``: the leg that holds the floor (the last one to talk for ``floor_taking_ms``), or None.
     """
 
     def __init__(self, settings: InterruptionSettings, history: VoicedHistory,
-                 periodic: Callable[[Leg, int, int], int] | None = None) -> None:
-        """``periodic(leg, first, last)``: the last frame in [first, last) with a clear pitch, or -1. Soft speech
-        on a noisy line keeps its periodicity where its level no longer stands out; it is costly, so it is
-        asked only for the few frames around a candidate."""
+                 periodic: Callable[[Leg, int, int], int] | None = None,
+                 voicing: Callable[[Leg, int, int], float] | None = None,
+                 holder: Callable[[], Leg | None] | None = None) -> None:
         ms = FRAME * 1000 // 8000
         self.simultaneous = settings.simultaneous_start_ms // ms
         self.min_overlap = settings.min_overlap_ms // ms
         self.burst = settings.min_burst_ms // ms
+        self.competitive = max(self.burst, settings.competitive_ms // ms)
         self.still_talking = settings.still_talking_ms // ms
+        self.yielded = settings.yield_ms // ms
+        self.cutoff = max(self.yielded, settings.cutoff_ms // ms)
+        self.response_gap = settings.response_gap_ms // ms
+        self.bridge = settings.bridge_ms // ms
         self.pause = settings.mid_turn_pause_ms // ms
         self.continuing = settings.continuing_ms // ms
+        self.resume_pause = settings.resume_pause_ms // ms
+        self.response = settings.listener_response_ms // ms
+        self.min_voicing = settings.min_voicing
         self.resumed = settings.resumed_turn
         self._taken: dict[Leg, int] = {"customer": -(10**9), "agent": -(10**9)}
         self.history = history
         self.periodic = periodic
+        self.voicing = voicing
+        self.holder = holder
         self._pending: list[_Candidate] = []
 
     def on_onset(self, by: Leg, start: int, other_in_speech: bool, other_start: int) -> None:
         """``other_start``: onset of the other leg's current (or, if closed, last) segment."""
+        of = other(by)
         if other_start > start - self.simultaneous and not (
-                self.resumed and self.history.last_voiced(other(by), other_start - self.pause, other_start) >= 0):
+                self.resumed and self.history.last_voiced(of, other_start - self.pause, other_start) >= 0):
             # Both began together, unless the other's segment only resumed its own turn (a soft stretch the
             # VAD lost closed it): it was voiced within ``mid_turn_pause_ms`` before this segment.
             return
+        if self._resuming(by, start, other_start):
+            return
         # Mid-turn: still in a segment, or paused briefly inside its turn (a soft stretch the VAD missed).
-        recent = self.history.last_voiced(other(by), start - self.pause, start) >= 0
+        recent = self.history.last_voiced(of, start - self.pause, start) >= 0
         if not (other_in_speech or recent) and self.periodic is not None:
-            recent = self.periodic(other(by), start - self.pause // 2, start) >= 0
+            recent = self.periodic(of, start - self.pause // 2, start) >= 0
         if (other_in_speech or recent) and start >= self._taken[by] + self.burst:
             # One candidate per burst of the newcomer: a soft onset and the segmenter's may both report it.
             self._taken[by] = start
             self._pending.append(_Candidate(by, start))
 
+    def _resuming(self, by: Leg, start: int, other_start: int) -> bool:
+        """The floor holder carrying on after a short pause into which the listener said "yeah": the listener
+        began in that pause and has not talked long enough to take the floor."""
+        if self.holder is None or self.holder() != by:
+            return False
+        own_last = self.history.last_voiced(by, start - self.resume_pause, start)
+        return own_last >= 0 and other_start >= own_last - self.bridge and start - other_start < self.response
+
     def step(self, i: int) -> list[Interruption | Backchannel]:
         """Called after frame ``i`` was appended to the history."""
-        out: list[Interruption | Backchannel] = []
         if not self._pending:
-            return out
+            return []
+        out: list[Interruption | Backchannel] = []
         keep = []
+        now = i + 1
         for c in self._pending:
-            if i + 1 - c.start < self.burst:
+            if now - c.start < self.burst:
                 keep.append(c)
                 continue
-            end = c.start + self.burst
-            of = other(c.by)
-            # Overlap runs to the other's last frame of sound: at low SNR only some frames of speech pass the
-            # VAD, so counting voiced frames would undercount it.
-            last = self.history.last_sound(of, c.start, end)
-            carrying_on = self.history.last_sound(of, c.start, c.start + self.continuing) >= 0
-            if self.periodic is not None and (last + 1 - c.start < self.min_overlap or not carrying_on):
-                last = max(last, self.periodic(of, c.start, end))
-                carrying_on = carrying_on or self.periodic(of, c.start, c.start + self.continuing) >= 0
-            overlap = last + 1 - c.start
-            # The other must be carrying on through the onset, not starting anew (a backchannel of its own).
-            overlap = overlap if carrying_on else 0
-            talking = self.history.last_sound(c.by, end - self.still_talking, end) >= 0
-            if talking and overlap >= self.min_overlap:
-                out.append(Interruption(c.by, of, c.start * FRAME, overlap * FRAME, (i + 1) * FRAME))
-            elif not talking and overlap > 0 and self.history.count(c.by, c.start, end) < self.burst:
-                out.append(Backchannel(c.by, c.start * FRAME, (i + 1) * FRAME))
+            verdict = self._decide(c, now)
+            if verdict is None:
+                keep.append(c)
+            elif verdict is not False:
+                out.append(verdict)
         self._pending = keep
         return out
+
+    def _decide(self, c: _Candidate, now: int) -> Interruption | Backchannel | Literal[False] | None:
+        """None: not yet known; False: no event; otherwise the event."""
+        h, by, of = self.history, c.by, other(c.by)
+        other_last = h.last_sound(of, c.start, now)
+        # The other must be carrying on through the onset, not starting anew (a listener response of its own).
+        carrying_on = h.last_sound(of, c.start, c.start + self.continuing) >= 0
+        if not carrying_on and self.periodic is not None:
+            soft = self.periodic(of, c.start, c.start + self.continuing)
+            carrying_on, other_last = soft >= 0, max(other_last, soft)
+        if not carrying_on:
+            return False
+        other_talking = other_last >= now - self.yielded
+        deadline = now - c.start >= self.competitive
+        if h.longest_gap(by, c.start, now) >= self.response_gap:
+            # The newcomer fell silent while the other went on: a listener response, however long. What it
+            # says after that gap is a new start, judged on its own.
+            return Backchannel(by, c.start * FRAME, now * FRAME) if other_last >= 0 else False
+        talking = h.last_sound(by, now - self.still_talking, now) >= 0
+        if not talking and other_talking:
+            return None  # a pause inside the newcomer's phrase, unless it grows into a gap
+        if not deadline and (other_talking or other_last >= now - self.cutoff):
+            return None  # both still talking: wait for one of them to give way
+        overlap = h.overlap(of, by, c.start, now, self.bridge)
+        if overlap < self.min_overlap:
+            return False  # the other was finishing its turn: a terminal overlap
+        if self.voicing is not None and self.voicing(by, c.start, now) < self.min_voicing:
+            return False  # laughter, a cough, noise: not speech that takes a turn
+        return Interruption(by, of, c.start * FRAME, overlap * FRAME, now * FRAME)
