@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import re
 import statistics
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,9 @@ def luhn_complete(partial: str) -> str:
 
 def sensitive_number(kind: str, lang: str, rng: random.Random) -> tuple[str, tuple[int, ...]]:
     """Digits and their natural grouping."""
-    r = lambda n: "".join(str(rng.randrange(10)) for _ in range(n))  # noqa: E731
+    def r(n: int) -> str:
+        return "".join(str(rng.randrange(10)) for _ in range(n))
+
     if kind == "card":
         prefix = rng.choice(["4", "51", "52", "55", "37", "2200", "2202"])
         length = 15 if prefix == "37" else 16
@@ -390,44 +394,47 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
 
     rng = random.Random(seed)
     rows = []
-    for lang in langs:
-        if not SOUNDS[lang].exists():
-            print(f"skipping {lang}: {SOUNDS[lang]} missing (apt-get install asterisk-core-sounds-{lang}-wav)",
-                  file=sys.stderr)
-            continue
-        heard = build_offline_asr(None, lang)
-        plain = text_rules()
-        raw_rules = TextRules(redact=lambda s: s, find_cues=plain.find_cues, is_backchannel=plain.is_backchannel,
-                              rate_tracker=plain.rate_tracker)
-        for pace in paces:
-            calls = [["card", "cvv"], ["ssn"], ["phone"], ["passport"]]
-            for items in calls:
-                pieces, said = [np.zeros(8000, dtype=np.int16)], []
-                for item in items:
-                    digits, groups = sensitive_number(item, lang, rng)
-                    said.append((item, digits))
-                    pieces += [read_number(digits, groups, lang, pace), np.zeros(int(1.5 * 8000), dtype=np.int16)]
-                customer = np.concatenate(pieces)
-                settings = Settings(data_dir=work / f"{lang}-{pace}-{items[0]}", secret="bench", no_asr=False,
-                                    recording="all", language=lang)
-                result = await _live_call(settings, customer, f"{lang}-{pace}-{items[0]}", lang)
-                # The stored WAV, transcribed again with redaction off: what can still be heard.
-                wav, _ = sf.read(result["recording"], dtype="int16")
-                again = analyze(wav[:, 0].copy(), wav[:, 1].copy(), CallMonitor(MonitorSettings(), text=raw_rules,
-                                                                                language=lang), heard)
-                audible = "".join(re.sub(r"\D", "", e.to_dict().get("text", "")) for e in again  # type: ignore[arg-type]
-                                  if e.type == "utterance")
-                before = analyze(customer, np.zeros_like(customer), CallMonitor(MonitorSettings(), text=raw_rules,
-                                                                                language=lang), heard)
-                heard_before = "".join(re.sub(r"\D", "", e.to_dict().get("text", ""))  # type: ignore[arg-type]
-                                       for e in before if e.type == "utterance")
-                rows.append({"lang": lang, "pace": pace, "items": [i for i, _ in said],
-                             "digits": sum(len(d) for _, d in said), "heard_unredacted": len(heard_before),
-                             "stored_digits": result["stored_digits"], "stored_texts": result["stored_texts"],
-                             "shown_before_retraction": result["shown_before"],
-                             "audible_in_wav": len(audible), "retractions": result["retractions"]})
-                print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
-    survived = sum(1 for r in rows if r["stored_digits"] >= 6)
+    settings = Settings(data_dir=work, secret="bench", no_asr=False, recording="all")
+    async with _serving(settings) as port:
+      # A first call loads the model, so the measured ones do not wait for it.
+      await _live_call(port, settings, read_number("4111", (4,), langs[0], "ivr"), "warm-up", langs[0])
+      for lang in langs:
+          if not SOUNDS[lang].exists():
+              print(f"skipping {lang}: {SOUNDS[lang]} missing (apt-get install asterisk-core-sounds-{lang}-wav)",
+                    file=sys.stderr)
+              continue
+          heard = build_offline_asr(None, lang)
+          plain = text_rules()
+          raw_rules = TextRules(redact=lambda s: s, find_cues=plain.find_cues, is_backchannel=plain.is_backchannel,
+                                rate_tracker=plain.rate_tracker)
+          for pace in paces:
+              calls = [["card", "cvv"], ["ssn"], ["phone"], ["passport"]]
+              for items in calls:
+                  pieces, said = [np.zeros(8000, dtype=np.int16)], []
+                  for item in items:
+                      digits, groups = sensitive_number(item, lang, rng)
+                      said.append((item, digits))
+                      pieces += [read_number(digits, groups, lang, pace), np.zeros(int(1.5 * 8000), dtype=np.int16)]
+                  customer = np.concatenate(pieces)
+                  result = await _live_call(port, settings, customer, f"{lang}-{pace}-{items[0]}", lang)
+                  # The stored WAV, transcribed again with redaction off: what can still be heard.
+                  wav, _ = sf.read(result["recording"], dtype="int16")
+                  again = analyze(wav[:, 0].copy(), wav[:, 1].copy(), CallMonitor(MonitorSettings(), text=raw_rules,
+                                                                                  language=lang), heard)
+                  audible = "".join(re.sub(r"\D", "", str(e.to_dict().get("text", ""))) for e in again
+                                    if e.type == "utterance")
+                  before = analyze(customer, np.zeros_like(customer), CallMonitor(MonitorSettings(), text=raw_rules,
+                                                                                  language=lang), heard)
+                  heard_before = "".join(re.sub(r"\D", "", str(e.to_dict().get("text", "")))
+                                         for e in before if e.type == "utterance")
+                  rows.append({"lang": lang, "pace": pace, "items": [i for i, _ in said],
+                               "digits": sum(len(d) for _, d in said), "heard_unredacted": len(heard_before),
+                               "stored_digits": result["stored_digits"], "shown_after": result["shown_after"],
+                               "stored_texts": result["stored_texts"],
+                               "shown_before_retraction": result["shown_before"],
+                               "audible_in_wav": len(audible), "retractions": result["retractions"]})
+                  print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
+    survived = sum(1 for r in rows if max(r["stored_digits"], r["shown_after"]) >= 6)
     return {"calls": len(rows), "numbers": sum(len(r["items"]) for r in rows),
             "digits_read": sum(r["digits"] for r in rows),
             "digits_heard_by_whisper_unredacted": sum(r["heard_unredacted"] for r in rows),
@@ -437,30 +444,39 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
             "digits_audible_in_redacted_wav": sum(r["audible_in_wav"] for r in rows), "screen_delay_s": 0.0}
 
 
-async def _live_call(settings: Any, customer: Any, call_id: str, lang: str) -> dict[str, Any]:
-    """One call through a running app: streamed on the native ingest socket, watched on the agent socket."""
-    import httpx
-    import numpy as np
+@contextlib.asynccontextmanager
+async def _serving(settings: Any) -> AsyncIterator[int]:
     import uvicorn
-    from websockets.asyncio.client import connect
 
     from service.app import create_app
-    from service.auth import issue
 
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
                                            ws="websockets-sansio", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang: str) -> dict[str, Any]:
+    """One call through the running app: streamed on the native ingest socket, watched on the agent socket."""
+    import httpx
+    import numpy as np
+    from websockets.asyncio.client import connect
+
+    from service.auth import issue
+
     def bearer(role: Any, agent: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {issue(settings.secret, role, agent)}"}
 
     seen: list[dict[str, Any]] = []
-    try:
+    if True:
         async with connect(f"ws://127.0.0.1:{port}/v1/ws/agent", additional_headers=bearer("agent", "a1")) as sub:
             async def watch() -> None:
                 async for msg in sub:
@@ -493,17 +509,18 @@ async def _live_call(settings: Any, customer: Any, call_id: str, lang: str) -> d
                 rows = (await c.get(f"/v1/calls/{call_id}/transcript")).json()["utterances"]
             await asyncio.sleep(0.3)
             watcher.cancel()
-    finally:
-        server.should_exit = True
-        await task
     from service.redaction import apply_redactions
 
-    texts = [e.get("text", "") for e in events if e["type"] in ("utterance", "utterance_redacted")]
-    texts += [w["word"] for e in events for w in e.get("words", [])] + [r["text"] for r in rows]
+    def count(texts: list[str]) -> int:
+        return len(re.sub(r"\D", "", " ".join(texts)))
+
+    utterances = [e for e in events if e["type"] in ("utterance", "utterance_redacted")]
+    stored = max(count([r["text"] for r in rows]), count([e["text"] for e in utterances]),
+                 count([w["word"] for e in utterances for w in e.get("words", [])]))
     final_shown = [e["text"] for e in apply_redactions(seen) if e["type"] == "utterance"]
-    shown_before = max((len(re.sub(r"\D", "", e["text"])) for e in seen if e["type"] == "utterance"), default=0)
-    stored = len(re.sub(r"\D", "", " ".join(texts + final_shown)))
-    return {"recording": settings.data_dir / "recordings" / f"{call_id}.wav", "stored_digits": stored, "shown_before": shown_before,
+    shown_before = max((count([e["text"] for e in seen if e["type"] == "utterance"]),), default=0)
+    return {"recording": settings.data_dir / "recordings" / f"{call_id}.wav", "stored_digits": stored,
+            "shown_after": count(final_shown), "shown_before": shown_before,
             "stored_texts": [r["text"] for r in rows],
             "retractions": sum(e["type"] == "utterance_redacted" for e in seen)}
 

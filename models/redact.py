@@ -10,7 +10,7 @@ then judged by length, grouping, Luhn and the cue words near them (``models/reda
 - ``[ssn]``: a 3-2-4 grouped number, or digits after "social security";
 - ``[id]``, ``[account]``: digits after "passport", "паспорт", "ИНН", "account number", ...;
 - ``[phone]``: 10-11 digits, ``+`` and 10-15 digits, or a dashed local number;
-- ``[number]``: any other run of 8 or more digits that no word such as "order" or "tracking" explains;
+- ``[number]``: any other run of 6 or more digits that no word such as "order" or "tracking" explains;
 - ``[email]``: e-mail addresses.
 
 Amounts, times, dates and durations, recognised by their form ("$45.99", "3:30", "12 minutes", "March 3rd"),

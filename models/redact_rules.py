@@ -164,7 +164,7 @@ def classify(run: Run) -> str | None:
         return "card"
     if (cue == "phone" and n >= 7) or (run.plus and 10 <= n <= 15) or (7 <= n <= 11 and _phone_shaped(run.groups)):
         return "phone"
-    if n >= 8:
+    if n >= 6:
         # A long number nobody explained is more likely an account, card or document than anything a caller
         # needs on screen; the numbers they do need (orders, tickets) come with a word that says so.
         return "phone" if n in (10, 11) else "number"

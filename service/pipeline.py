@@ -36,6 +36,7 @@ from service.ingest_common import (
 )
 from service.monitor import CallMonitor, Event, MonitorSettings, Segment, TextRules
 from service.recording import RawRecorder
+from service.redaction import HeldUtterances
 from service.settings import Settings
 from service.store import CallLive, previous_session
 from service.writer import Writer
@@ -76,6 +77,9 @@ class Stats:
         self.asr_dropped = 0
         self.loop_lag_s = 0.0
         self.loop_lag_max_s = 0.0
+        self.redaction_held = 0
+        self.redaction_hold_s_max = 0.0
+        """Utterances stored late because a number they ended with could go on, and the longest wait (call s)."""
 
 
 class Runtime:
@@ -158,6 +162,8 @@ class LiveCall:
         self.recorder = None if policy == "none" else RawRecorder(runtime.recordings, self.id)
         self._rec_buf: list[bytes] = []
         self._rec_samples = 0
+        self.held = HeldUtterances()
+        """Utterances shown but not yet stored: a number they end with may go on and turn out sensitive."""
 
     def rename(self, call_id: str) -> None:
         """Before ``begin``: the id this session was given in place of the sender's."""
@@ -263,7 +269,35 @@ class LiveCall:
         st.audio_seconds += len(c) / RATE
         self.samples += len(c)
         self._emit(events)
+        self._store_settled()
         self._transcribe(segments)
+
+    def _hold_for_redaction(self, ev: Any, d: dict[str, Any]) -> bool:
+        """Show an utterance now but store it only once the number it may end with is over (``_store_settled``),
+        so the store never keeps digits that later words show to be a card number."""
+        if d["type"] == "utterance_redacted":
+            self.held.revise(d)
+            return False
+        redactor = self.monitor.redactor
+        if d["type"] != "utterance" or redactor is None or not redactor.pending(ev.leg, ev.start, self.monitor.time_s):
+            return False
+        self.rt.hub.publish(d, self.agent_id)
+        self.held.hold(self._seq, d, ev.start, self.monitor.time_s)
+        self._seq += 1
+        self.rt.stats.events += 1
+        return True
+
+    def _store_settled(self, *, everything: bool = False) -> None:
+        if not len(self.held):
+            return
+        redactor = self.monitor.redactor
+        released = self.held.release(redactor.pending if redactor else None, self.monitor.time_s,
+                                     everything=everything)
+        for seq, ev in released:
+            self.rt.writer.db("events", (self.id, seq, [ev]))
+        st = self.rt.stats
+        st.redaction_held += len(released)
+        st.redaction_hold_s_max = max(st.redaction_hold_s_max, max(self.held.delays, default=0.0))
 
     def update_language(self, language: str) -> None:
         self.language = language
@@ -282,7 +316,8 @@ class LiveCall:
             kind = str(d["type"])
             if kind not in INTERNAL and kind != "prosody":
                 self.counts[kind] += 1
-            self._publish(d)
+            if not self._hold_for_redaction(ev, d):
+                self._publish(d)
             before = (self.alerts.score, self.alerts.flagged)
             for alert in self.alerts.observe(d):
                 alert["call_id"] = self.id
@@ -325,6 +360,7 @@ class LiveCall:
             log.exception("turning a transcript of call %s into events failed", self.id)
             return
         self._emit(events)
+        self._store_settled()
 
     def _record(self, c: np.ndarray[Any, np.dtype[np.int16]], a: np.ndarray[Any, np.dtype[np.int16]]) -> None:
         if self.recorder is None:
@@ -363,6 +399,7 @@ class LiveCall:
         finally:
             self.ended = time.time()
             self.status = "failed" if failed else "ended"
+            self._store_settled(everything=True)
             self._flush_recording()
             self._lifecycle("call_ended", reason=reason)
             self._finish_recording()  # after the row it updates, which call_ended rewrites
@@ -378,9 +415,10 @@ class LiveCall:
             return
         keep = self.rt.settings.recording == "all" or self.alerts.flagged
         call_id, writer = self.id, self.rt.writer
+        silence = list(self.monitor.silenced)  # monitor time, as the recorder's audio is
 
         def finish() -> None:
-            path = rec.finish(keep)
+            path = rec.finish(keep, silence=silence)
             if path is not None:
                 writer.store.write([("recording", (call_id, str(path)))])
 
