@@ -51,6 +51,7 @@ class NativeIngest:
         self._channels = 2
         self._legs = (0, 1)
         self._resamplers: tuple[StreamResampler, StreamResampler] | None = None
+        self._flushed = False
 
     def receive_text(self, text: str) -> list[IngestEvent]:
         msg = parse_json(text)
@@ -128,8 +129,10 @@ class NativeIngest:
         return self._flush()
 
     def _flush(self) -> list[IngestEvent]:
-        if self._resamplers is None or self._resamplers[0].rate_in == RATE:
+        # Once only: the resamplers refuse input after their last (a stop, then the connection's end).
+        if self._resamplers is None or self._resamplers[0].rate_in == RATE or self._flushed:
             return []
+        self._flushed = True
         empty = np.zeros(0, dtype=np.int16)
         cust, agent = (r.push(empty, last=True) for r in self._resamplers)
         n = min(len(cust), len(agent))

@@ -129,9 +129,10 @@ async def test_a_crashed_workers_call_keeps_its_recording_and_is_closed_at_resta
     crashed = f"{socket.gethostname()}-{dead_pid()}"
     store = Store(settings.database_url, worker_id=crashed)
     store.heartbeat(crashed)  # it was alive a moment ago: the heartbeat timeout has not run out
-    store.claim_call({"id": "cut-off", "agent_id": "a1", "source": "native", "language": "en",
-                      "started": time.time() - 5, "ended": None, "status": "live", "duration": 0.0,
-                      "escalation_score": 0, "flagged": False, "flags": [], "counts": {}, "recording": None})
+    store.write([("call", {"id": "cut-off", "agent_id": "a1", "source": "native", "language": "en",
+                           "started": time.time() - 5, "ended": None, "status": "live", "duration": 0.0,
+                           "escalation_score": 0, "flagged": False, "flags": [], "counts": {},
+                           "recording": None})])
     store.close()
     audio = np.stack([tone(3.0), tone(3.0, hz=300)], axis=1).astype("<i2")
     (tmp_path / "recordings").mkdir()
