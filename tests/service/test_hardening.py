@@ -419,8 +419,12 @@ async def test_dot_call_ids_are_refused(server: Server, bad: str) -> None:
 
 async def test_a_refused_upgrade_does_not_log_an_unfinished_handshake(server: Server) -> None:
     seen: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = seen.append  # type: ignore[method-assign]
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
     uv = logging.getLogger("uvicorn.error")
     uv.addHandler(handler)
     try:
