@@ -32,6 +32,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import jiwer
 import numpy as np
@@ -40,7 +41,7 @@ import soundfile
 import soxr
 
 from models.transcriber import Utterance
-from models.whisper import DecodeSettings, WhisperTranscriber, load_model
+from models.whisper import DecodeSettings, Isolation, WhisperTranscriber, load_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-windows", type=int, default=DecodeSettings().batch_windows)
     parser.add_argument("--gap", type=float, default=DecodeSettings().gap_s)
     parser.add_argument("--timestamps", action="store_true", help="decode ours with timestamp tokens")
+    parser.add_argument("--isolation", default=DecodeSettings().isolation, choices=get_args(Isolation))
+    parser.add_argument("--margin", type=float, default=DecodeSettings().margin_s)
+    parser.add_argument("--tail", type=float, default=DecodeSettings().tail_s)
     parser.add_argument("--slices", type=int, default=6, help="alternate stock/ours over this many slices")
     parser.add_argument("--skip-stock", action="store_true", help="while tuning: only run ours")
     args = parser.parse_args(argv)
@@ -173,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = load_items(args.manifest, args.data_root, args.limit)
     print(f"{len(items)} utterances, {sum(len(i.audio) for i in items) / 16000:.0f} s of audio", file=sys.stderr)
     model = load_model(args.model, threads=args.threads, compute_type=args.compute_type)
-    settings = DecodeSettings(batch_windows=args.batch_windows, gap_s=args.gap, timestamps=args.timestamps)
+    settings = DecodeSettings(batch_windows=args.batch_windows, gap_s=args.gap, timestamps=args.timestamps,
+                              isolation=args.isolation, margin_s=args.margin, tail_s=args.tail)
     transcriber = WhisperTranscriber(model, settings=settings)
     warm = items[:1]
     run_ours(transcriber, warm, 1)

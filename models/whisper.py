@@ -1,9 +1,19 @@
 """faster-whisper behind the ``Transcriber`` protocol, tuned for many short utterances.
 
 Stock ``WhisperModel.transcribe()`` pads each utterance to 30 s, so a 2 s reply costs a whole
-window. Here utterances of one language are packed into shared 30 s windows (``models.packing``),
-several windows go through the encoder and a greedy decoder as one batch, and CTranslate2's
-cross-attention alignment gives word times that split the text back per utterance.
+window. Here utterances of one language, from every call, are packed into shared 30 s windows
+(``models.packing``) and several windows go through the encoder as one batch: the encoder, which
+costs the same however little speech a window holds, is what packing saves.
+
+Decoding is per utterance (``isolation="utterance"``): each utterance gets its own decoder sequence,
+whose cross-attention memory is only the encoder frames of that utterance's own stretch of the window
+(plus a margin of the silence around it, less than half the gap) followed by frames of an encoded silent
+window. No decoder ever sees the frames of another utterance, so it cannot run on into a neighbour's
+first word, and there is no step that hands words to utterances by time: everything a sequence says
+belongs to its utterance. That is what keeps one caller's words out of another call's transcript,
+by construction, and the boundary words with their own utterance. The encoder's self-attention
+still spans the whole window; ``benchmarks.leakage`` measures what that lets through (nothing, on
+the shared set), against each utterance transcribed alone.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import ctranslate2
 import numpy as np
@@ -28,8 +38,18 @@ from models.transcriber import Transcript, Utterance, Word
 from models.waveform import to_whisper_rate
 
 _FRAMES = 3000  # mel frames in one 30 s window
+_HOP = 320  # samples of 16 kHz audio per encoder frame (20 ms; two mel frames)
 _PREPEND = "\"'“¿([{-"
 _APPEND = "\"'.。,，!！?？:：”)]}、"
+
+
+Isolation = Literal["utterance", "call", "shared"]
+"""How far apart utterances are kept once packed. ``utterance``: one decoder sequence per utterance over
+its own encoder frames (the default: no word can cross between utterances, hence calls). ``call``:
+windows hold one call's utterances only, decoded as one text and split by word times (isolated
+between calls, not between one call's utterances; a window per call costs encoder time). ``shared``:
+windows of every call decoded as one text and split by word times: not isolated, kept only to
+measure against (``benchmarks.leakage``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +70,16 @@ class DecodeSettings:
     logprob: float = -1.0
     min_word_probability: float = 0.0
     """Utterances whose words average below this are withheld (0 disables)."""
+    isolation: Isolation = "utterance"
+    margin_s: float = 0.2
+    """``utterance`` isolation: silence either side of an utterance that its decoder also sees, so a
+    word cut by the VAD keeps its edges; capped below half of ``gap_s``, so it never reaches a neighbour."""
+    tail_s: float = 3.0
+    """``utterance`` isolation: silence kept free at the end of every window and appended to each utterance's
+    frames: Whisper expects silence after the last word, and without it ran on, repeating the utterance."""
+    doubt_logprob: float = -0.6
+    """``utterance`` isolation: an utterance decoded apart whose tokens average below this log-probability,
+    that ran on past its audio, or that repeated itself, is decoded again alone in a window of its own."""
 
 
 @dataclass(slots=True)
@@ -81,7 +111,7 @@ class WhisperTranscriber:
         audio = [to_whisper_rate(u.audio, u.sample_rate) for u in utterances]
         out: list[Transcript | None] = [None] * len(utterances)
         groups: dict[str, list[Span]] = {}
-        capacity = int(self.settings.window_s * RATE)
+        capacity = int(self._packed_s() * RATE)
         for i, (utt, samples) in enumerate(zip(utterances, audio, strict=True)):
             language = self._language_for(utt)
             if guards.rms_dbfs(samples) < guards.SILENCE_DBFS or samples.size < RATE // 10:
@@ -89,26 +119,32 @@ class WhisperTranscriber:
                 continue
             # Unknown language: pack only with the same speaker, whose language is the same.
             key = language or f"?{utt.call_id}\x00{utt.leg}"
+            if self.settings.isolation == "call" and language:
+                key = f"{language}\x00{utt.call_id}"
             cuts = split_at_pauses(samples, capacity)
             groups.setdefault(key, []).extend((i, start, end) for start, end in cuts)
         decoded: dict[int, list[_Decoded]] = {}
         missed = self._run(self._plan(groups), audio, decoded)
         if missed:
-            # Second and last chance, with new neighbours, for utterances the decoder skipped.
+            # Second and last chance for utterances the decoder skipped or, decoded apart, doubted: with new
+            # neighbours, or (``utterance`` isolation) alone in a window, where nothing else can be heard.
             retry: dict[str, list[Span]] = {}
             for language, piece in missed:
                 retry.setdefault(language, []).append((piece.index, piece.source_start, piece.source_end))
-            self._run(self._plan(retry), audio, decoded)
+            self._run(self._plan(retry, alone=self.settings.isolation == "utterance"), audio, decoded)
         for i, utt in enumerate(utterances):
             if out[i] is None:
                 out[i] = self._assemble(utt, audio[i].size, decoded.get(i, []), i)
         return [t for t in out if t is not None]
 
-    def _plan(self, groups: dict[str, list[Span]]) -> list[tuple[str | None, Window]]:
+    def _plan(self, groups: dict[str, list[Span]], *, alone: bool = False) -> list[tuple[str | None, Window]]:
         windows: list[tuple[str | None, Window]] = []
         for key, spans in groups.items():
-            language = None if key.startswith("?") else key
-            plan = plan_windows(spans, window_s=self.settings.window_s, gap_s=self.settings.gap_s)
+            language = None if key.startswith("?") else key.partition("\x00")[0]
+            if alone:
+                windows.extend((language, Window((Piece(i, start, end, 0),))) for i, start, end in spans)
+                continue
+            plan = plan_windows(spans, window_s=self._packed_s(), gap_s=self.settings.gap_s)
             windows.extend((language, w) for w in plan)
         return windows
 
@@ -189,6 +225,22 @@ class WhisperTranscriber:
         return [r for r in results if r is not None]
 
     def _generate(self, encoded: Any, windows: Sequence[Window], language: str) -> list[_Decoded]:
+        if self.settings.isolation == "utterance" and any(len(w.pieces) > 1 for w in windows):
+            # A lone piece is decoded as one text like any window: it has nothing to be kept apart from.
+            shared = [k for k, w in enumerate(windows) if len(w.pieces) == 1]
+            apart = [k for k, w in enumerate(windows) if len(w.pieces) > 1]
+            results: dict[int, _Decoded] = {}
+            if shared:
+                sub = _select(encoded, shared)
+                results.update(zip(shared, self._generate_shared(sub, [windows[k] for k in shared], language),
+                                   strict=True))
+            sub = encoded if not shared else _select(encoded, apart)
+            results.update(zip(apart, self._generate_apart(sub, [windows[k] for k in apart], language), strict=True))
+            return [results[k] for k in range(len(windows))]
+        return self._generate_shared(encoded, windows, language)
+
+    def _generate_shared(self, encoded: Any, windows: Sequence[Window], language: str) -> list[_Decoded]:
+        """One text per window, its words given to the piece that their aligned time falls in."""
         tokenizer = self._tokenizer(language)
         prompt = list(tokenizer.sot_sequence)
         if not self.settings.timestamps:
@@ -233,6 +285,95 @@ class WhisperTranscriber:
             missed = () if quiet else window.pieces[reached + 1 :]
             out.append(_Decoded(words, language, quiet, missed))
         return out
+
+    def _generate_apart(self, encoded: Any, windows: Sequence[Window], language: str) -> list[_Decoded]:
+        """One decoder sequence per piece, over that piece's encoder frames only (module docstring)."""
+        tokenizer = self._tokenizer(language)
+        prompt = list(tokenizer.sot_sequence)
+        frames = np.asarray(encoded)
+        # Below half the gap: the frames a piece's decoder sees never include a neighbour's speech.
+        margin = int(min(self.settings.margin_s, 0.45 * self.settings.gap_s) * RATE) // _HOP
+        spans: list[_Span] = []
+        for w, window in enumerate(windows):
+            for piece in window.pieces:
+                first = max(0, piece.offset // _HOP - margin)
+                end = min(frames.shape[1], -(-(piece.offset + piece.length) // _HOP) + margin)
+                spans.append(_Span(w, piece, first, end))
+        results: dict[int, tuple[list[tuple[Piece, Word]], bool, bool]] = {}
+        for group in _buckets(spans):
+            for k, result in zip(group, self._decode_spans(frames, [spans[k] for k in group], tokenizer, prompt),
+                                 strict=True):
+                results[k] = result
+        out = []
+        for w in range(len(windows)):
+            mine = [k for k, span in enumerate(spans) if span.window == w]
+            words = [pair for k in mine if not results[k][2] for pair in results[k][0]]
+            doubted = tuple(spans[k].piece for k in mine if results[k][2])
+            out.append(_Decoded(words, language, all(results[k][1] for k in mine), doubted))
+        return out
+
+    def _decode_spans(
+        self, frames: npt.NDArray[np.float32], spans: Sequence[_Span], tokenizer: Tokenizer, prompt: list[int]
+    ) -> list[tuple[list[tuple[Piece, Word]], bool, bool]]:
+        # The tail is the window's own silence after everything packed into it (``_packed_s``): silence as
+        # the encoder saw it in this very window, which is what Whisper expects after the last word.
+        tail = int(self.settings.tail_s * RATE) // _HOP
+        width = max(span.end - span.first for span in spans) + tail
+        memory = np.empty((len(spans), width, frames.shape[2]), dtype=np.float32)
+        for k, span in enumerate(spans):
+            n = span.end - span.first
+            memory[k, :n] = frames[span.window, span.first : span.end]
+            # Shorter spans of the call are padded with more of the same silence, never with what precedes it.
+            reserved = frames[span.window, frames.shape[1] - tail :]
+            memory[k, n:] = reserved[np.arange(width - n) % tail]
+        encoded = ctranslate2.StorageView.from_array(memory)
+        speech_s = max(span.piece.length for span in spans) / RATE
+        budget = max(self.settings.min_tokens, math.ceil(speech_s * self.settings.tokens_per_second))
+        generated = self.model.model.generate(
+            encoded,
+            [[*prompt, tokenizer.timestamp_begin + span.first] for span in spans],
+            beam_size=self.settings.beam_size,
+            max_length=min(self.model.max_length, len(prompt) + 1 + budget),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed(tokenizer),
+            max_initial_timestamp_index=1500,
+        )
+        tokens: list[list[int]] = []
+        quiet: list[bool] = []
+        doubts: list[bool] = []
+        for span, result in zip(spans, generated, strict=True):
+            speech_end = -(-(span.piece.offset + span.piece.length) // _HOP)
+            ids, went_on = _within(result.sequences_ids[0], tokenizer, speech_end)
+            avg_logprob = float(result.scores[0]) / (len(result.sequences_ids[0]) + 1)
+            doubts.append(went_on or avg_logprob < self.settings.doubt_logprob)
+            silent = float(result.no_speech_prob) > self.settings.no_speech_prob and avg_logprob < self.settings.logprob
+            quiet.append(silent or not ids)
+            tokens.append([] if silent else ids)
+        alignments = self._align(tokenizer, tokens, encoded, [2 * (span.end - span.first) for span in spans])
+        out = []
+        for span, alignment, silent, doubt in zip(spans, alignments, quiet, doubts, strict=True):
+            # Word times in the piece's own audio: from the frame its memory starts at, within the piece.
+            shift = (span.first * _HOP - span.piece.offset) / RATE
+            low, high = span.piece.source_start / RATE, span.piece.source_end / RATE
+            words = []
+            for item in alignment:
+                text = str(item["word"])
+                if not text:
+                    continue
+                start = min(high, max(low, low + float(item["start"]) + shift))
+                end = min(high, max(start, low + float(item["end"]) + shift))
+                words.append((span.piece, Word(text, start, end, float(item["probability"]))))
+            if not silent and guards.collapse_repeats([w.word for _, w in words]) != list(range(len(words))):
+                doubt = True
+            out.append((words, silent, doubt and not silent))
+        return out
+
+    def _packed_s(self) -> float:
+        """How much of a window utterances may fill: with ``utterance`` isolation the end stays silent."""
+        reserve = self.settings.tail_s if self.settings.isolation == "utterance" else 0.0
+        return self.settings.window_s - reserve
 
     def _align(
         self, tokenizer: Tokenizer, tokens: list[list[int]], encoded: Any, frames: list[int]
@@ -283,6 +424,51 @@ class WhisperTranscriber:
             for w in kept
         )
         return Transcript(text, language, timed, extra=extra)
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """The encoder frames of one window that one piece's decoder sees."""
+
+    window: int
+    piece: Piece
+    first: int
+    end: int
+
+
+def _within(sequence: Sequence[int], tokenizer: Tokenizer, end: int) -> tuple[list[int], bool]:
+    """The text tokens of the segments that start before ``end`` (encoder frames), and whether any text came
+    after: past the piece's audio there is only silence, where Whisper tends to say the piece again."""
+    kept = []
+    went_on = False
+    last = 0
+    for token in sequence:
+        if token >= tokenizer.timestamp_begin:
+            last = token - tokenizer.timestamp_begin
+        elif token < tokenizer.eot:
+            if last < end:
+                kept.append(token)
+            else:
+                went_on = True
+    return kept, went_on
+
+
+def _buckets(spans: Sequence[_Span], *, waste: float = 0.25) -> list[list[int]]:
+    """Indices of ``spans`` grouped for one decoder call each: every memory in a call is padded to the longest,
+    and the decoder projects every padded frame, so lengths are grouped (shortest first) while the padding
+    stays under ``waste`` of the frames."""
+    order = sorted(range(len(spans)), key=lambda k: spans[k].end - spans[k].first)
+    groups: list[list[int]] = []
+    real = 0
+    for k in order:
+        n = spans[k].end - spans[k].first
+        if groups and n * (len(groups[-1]) + 1) <= (1 + waste) * (real + n):
+            groups[-1].append(k)
+            real += n
+        else:
+            groups.append([k])
+            real = n
+    return groups
 
 
 def _select(encoded: Any, members: Sequence[int]) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.packing import RATE, Window
+from models.packing import RATE, Window, plan_windows
 from models.transcriber import Utterance, Word
 from models.whisper import DecodeSettings, WhisperTranscriber, _Decoded
 
@@ -52,10 +52,11 @@ def test_skipped_utterances_get_a_second_pass_and_results_keep_their_order() -> 
     results = t.transcribe_batch(batch)
     assert [r.text for r in results] == ["w0.0", "w1.0", "w2.0", "w3.0", "w4.0"]
     assert [r.language for r in results] == ["en", "ru", "en", "ru", "en"]
-    # Languages are never packed together; only the skipped ones are decoded again.
+    # Languages are never packed together; only the skipped ones are decoded again, each alone in a window.
     assert t.passes[0] == [[0, 2, 4], [1, 3]]
-    assert sorted(i for window in t.passes[1] for i in window) == [2, 3, 4]
-    assert len(t.passes) == 2
+    again = [window for batch in t.passes[1:] for window in batch]
+    assert sorted(again) == [[2], [3], [4]]
+    assert len(t.passes) == 3  # two windows a batch
 
 
 def test_word_times_are_call_times_and_long_audio_is_reassembled() -> None:
@@ -79,3 +80,90 @@ def test_silence_is_not_decoded() -> None:
     (result,) = t.transcribe_batch([quiet])
     assert result.text == "" and result.rejected == "silence"
     assert t.passes == []
+
+
+class _Tokens:
+    sot_sequence = (50258, 50259, 50359)
+    eot = 50257
+    no_timestamps = 50363
+    timestamp_begin = 50364
+
+
+class MemoryRecorder(WhisperTranscriber):
+    """Runs the per-utterance decoding on an encoder output whose every frame says whose audio it came from,
+    and keeps the memory each decoder sequence was given."""
+
+    def __init__(self, settings: DecodeSettings) -> None:
+        self.memories: list[npt.NDArray[np.float32]] = []
+        self.prompts: list[list[int]] = []
+
+        def generate(encoded: Any, prompts: list[list[int]], **_: Any) -> list[Any]:
+            self.memories.extend(np.asarray(encoded))
+            self.prompts.extend(prompts)
+            return [SimpleNamespace(sequences_ids=[[]], scores=[0.0], no_speech_prob=0.0) for _ in prompts]
+
+        fake: Any = SimpleNamespace(model=SimpleNamespace(is_multilingual=True, generate=generate), max_length=448)
+        super().__init__(fake, settings=settings)
+
+    def _tokenizer(self, language: str) -> Any:
+        return _Tokens()
+
+    def _suppressed(self, tokenizer: Any) -> list[int]:
+        return []
+
+
+def owners(window: Window, frames: int = 1500) -> npt.NDArray[np.float32]:
+    """An encoder output of one window: each 20 ms frame holds 1 + the index of the utterance heard in it
+    (rounded outwards, as a frame straddling an edge hears both), 0 for silence."""
+    out = np.zeros((frames, 4), dtype=np.float32)
+    for p in window.pieces:
+        out[p.offset // 320 : -(-(p.offset + p.length) // 320)] = p.index + 1
+    return out
+
+
+def test_each_utterance_is_decoded_over_its_own_frames_and_silence_only() -> None:
+    settings = DecodeSettings()
+    t = MemoryRecorder(settings)
+    lengths = [2.0, 0.3, 7.5, 1.1, 3.0, 0.5, 4.2, 2.6]  # seconds; packs into one window with the reserved tail
+    spans = [(i, 0, int(s * RATE)) for i, s in enumerate(lengths)]
+    windows = plan_windows(spans, window_s=settings.window_s - settings.tail_s, gap_s=settings.gap_s)
+    assert len(windows) == 1 and len(windows[0].pieces) == len(lengths)
+    encoded = np.stack([owners(w) for w in windows])
+    assert not encoded[0, -int(settings.tail_s * 50) :].any()  # the reserved end of the window is silent
+    decoded = t._generate(encoded, windows, "en")
+    assert len(decoded) == 1 and not decoded[0].words
+    assert len(t.memories) == len(lengths)
+    seen = set()
+    for memory, prompt in zip(t.memories, t.prompts, strict=True):
+        heard = set(np.unique(memory)) - {0.0}
+        assert len(heard) == 1, f"a decoder heard utterances {heard}"
+        seen |= heard
+        # It starts reading at the timestamp of its own stretch of the window.
+        index = int(heard.pop()) - 1
+        piece = next(p for p in windows[0].pieces if p.index == index)
+        start = prompt[-1] - _Tokens.timestamp_begin
+        assert 0 <= piece.offset / 320 - start <= 0.2 * 50 + 1
+    assert seen == {float(i + 1) for i in range(len(lengths))}
+
+
+def test_a_doubtful_decode_is_done_again_alone() -> None:
+    class Doubting(MemoryRecorder):
+        alone: list[list[int]] = []
+
+        def _decode_spans(self, frames: Any, spans: Any, tokenizer: Any, prompt: list[int]) -> list[Any]:
+            # The second utterance of each window ran on past its audio.
+            return [([(s.piece, Word(f" w{s.piece.index}", 0.0, 0.1, 0.9))], False, s.piece.index == 1)
+                    for s in spans]
+
+        def _generate_shared(self, encoded: Any, windows: Any, language: str) -> list[_Decoded]:
+            self.alone.append([p.index for w in windows for p in w.pieces])
+            return [_Decoded([(w.pieces[0], Word(" again", 0.0, 0.1, 0.9))], language, False) for w in windows]
+
+        def _decode(self, batch: Any, audio: Any) -> list[_Decoded]:
+            encoded = np.stack([owners(w) for _, w in batch])
+            return self._generate(encoded, [w for _, w in batch], "en")
+
+    t = Doubting(DecodeSettings())
+    results = t.transcribe_batch([utt("a", 2), utt("b", 2), utt("c", 2)])
+    assert [r.text for r in results] == ["w0", "again", "w2"]
+    assert t.alone == [[1]]  # decoded alone: a window of its own

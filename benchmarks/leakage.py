@@ -1,0 +1,159 @@
+"""Do words cross between packed utterances, and between calls? Counted against each utterance transcribed alone.
+
+    python -m benchmarks.leakage --manifest ../shared/data/asr/manifest.tsv --data-root ../shared/data/asr
+                                 [--isolation utterance,shared] [--orders 3] [--shapes 32,window] [--calls 8]
+
+Every utterance of the manifest is first transcribed alone (a window of its own: nothing else to hear). Then,
+for each packing order (the manifest's, then seeded shuffles) and each batch shape the live scheduler hands
+the transcriber (``32``: what one replica takes from a backlog, its ``max_batch``; ``window``: one 30 s
+window's worth, what each of several replicas takes; any number: that many utterances), the utterances are
+given, in that order, to ``N`` pretend calls in turn (utterance k to call k mod N) and transcribed in batches
+of that shape, exactly as ``transcribe_batch`` is called live.
+
+A word of an utterance's packed transcript is *foreign* when neither its reference nor its transcript alone
+holds it (words compared after the normaliser of ``benchmarks.asr``, as multisets). A foreign word that
+another utterance of the same batch said (in its reference or alone) is counted as attributed to the wrong
+utterance; when only utterances of other calls said it, to the wrong call. The "wrong call" count is the
+privacy figure: it must be 0 in every run. A word that both a neighbour said and the model might invent
+("the") counts too, so the counts are an upper bound. ``shared`` (one text per window, split by word time,
+windows of every call) is what the transcriber did before; it is here to show that the count sees leaks.
+
+Also printed per run: words of the transcript alone that the packed transcript lost, and the WER of both
+against the references. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast, get_args
+
+from benchmarks.asr import Item, load_items, normalise, wer_by_language
+from models.transcriber import Utterance
+from models.whisper import DecodeSettings, Isolation, WhisperTranscriber, load_model
+
+
+def utterances(items: Sequence[Item], calls: int) -> list[Utterance]:
+    return [
+        Utterance(f"call-{k % calls}", ("customer", "agent")[(k // calls) % 2], 0.0, len(it.audio) / 16000,
+                  it.audio, 16000, it.language)
+        for k, it in enumerate(items)
+    ]
+
+
+def batches(utts: Sequence[Utterance], shape: str, window_s: float, gap_s: float) -> list[list[int]]:
+    """Indices of ``utts`` in the batches the live scheduler would make of them (``service.transcription``)."""
+    out: list[list[int]] = []
+    if shape == "window":
+        room = 0.0
+        for k, u in enumerate(utts):
+            packed = u.end_s - u.start_s + gap_s
+            if out and packed <= room:
+                out[-1].append(k)
+                room -= packed
+            else:
+                out.append([k])
+                room = window_s - packed
+        return out
+    size = int(shape)
+    return [list(range(first, min(first + size, len(utts)))) for first in range(0, len(utts), size)]
+
+
+def words(text: str, language: str) -> Counter[str]:
+    return Counter(normalise(text, language).split())
+
+
+def count(items: Sequence[Item], utts: Sequence[Utterance], groups: Sequence[Sequence[int]],
+          alone: Sequence[str], packed: Sequence[str]) -> dict[str, Any]:
+    wrong_utterance = wrong_call = lost = 0
+    examples: list[str] = []
+    said = [words(it.reference, it.language) + words(a, it.language) for it, a in zip(items, alone, strict=True)]
+    for group in groups:
+        for k in group:
+            mine = words(packed[k], items[k].language)
+            lost += sum((words(alone[k], items[k].language) - mine).values())
+            foreign = mine - said[k]
+            same = Counter[str]()
+            other = Counter[str]()
+            for j in group:
+                if j != k:
+                    (same if utts[j].call_id == utts[k].call_id else other).update(said[j])
+            for word, n in foreign.items():
+                if word in same or word in other:
+                    wrong_utterance += n
+                if word in other and word not in same:
+                    wrong_call += n
+                    examples.append(f"{word!r} in {utts[k].call_id} {items[k].path}")
+    return {"wrong_utterance": wrong_utterance, "wrong_call": wrong_call, "lost_words": lost,
+            "wrong_call_examples": examples[:10]}
+
+
+def transcribe(transcriber: WhisperTranscriber, utts: Sequence[Utterance], groups: Sequence[Sequence[int]]
+               ) -> tuple[list[str], float]:
+    texts = [""] * len(utts)
+    began = time.process_time()
+    for group in groups:
+        for k, result in zip(group, transcriber.transcribe_batch([utts[k] for k in group]), strict=True):
+            texts[k] = result.text
+    return texts, time.process_time() - began
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", type=Path, required=True)
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--limit", type=int, help="first N utterances of each language")
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--isolation", default="utterance", help="comma-separated: " + ", ".join(get_args(Isolation)))
+    parser.add_argument("--orders", type=int, default=3, help="the manifest's order, then seeded shuffles")
+    parser.add_argument("--shapes", default="32,window", help="batch shapes: 32, window or a number")
+    parser.add_argument("--calls", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    items = load_items(args.manifest, args.data_root, args.limit)
+    print(f"{len(items)} utterances, {sum(len(i.audio) for i in items) / 16000:.0f} s of audio", file=sys.stderr)
+    model = load_model(args.model, threads=args.threads)
+    defaults = DecodeSettings()
+    # Alone: every utterance its own call, so "call" isolation gives each a window of its own.
+    solo = WhisperTranscriber(model, settings=DecodeSettings(isolation="call"))
+    alone_utts = [Utterance(f"alone-{k}", "customer", 0.0, len(it.audio) / 16000, it.audio, 16000, it.language)
+                  for k, it in enumerate(items)]
+    alone, alone_cpu = transcribe(solo, alone_utts, [list(range(f, min(f + 32, len(items))))
+                                                      for f in range(0, len(items), 32)])
+    print(f"alone: WER {wer_by_language(items, alone)}  ({alone_cpu:.0f} s CPU)", flush=True)
+    runs: list[dict[str, Any]] = []
+    for isolation in args.isolation.split(","):
+        transcriber = WhisperTranscriber(model, settings=DecodeSettings(isolation=cast(Isolation, isolation)))
+        for order in range(args.orders):
+            index = list(range(len(items)))
+            if order:
+                random.Random(order).shuffle(index)
+            ordered = [items[k] for k in index]
+            for shape in args.shapes.split(","):
+                utts = utterances(ordered, args.calls)
+                groups = batches(utts, shape, defaults.window_s, defaults.gap_s)
+                texts, cpu = transcribe(transcriber, utts, groups)
+                result = count(ordered, utts, groups, [alone[k] for k in index], texts)
+                run = {"isolation": isolation, "order": "manifest" if not order else f"shuffle-{order}",
+                       "shape": shape, "batches": len(groups), **result,
+                       "wer": wer_by_language(ordered, texts), "cpu_s": round(cpu, 1)}
+                runs.append(run)
+                print(f"{isolation:9s} {run['order']:9s} batch {shape:>6s}: wrong call {result['wrong_call']:3d}  "
+                      f"wrong utterance {result['wrong_utterance']:3d}  lost {result['lost_words']:3d}  "
+                      f"WER {run['wer']}  {cpu:.0f} s CPU", flush=True)
+                for example in result["wrong_call_examples"]:
+                    print(f"    {example}", flush=True)
+    print(json.dumps({"utterances": len(items), "calls": args.calls, "alone_wer": wer_by_language(items, alone),
+                      "runs": runs}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
