@@ -6,7 +6,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from audio.events import Leg, RaisedVoice, RaisedVoiceEnded
+from audio.events import Leg, RaisedVoice, RaisedVoiceEnded, RaisedVoiceSustained
 from audio.frames import FRAME
 from audio.settings import EscalationSettings
 
@@ -116,6 +116,8 @@ class EscalationTracker:
         self.span_frames = settings.window_span_ms // ms
         self.min_baseline = settings.baseline_min_speech_ms // ms
         self.clear_frames = settings.clear_ms // ms
+        self.sustained = settings.sustained_ms // ms
+        self._sustained_said = False
         self.clear_silence = settings.clear_silence_ms // ms
         self.baseline = Baseline(settings.baseline_speech_ms // ms, settings.baseline_drift, settings.spread_windows,
                                  settings.level_quantile)
@@ -131,9 +133,9 @@ class EscalationTracker:
         self.delta_st = 0.0
 
 
-    def feed(self, frames: list[_Frame], now: int) -> list[RaisedVoice | RaisedVoiceEnded]:
+    def feed(self, frames: list[_Frame], now: int) -> list[RaisedVoice | RaisedVoiceSustained | RaisedVoiceEnded]:
         """``frames``: this block's speech frames; ``now``: index of the frame after the block."""
-        out: list[RaisedVoice | RaisedVoiceEnded] = []
+        out: list[RaisedVoice | RaisedVoiceSustained | RaisedVoiceEnded] = []
         recent = self._recent
         recent.extend(frames)
         while len(recent) > self.window_frames or (recent and recent[0].index < now - self.span_frames):
@@ -163,8 +165,9 @@ class EscalationTracker:
         s = self.s
         # A speaker whose calm level swings widely (a real headset, a varying line) needs a higher bar.
         margin = s.spread_z * baseline.spread_db
-        loud_alone = max(s.loudness_db, margin + s.loudness_db - s.loudness_with_pitch_db)
-        loud_with_pitch = max(s.loudness_with_pitch_db, margin)
+        extra = 0.0 if baseline.full else s.provisional_extra_db
+        loud_alone = max(s.loudness_db, margin + s.loudness_db - s.loudness_with_pitch_db) + extra
+        loud_with_pitch = max(s.loudness_with_pitch_db, margin) + extra
         raised = self.delta_db >= loud_alone or (self.delta_db >= loud_with_pitch and self.delta_st >= s.pitch_st)
         calm = self.delta_db < loud_with_pitch / 2 and self.delta_st < s.pitch_st / 2
         if self.episode_start is None:
@@ -187,6 +190,7 @@ class EscalationTracker:
                 self.episode_start = self._onset(recent, baseline.level_db)
                 self._last_raised = recent[-1].index
                 self._calm_frames = 0
+                self._sustained_said = False
                 out.append(RaisedVoice(self.leg, self.episode_start * FRAME, self.delta_db, self.delta_st,
                                        now * FRAME))
             elif not raised:
@@ -202,6 +206,10 @@ class EscalationTracker:
             self._calm_frames = 0
             if raised:
                 self._last_raised = recent[-1].index
+                span = self._last_raised + 1 - self.episode_start
+                if not self._sustained_said and span >= self.sustained:
+                    self._sustained_said = True
+                    out.append(RaisedVoiceSustained(self.leg, self.episode_start * FRAME, span * FRAME, now * FRAME))
         else:
             self._calm_frames += len(frames)
             if self._calm_frames >= self.clear_frames:

@@ -55,18 +55,20 @@ class SpeechEnded:
 
 @dataclass(frozen=True, slots=True)
 class Interruption:
-    """``by`` started talking over ``of`` while ``of`` was mid-turn, and kept going."""
+    """``by`` started talking over ``of`` while ``of`` was mid-utterance, and took the floor: ``of`` stopped
+    (``kind`` "cutoff") or both kept talking (``kind`` "competitive")."""
 
     by: Leg
     of: Leg
     start: int
     overlap: int
     t: int
+    kind: Literal["cutoff", "competitive"] = "competitive"
     type: Literal["interruption"] = "interruption"
 
     def to_dict(self) -> dict[str, object]:
         return {"type": self.type, "by": self.by, "of": self.of, "start": seconds(self.start),
-                "overlap": seconds(self.overlap), "t": seconds(self.t)}
+                "overlap": seconds(self.overlap), "kind": self.kind, "t": seconds(self.t)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,22 @@ class RaisedVoice:
         return {"type": self.type, "leg": self.leg, "start": seconds(self.start),
                 "loudness_db": round(self.loudness_db, 1), "pitch_st": round(self.pitch_st, 1),
                 "t": seconds(self.t)}
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedVoiceSustained:
+    """The leg's voice has now been raised for ``duration`` (from the episode's start to its latest raised
+    speech): a supervisor should listen to this call. Once per episode."""
+
+    leg: Leg
+    start: int
+    duration: int
+    t: int
+    type: Literal["raised_voice_sustained"] = "raised_voice_sustained"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.type, "leg": self.leg, "start": seconds(self.start),
+                "duration": seconds(self.duration), "t": seconds(self.t)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,5 +187,5 @@ class ProsodySample:
                 "baseline_pitch_hz": r(self.baseline_pitch_hz), "t": seconds(self.t)}
 
 
-AcousticEvent = (SpeechStarted | SpeechEnded | Interruption | Backchannel | RaisedVoice | RaisedVoiceEnded
-                 | DeadAir | Monologue | ProsodySample)
+AcousticEvent = (SpeechStarted | SpeechEnded | Interruption | Backchannel | RaisedVoice | RaisedVoiceSustained
+                 | RaisedVoiceEnded | DeadAir | Monologue | ProsodySample)

@@ -198,4 +198,5 @@ class InterruptionDetector:
             return False  # the other was finishing its turn: a terminal overlap
         if self.voicing is not None and self.voicing(by, c.start, now) < self.min_voicing:
             return False  # laughter, a cough, noise: not speech that takes a turn
-        return Interruption(by, of, c.start * FRAME, overlap * FRAME, now * FRAME)
+        return Interruption(by, of, c.start * FRAME, overlap * FRAME, now * FRAME,
+                            "competitive" if other_talking else "cutoff")

@@ -136,14 +136,23 @@ class EscalationSettings:
     changes over minutes, not a voice that rises over seconds."""
     baseline_min_speech_ms: int = 3000
     """Speech needed before any decision: a provisional baseline."""
+    provisional_extra_db: float = 3.0
+    """Until the baseline is full (``baseline_speech_ms``), a rise must clear the loudness bars by this much more:
+    a few seconds of a speaker's first speech (a quiet greeting) say little about their voice, and an episode
+    begun on such a baseline holds the baseline frozen."""
     clear_ms: int = 5000
     """Speech below half the thresholds that ends an episode."""
+    sustained_ms: int = 6000
+    """An episode whose raised speech has spanned this long is sustained (``raised_voice_sustained``): it flags
+    the call for a supervisor. One loud sentence is not."""
     clear_silence_ms: int = 20000
     """Silence on the leg that ends an episode too."""
 
 
 CUSTOMER_ESCALATION = EscalationSettings(loudness_db=6.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
-AGENT_ESCALATION = EscalationSettings(loudness_db=6.0, pitch_st=1.5, loudness_with_pitch_db=5.0)
+AGENT_ESCALATION = EscalationSettings(loudness_db=6.0, pitch_st=1.5, loudness_with_pitch_db=5.0, sustained_ms=3000)
+"""The agent's sustained bar is lower: an agent raising their voice at a customer is rare and always worth a
+listen."""
 
 
 @dataclass(frozen=True, slots=True)

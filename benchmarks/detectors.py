@@ -17,11 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import soundfile as sf
 
 from benchmarks.naive import naive_events
-from service.analyze_cmd import INTERNAL, analyze
+from service.analyze_cmd import INTERNAL, analyze, triage
 from service.monitor import CallMonitor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,9 +56,10 @@ def detect(folder: Path, out_ours: Path, out_naive: Path, naive: bool = True) ->
         ch = truth.get("channels", {"customer": 0, "agent": 1})
         c, a = x[:, ch["customer"]].copy(), x[:, ch["agent"]].copy()
         seconds += len(c) / rate
-        events = analyze(c, a, CallMonitor())
+        events = triage([e.to_dict() for e in analyze(c, a, CallMonitor())], call_id=wav.stem, asr=False,
+                        duration=len(c) / rate)
         (out_ours / f"{wav.stem}.jsonl").write_text(
-            "".join(json.dumps(e.to_dict()) + "\n" for e in events if e.type not in INTERNAL))
+            "".join(json.dumps(e) + "\n" for e in events if e["type"] not in INTERNAL))
         if naive:
             (out_naive / f"{wav.stem}.jsonl").write_text(
                 "".join(json.dumps(e) + "\n" for e in naive_events(c, a)))
@@ -93,6 +95,33 @@ def episodes(labels: Path, detections: Path) -> list[str]:
     return lines
 
 
+def flags(labels: Path, detections: Path) -> dict[str, Any]:
+    """Flag precision and recall: a labelled call is a positive when a voice was raised in it (an escalation or
+    agent-raises-voice scenario, or any labelled raised-voice episode); a call is flagged when the monitor's
+    ``call_ended`` says so. Also the agent's interruption alerts per hour of the calls with none labelled."""
+    tp = fp = fn = tn = 0
+    calm_alerts, calm_hours = 0, 0.0
+    missed: list[str] = []
+    wrong: list[str] = []
+    for lf in sorted(labels.glob("*.json")):
+        truth = json.loads(lf.read_text())
+        positive = any(e["type"] == "raised_voice" for e in truth["events"])
+        dets = [json.loads(x) for x in (detections / f"{lf.stem}.jsonl").read_text().splitlines() if x.strip()]
+        ended = [d for d in dets if d.get("type") == "call_ended"]
+        flagged = bool(ended and ended[-1]["call"]["flagged"])
+        tp += positive and flagged
+        fp += flagged and not positive
+        fn += positive and not flagged
+        tn += not (positive or flagged)
+        (missed if positive and not flagged else wrong if flagged and not positive else []).append(lf.stem)
+        if not any(e["type"] == "interruption" and e["by"] == "agent" for e in truth["events"]):
+            calm_hours += truth["duration"] / 3600
+            calm_alerts += sum(d.get("type") == "alert" and d.get("rule") == "interruption" for d in dets)
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": tp / (tp + fp) if tp + fp else 1.0,
+            "recall": tp / (tp + fn) if tp + fn else 1.0, "missed": missed, "wrong": wrong,
+            "false_interruption_alerts_per_hour": calm_alerts / calm_hours if calm_hours else None}
+
+
 def report(name: str, ours: dict, naive: dict | None) -> list[str]:  # type: ignore[type-arg]
     lines = [f"== {name}: {ours['calls']} calls, {ours['hours'] * 60:.1f} min",
              f"{'':14s} {'monitor':8s} {'P':>5s} {'R':>5s} {'F1':>5s} {'tp':>4s} {'fp':>4s} {'fn':>4s} "
@@ -104,6 +133,9 @@ def report(name: str, ours: dict, naive: dict | None) -> list[str]:  # type: ign
             lines.append(f"{key:14s} {label:8s} {k['precision']:5.2f} {k['recall']:5.2f} {k['f1']:5.2f} "
                          f"{k['tp']:4d} {k['fp']:4d} {k['fn']:4d} {fmt(k['delay_p50']):>5s} {fmt(k['delay_p95']):>5s}")
     for label, s in monitors:
+        if s.get("overlaps"):
+            lines.append(f"{label:9s} natural overlaps flagged {s['overlap_false_alarms']}/{s['overlaps']} "
+                         f"({s['overlap_false_alarm_rate']:.2f})")
         rv = s["raised_voice"]
         lines.append(f"{label:9s} backchannels flagged {s['backchannel_false_alarms']}/{s['backchannels']} "
                      f"({s['backchannel_false_alarm_rate']:.2f}); raised voice: clear-episode recall "
@@ -143,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
             detect(folder, ours_dir, naive_dir, naive=not args.no_naive)
             ours = scorer.score(folder, ours_dir)
             naive = None if args.no_naive else scorer.score(folder, naive_dir)
-            summary[folder.name] = {"callwatch": ours, "naive": naive}
+            flagging = flags(folder, ours_dir)
+            summary[folder.name] = {"callwatch": ours, "naive": naive, "flags": flagging}
             print("\n".join(report(folder.name, ours, naive)), flush=True)
+            print(f"flags (signals only): P {flagging['precision']:.2f} R {flagging['recall']:.2f} "
+                  f"(tp {flagging['tp']} fp {flagging['fp']} fn {flagging['fn']} tn {flagging['tn']})"
+                  + (f" missed {' '.join(flagging['missed'])}" if flagging["missed"] else "")
+                  + (f" wrongly flagged {' '.join(flagging['wrong'])}" if flagging["wrong"] else ""), flush=True)
             if args.episodes:
                 print("\n".join(episodes(folder, ours_dir)), flush=True)
     if args.json:

@@ -26,7 +26,7 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {r.name: r for r in (
-    Rule("interruption", "warning", "You talked over the customer", "Let the customer finish",
+    Rule("interruption", "warning", "{what}", "Let the customer finish",
          cooldown_s=15, max_per_call=6, score=8),
     Rule("customer_raised_voice", "warning", "Customer's voice is raised",
          "Acknowledge the frustration before solving", cooldown_s=30, max_per_call=5, score=25),
@@ -59,3 +59,9 @@ UPSET_WINDOW_S = 30.0
 EMPATHY_CATEGORIES = frozenset({"empathy", "apology", "acknowledgement"})
 FLAG_SCORE = 50
 """Escalation score at which a call is flagged for supervisor review (and its recording kept)."""
+FLAG_REASONS = {
+    "customer": "customer_voice_raised",
+    "agent": "agent_voice_raised",
+}
+"""A voice raised for a sustained stretch (``raised_voice_sustained``; how long is the leg's ``sustained_ms`` in
+``audio.settings``) flags the call whatever its score, under this name in its ``flags``."""

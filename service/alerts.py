@@ -14,6 +14,7 @@ from service.alert_rules import (
     EMPATHY_CATEGORIES,
     EMPATHY_WINDOW_S,
     FAST_WPM,
+    FLAG_REASONS,
     FLAG_SCORE,
     RULES,
     UPSET_WINDOW_S,
@@ -49,14 +50,23 @@ class AlertEngine:
 
     @property
     def flagged(self) -> bool:
-        return self.score >= FLAG_SCORE or self.critical
+        return self.score >= FLAG_SCORE or self.critical or any(r in self.flags for r in FLAG_REASONS.values())
+
+    def call_fields(self) -> dict[str, Any]:
+        """What the call object (``call_started``/``call_updated``/``call_ended``) says of the alerts so far."""
+        return {"escalation_score": self.score, "flagged": self.flagged, "flags": sorted(self.flags)}
 
     def observe(self, ev: Event) -> list[Event]:
         t = float(ev.get("t", 0.0))
         out = self._check_empathy(t)
         kind = ev.get("type")
+        if kind == "raised_voice_sustained" and ev.get("leg") in FLAG_REASONS:
+            # A voice that stayed raised is worth a supervisor's listen, whatever the score says.
+            self.flags.add(FLAG_REASONS[str(ev["leg"])])
         if kind == "interruption" and ev.get("by") == "agent":
-            fired = self._fire("interruption", t, [ev])
+            what = ("You cut the customer off" if ev.get("kind") == "cutoff"
+                    else "You talked over the customer")
+            fired = self._fire("interruption", t, [ev], what=what)
             if fired:
                 self._interruption_alerts[float(ev.get("start", t))] = fired[0]
             out += fired

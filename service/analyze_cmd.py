@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import soundfile as sf
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 
 from audio.events import RATE
 from audio.pcm import resample
+from service.alerts import AlertEngine
 from service.monitor import CallMonitor, Event, MonitorSettings, Segment
 from service.redaction import apply_redactions
 
@@ -107,6 +109,26 @@ def analyze(customer: NDArray[np.int16], agent: NDArray[np.int16], monitor: Call
     return sorted(events, key=lambda e: float(e.to_dict()["t"]))  # type: ignore[arg-type]
 
 
+def triage(events: list[dict[str, Any]], *, call_id: str, asr: bool, duration: float) -> list[dict[str, Any]]:
+    """The events with the alerts the live service would raise on them, each right after its cause, and the
+    same ``call_ended`` (escalation score, flagged, flags, counts) at the end: one engine, offline and live."""
+    engine = AlertEngine(call_id, asr=asr)
+    counts: Counter[str] = Counter()
+    out: list[dict[str, Any]] = []
+    for ev in events:
+        out.append(ev)
+        kind = str(ev.get("type"))
+        if kind not in INTERNAL and kind != "prosody":
+            counts[kind] += 1
+        for alert in engine.observe(ev):
+            counts["alert"] += 1 if alert["type"] == "alert" else -1
+            out.append(alert)
+    call = {"id": call_id, "status": "ended", "duration": round(duration, 3), **engine.call_fields(),
+            "counts": dict(counts)}
+    out.append({"type": "call_ended", "t": round(duration, 3), "call": call})
+    return out
+
+
 def _transcribe(monitor: CallMonitor, segments: list[Segment], transcribe: object) -> list[Event]:
     if not segments:
         return []
@@ -139,13 +161,16 @@ def run(args: argparse.Namespace) -> int:
     out = args.out.open("w") if args.out else sys.stdout
     try:
         # What is printed is what a store keeps after the call: utterances in their final, redacted form.
-        for d in apply_redactions([ev.to_dict() for ev in events]):
+        call_id = (args.call or args.customer).stem
+        seconds = len(customer) / RATE
+        triaged = triage([ev.to_dict() for ev in events], call_id=call_id, asr=transcribe is not None,
+                         duration=seconds)
+        for d in apply_redactions(triaged):
             if args.all_events or d["type"] not in INTERNAL:
                 out.write(json.dumps(d, ensure_ascii=False) + "\n")
     finally:
         if args.out:
             out.close()
     took = time.perf_counter() - started
-    seconds = len(customer) / RATE
     print(f"{seconds:.1f} s of call in {took:.1f} s ({seconds / max(took, 1e-9):.0f}x real time)", file=sys.stderr)
     return 0

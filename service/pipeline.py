@@ -179,8 +179,7 @@ class LiveCall:
     def call_object(self) -> dict[str, Any]:
         return {"id": self.id, "agent_id": self.agent_id, "source": self.source, "language": self.language,
                 "started": self.started, "ended": self.ended, "status": self.status, "duration": self.t,
-                "escalation_score": self.alerts.score, "flagged": self.alerts.flagged,
-                "flags": sorted(self.alerts.flags), "counts": dict(self.counts), "recording": None,
+                **self.alerts.call_fields(), "counts": dict(self.counts), "recording": None,
                 "previous": previous_session(self.id)}
 
     def begin(self) -> None:

@@ -48,6 +48,23 @@ def test_stereo_file_at_any_rate(tmp_path: Path, rate: int, capsys: pytest.Captu
     assert "real time" in err
 
 
+def test_analyze_prints_the_alerts_and_ends_with_the_call_as_the_live_service_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    synthetic_call(tmp_path / "call.wav")
+    rc, events, _ = run_cli([str(tmp_path / "call.wav"), "--no-asr"], capsys)
+    assert rc == 0
+    [alert] = [e for e in events if e["type"] == "alert"]
+    [interruption] = [e for e in events if e["type"] == "interruption"]
+    assert alert["rule"] == "interruption" and alert["cause"] == [interruption]
+    assert events.index(alert) == events.index(interruption) + 1  # right after its cause
+    ended = events[-1]
+    assert ended["type"] == "call_ended"
+    call = ended["call"]
+    assert isinstance(call, dict)
+    assert call["id"] == "call" and call["flagged"] is False and call["flags"] == ["interruption"]
+    assert call["escalation_score"] == 8 and call["counts"] == {"interruption": 1, "alert": 1}
+
+
 def test_two_mono_files_and_swapped_channels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     synthetic_call(tmp_path / "call.wav")
     x, rate = sf.read(tmp_path / "call.wav", dtype="int16")

@@ -433,3 +433,41 @@ def test_a_short_soft_burst_on_a_noisy_line_stays_a_backchannel() -> None:
     events = analyze(c, a)
     assert of_type(events, Interruption) == []
     assert [b.by for b in of_type(events, Backchannel)] == ["agent"]
+
+
+def _episode(raised_blocks: int, settings: EscalationSettings = CUSTOMER_ESCALATION) -> list[Any]:
+    tracker = EscalationTracker("customer", settings)
+    events: list[Any] = []
+    i = 0
+    for _ in range(50):  # 25 s of calm speech at -30 dB, 150 Hz: a full baseline
+        events += tracker.feed(frames_at(-30, 150, i, 25), i + 25)
+        i += 25
+    for k in range(raised_blocks + 20):
+        loud = k < raised_blocks
+        events += tracker.feed(frames_at(-18 if loud else -30, 190 if loud else 150, i, 25), i + 25)
+        i += 25
+    return events
+
+
+def test_a_voice_raised_for_a_sustained_stretch_says_so_once() -> None:
+    from audio.events import RaisedVoiceSustained
+
+    assert of_type(_episode(6), RaisedVoiceSustained) == []  # 3 s of shouting: one loud sentence
+    [sustained] = of_type(_episode(20), RaisedVoiceSustained)  # 10 s
+    assert sustained.duration / 8000 >= CUSTOMER_ESCALATION.sustained_ms / 1000
+    assert len(of_type(_episode(20), RaisedVoice)) == 1
+
+
+def test_a_provisional_baseline_needs_a_clearer_rise() -> None:
+    # 4 s of quiet greeting, then normal speech 6.5 dB louder: over the bar for a full baseline, but a few seconds
+    # of a voice say little about it, so no episode until the rise clears the bar by ``provisional_extra_db``.
+    def run(step_db: float) -> list[RaisedVoice]:
+        tracker = EscalationTracker("customer", CUSTOMER_ESCALATION)
+        events: list[Any] = []
+        for k in range(40):
+            level = -30.0 if k < 8 else -30.0 + step_db
+            events += tracker.feed(frames_at(level, 150, 25 * k, 25), 25 * k + 25)
+        return of_type(events, RaisedVoice)
+
+    assert run(6.5) == []
+    assert len(run(12.0)) == 1

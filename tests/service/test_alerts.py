@@ -103,3 +103,23 @@ def test_an_interruption_shown_to_be_a_backchannel_is_retracted() -> None:
                           "reason": "backchannel", "cause": [bc], "t": 12.0}
     assert e.score == score - 8
     assert e.observe(bc) == []  # only once
+
+
+def test_a_sustained_raised_voice_flags_the_call_whatever_the_score() -> None:
+    # One customer episode scores 25, under the flag score; once it is sustained it flags the call on its own.
+    e = AlertEngine("c", asr=False)
+    feed(e, [{"type": "raised_voice", "leg": "customer", "start": 30.0, "loudness_db": 8, "pitch_st": 1, "t": 32}])
+    assert not e.flagged
+    feed(e, [{"type": "raised_voice_sustained", "leg": "customer", "start": 30.0, "duration": 6.0, "t": 37.0}])
+    assert e.flagged and e.score < 50 and "customer_voice_raised" in e.call_fields()["flags"]
+    agent = AlertEngine("c", asr=False)
+    feed(agent, [{"type": "raised_voice_sustained", "leg": "agent", "start": 3.0, "duration": 3.0, "t": 7.0}])
+    assert agent.flagged and agent.call_fields()["flags"] == ["agent_voice_raised"]
+
+
+def test_the_interruption_alert_says_what_happened() -> None:
+    cutoff = {**interruption(10), "kind": "cutoff"}
+    [a] = AlertEngine("c").observe(cutoff)
+    assert a["message"] == "You cut the customer off"
+    [b] = AlertEngine("c").observe({**interruption(10), "kind": "competitive"})
+    assert b["message"] == "You talked over the customer"
