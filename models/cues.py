@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from models.textnorm import fold, match_words
+
 CUSTOMER = "customer"
 AGENT = "agent"
 
@@ -196,9 +198,6 @@ class Cue:
     """Character offset of the match in the text."""
 
 
-def fold(text: str) -> str:
-    # Same length as the input, so match offsets stay valid for the original text.
-    return text.lower().replace("ё", "е").replace("’", "'")
 
 
 def find_cues(text: str, leg: str, language: str | None = None) -> list[Cue]:
@@ -263,6 +262,24 @@ _BACKCHANNELS = {
         "uh",
         "um",
         "yeah yeah",
+        "unhuh",
+        "mhmm",
+        "huh uh",
+        "ha",
+        "heh",
+        "oh wow",
+        "oh right",
+        "oh yeah",
+        "oh i see",
+        "perfect",
+        "wonderful",
+        "awesome",
+        "absolutely",
+        "definitely",
+        "gotcha",
+        "okay great",
+        "thank you",
+        "thanks",
     },
     "ru": {
         "ага",
@@ -298,6 +315,13 @@ _BACKCHANNELS = {
         "ааа",
         "ну понятно",
         "ну хорошо",
+        "ага понятно",
+        "да понятно",
+        "да конечно",
+        "отлично",
+        "спасибо",
+        "ха",
+        "хе",
     },
 }
 _BACKCHANNEL_MAX_WORDS = 4
@@ -309,20 +333,46 @@ def is_backchannel(text: str, language: str | None = None) -> bool:
     Empty text counts as a backchannel: the recogniser returns nothing for a short murmur or a
     withheld decode, and that must not turn an acoustic "short overlap" into an interruption.
     """
-    words = re.sub(r"[^\w\s']", " ", fold(text).replace("-", "")).split()
+    words = match_words(text)
     if not words:
         return True
     if len(words) > _BACKCHANNEL_MAX_WORDS:
         return False
     languages = [language] if language in _BACKCHANNELS else list(_BACKCHANNELS)
     phrases = {phrase for lang in languages for phrase in _BACKCHANNELS[str(lang)]}
+    phrases |= {p.replace(" ", "") for p in phrases}  # "uh huh" and "uhhuh" alike
+    words = [w if w in phrases else _unrepeat(w) for w in words]
     i = 0
     while i < len(words):
         # Longest phrase first, so "all right" is one phrase and not "all" + "right".
         for size in (3, 2, 1):
-            if " ".join(words[i : i + size]) in phrases:
+            piece = words[i : i + size]
+            if " ".join(piece) in phrases or "".join(piece) in phrases:
                 i += size
                 break
         else:
             return False
     return True
+
+
+def _unrepeat(word: str) -> str:
+    """A reduplicated token as its unit: "дада" -> "да", "hahaha" -> "ha", "yeahyeah" -> "yeah"."""
+    for size in range(1, len(word) // 2 + 1):
+        unit = word[:size]
+        if len(word) % size == 0 and unit * (len(word) // size) == word:
+            return unit
+    return word
+
+
+REPEAT_MAX_WORDS = 4
+
+
+def repeats(text: str, heard: str) -> bool:
+    """Whether ``text`` only says back words of ``heard`` (the other speaker's recent words): "2019." after
+    "it's a 2019 Tesla", "Fittilly?" after the customer spelled it. Saying a detail back while the other talks
+    shows they are being followed; it does not take the floor."""
+    words = match_words(text)
+    if not words or len(words) > REPEAT_MAX_WORDS:
+        return False
+    said = set(match_words(heard))
+    return all(w in said or is_backchannel(w) for w in words) and any(w in said for w in words)

@@ -28,6 +28,10 @@ class Event(Protocol):
     def to_dict(self) -> dict[str, object]: ...
 
 
+REPEAT_WINDOW_S = 15.0
+"""A detail said back repeats words the other leg said at most this long before."""
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     """A finished stretch of one leg's speech, with a little audio either side, ready for a recogniser."""
@@ -61,6 +65,8 @@ class TextRules:
     find_cues: Callable[[str, str, str | None], Sequence[Cue]]
     is_backchannel: Callable[[str, str | None], bool]
     rate_tracker: Callable[[], RateTracker]
+    repeats: Callable[[str, str], bool] = lambda text, heard: False
+    """Whether a text only says back the other speaker's recent words (a detail repeated as they talk)."""
     redactor: Callable[[], CallRedaction] | None = None
     """One call's redaction memory, for numbers read across utterances; None: ``redact``, one text at a time."""
 
@@ -100,6 +106,11 @@ class CallMonitor:
         self._open: dict[Leg, int] = {}  # leg -> sample where the not-yet-transcribed part starts
         self._segments: list[Segment] = []
         self._interruptions: list[Interruption] = []
+        self._heard: list[tuple[Interruption, str]] = []
+        """Interruptions whose words came and were not a backchannel: the other leg's words, if they come later,
+        may show they were said back."""
+        self._said: dict[str, list[tuple[float, str]]] = {"customer": [], "agent": []}
+        """Each leg's recent utterances (end, text), for the repeat-back check."""
         self._rates: dict[str, RateTracker] = {}
         self._last_rate_event: dict[str, float] = {}
 
@@ -165,15 +176,34 @@ class CallMonitor:
 
     def _confirm_backchannel(self, leg: str, start_s: float, end_s: float, text: str, language: str | None,
                              now: float) -> list[Event]:
+        """Withdraw interruptions whose words show a listener response: a backchannel ("uh-huh", "okay"), or
+        the other leg's words said back. The interrupter's words and the other's may come in either order."""
         out: list[Event] = []
+        said = self._said[leg]
+        said.append((end_s, text))
+        said[:] = [(e, t) for e, t in said if e > now - REPEAT_WINDOW_S - 30.0]
         for ev in list(self._interruptions):
             s = ev.start / RATE
-            if ev.by == leg and start_s - 0.3 <= s <= end_s and self.text.is_backchannel(text, language):
-                self._interruptions.remove(ev)
+            if ev.by != leg or not start_s - 0.3 <= s <= end_s:
+                continue
+            self._interruptions.remove(ev)
+            if self.text.is_backchannel(text, language) or self.text.repeats(text, self._heard_before(ev)):
                 out.append(BackchannelConfirmed(leg, s, text, now, retracts=ev.to_dict()))
+            else:
+                self._heard.append((ev, text))
+        for ev, words in list(self._heard):
+            if ev.of == leg and self.text.repeats(words, self._heard_before(ev)):
+                self._heard.remove((ev, words))
+                out.append(BackchannelConfirmed(ev.by, ev.start / RATE, words, now, retracts=ev.to_dict()))
         # Interruptions older than a minute will never be confirmed: forget them.
         self._interruptions = [ev for ev in self._interruptions if ev.start / RATE > now - 60.0]
+        self._heard = [(ev, w) for ev, w in self._heard if ev.start / RATE > now - 60.0]
         return out
+
+    def _heard_before(self, ev: Interruption) -> str:
+        """What the interrupted leg said shortly before and during the interruption."""
+        s = ev.start / RATE
+        return " ".join(t for e, t in self._said[ev.of] if s - REPEAT_WINDOW_S <= e <= s + 30.0)
 
     def _speaking_rate(self, leg: str, words: Sequence[tuple[str, float, float]], now: float) -> list[Event]:
         tracker = self._rates.get(leg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.cues import find_cues, is_backchannel
+from models.cues import find_cues, is_backchannel, repeats
 from models.rate import SpeakingRateTracker
 from models.redact import redact
 from models.redact_call import CallRedactor
@@ -26,5 +26,5 @@ def _cues(text: str, leg: str, language: str | None) -> list[Cue]:
 
 
 def text_rules() -> TextRules:
-    return TextRules(redact=redact, find_cues=_cues, is_backchannel=is_backchannel, rate_tracker=_Rate,
+    return TextRules(redact=redact, find_cues=_cues, is_backchannel=is_backchannel, rate_tracker=_Rate, repeats=repeats,
                      redactor=CallRedactor)

@@ -67,6 +67,35 @@ def test_real_words_do_not_retract_an_interruption() -> None:
     assert [e for e in events if e.type == "backchannel"] == []
 
 
+def test_whispers_spellings_of_a_continuer_retract_the_interruption() -> None:
+    for text in ("Uh -huh.", "Mm-hmm.", "Ha ha ha!", "(laughs)", "Да-да.", "Ага-ага"):
+        m = CallMonitor(language=None)
+        m._interruptions.append(Interruption("agent", "customer", 8000 * 10, 4000, 8000 * 11))
+        events = m.add_transcript("agent", 9.9, 11.3, text, (), None)
+        assert [e.type for e in events if e.type == "backchannel"] == ["backchannel"], text
+
+
+def test_a_detail_said_back_is_not_an_interruption_whichever_transcript_comes_first() -> None:
+    said = "this one will be a 2018 Tesla model"
+    # The customer's words first, then the agent's.
+    m = CallMonitor(language="en")
+    m.add_transcript("customer", 7.0, 12.0, said, (), "en")
+    m._interruptions.append(Interruption("agent", "customer", 8000 * 10, 4000, 8000 * 11))
+    assert [e.type for e in m.add_transcript("agent", 9.9, 11.0, "2018.", (), "en")] == ["utterance", "backchannel"]
+    # The agent's words first: withdrawn when the customer's arrive.
+    m = CallMonitor(language="en")
+    m._interruptions.append(Interruption("agent", "customer", 8000 * 10, 4000, 8000 * 11))
+    assert [e.type for e in m.add_transcript("agent", 9.9, 11.0, "2018.", (), "en")] == ["utterance"]
+    events = m.add_transcript("customer", 7.0, 12.0, said, (), "en")
+    [bc] = [e.to_dict() for e in events if e.type == "backchannel"]
+    assert bc["by"] == "agent" and bc["retracts"]["start"] == 10.0  # type: ignore[index]
+    # Words the customer never said stay an interruption.
+    m = CallMonitor(language="en")
+    m.add_transcript("customer", 7.0, 12.0, said, (), "en")
+    m._interruptions.append(Interruption("agent", "customer", 8000 * 10, 4000, 8000 * 11))
+    assert [e.type for e in m.add_transcript("agent", 9.9, 11.0, "A 2020 one.", (), "en")] == ["utterance"]
+
+
 def test_fast_speech_is_reported_once_per_cooldown() -> None:
     m = CallMonitor(language="en")
     words = [(f"w{i}", 10 + i * 0.2, 10 + i * 0.2 + 0.15) for i in range(60)]  # 300 words per minute

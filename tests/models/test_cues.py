@@ -125,3 +125,21 @@ def test_backchannels(text: str, language: str | None) -> None:
 )
 def test_not_backchannels(text: str, language: str) -> None:
     assert not is_backchannel(text, language)
+
+
+def test_the_match_form_joins_what_whisper_splits() -> None:
+    from models.textnorm import match_form
+
+    assert match_form("Uh -huh.") == "uhhuh"
+    assert match_form("My PIN is 1 2 3 4, okay?") == "my pin is 1234 okay"
+    assert match_form("Да-да, ясно (laughs)") == "дада ясно"
+
+
+def test_a_repeat_back_says_only_what_the_other_said() -> None:
+    from models.cues import repeats
+
+    assert repeats("2019.", "it's a 2019 Tesla")
+    assert repeats("Okay, 2019.", "it's a 2019 Tesla")
+    assert not repeats("Okay.", "it's a 2019 Tesla")  # a plain continuer, not a repeat
+    assert not repeats("A 2020 one?", "it's a 2019 Tesla")
+    assert not repeats("so the 2019 Tesla has a recall notice", "it's a 2019 Tesla")
