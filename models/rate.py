@@ -15,13 +15,15 @@ from models.transcriber import Word
 
 @dataclass(frozen=True, slots=True)
 class RateSettings:
-    window_s: float = 30.0
+    window_s: float = 60.0
     """Only words that ended within this many seconds of the latest word count."""
     low_wpm: float = 120.0
     high_wpm: float = 180.0
-    min_words: int = 12
+    min_words: int = 30
     """Fewer words than this give too noisy a rate to report."""
-    min_speech_s: float = 5.0
+    min_speech_s: float = 20.0
+    """Speaking time (pauses capped at ``pause_s``) a rate must be judged over. A greeting rattled off in 6 s
+    is not a habit worth coaching; 20 s of talk at the same pace is."""
     pause_s: float = 1.0
 
 

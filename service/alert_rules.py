@@ -38,7 +38,7 @@ RULES: dict[str, Rule] = {r.name: r for r in (
          cooldown_s=20, max_per_call=6, score=3),
     Rule("monologue", "info", "You have been talking for {seconds:.0f} s",
          "Pause and check the customer is with you", cooldown_s=60, max_per_call=4, score=3),
-    Rule("fast_speech", "info", "You are speaking fast ({wpm:.0f} words a minute)",
+    Rule("fast_speech", "info", "You are speaking fast ({wpm:.0f} words a minute{over})",
          "Slow down a little", cooldown_s=60, max_per_call=3, score=2),
     Rule("no_empathy", "warning", "No acknowledgement of the customer's frustration yet",
          "Say you understand, or apologise for the trouble", cooldown_s=60, max_per_call=3, score=10),

@@ -83,7 +83,9 @@ class AlertEngine:
         elif kind == "monologue" and ev.get("leg") == "agent":
             out += self._fire("monologue", t, [ev], seconds=float(ev.get("duration", 0)))
         elif kind == "speaking_rate" and ev.get("leg") == "agent" and float(ev.get("wpm", 0)) > FAST_WPM:
-            out += self._fire("fast_speech", t, [ev], wpm=float(ev["wpm"]))
+            seconds = float(ev.get("seconds", 0))
+            out += self._fire("fast_speech", t, [ev], wpm=float(ev["wpm"]),
+                              over=f" over {seconds:.0f} s of talk" if seconds else "")
         elif kind == "phrase":
             out += self._phrase(ev, t)
         return out

@@ -52,8 +52,9 @@ class Cue:
 
 
 class RateTracker(Protocol):
-    def add(self, words: Sequence[tuple[str, float, float]]) -> float | None:
-        """Takes a transcript's words; returns the recent words per minute when outside the normal range."""
+    def add(self, words: Sequence[tuple[str, float, float]]) -> tuple[float, float] | None:
+        """Takes a transcript's words; when the recent rate is outside the normal range, returns it in words per
+        minute with the seconds of speech it was judged over."""
         ...
 
 
@@ -209,11 +210,11 @@ class CallMonitor:
         tracker = self._rates.get(leg)
         if tracker is None:
             tracker = self._rates[leg] = self.text.rate_tracker()
-        wpm = tracker.add(words) if words else None
-        if wpm is None or now - self._last_rate_event.get(leg, -1e9) < self.settings.rate_cooldown_s:
+        reading = tracker.add(words) if words else None
+        if reading is None or now - self._last_rate_event.get(leg, -1e9) < self.settings.rate_cooldown_s:
             return []
         self._last_rate_event[leg] = now
-        return [SpeakingRateEvent(leg, wpm, now)]
+        return [SpeakingRateEvent(leg, reading[0], now, reading[1])]
 
     def _retain(self, customer: NDArray[np.int16], agent: NDArray[np.int16]) -> None:
         size = self._ring.shape[1]

@@ -46,10 +46,13 @@ class SpeakingRateEvent:
     leg: str
     wpm: float
     t: float
+    seconds: float = 0.0
+    """Speaking time the rate was judged over."""
     type: Literal["speaking_rate"] = "speaking_rate"
 
     def to_dict(self) -> dict[str, object]:
-        return {"type": self.type, "leg": self.leg, "wpm": round(self.wpm), "t": round(self.t, 3)}
+        return {"type": self.type, "leg": self.leg, "wpm": round(self.wpm), "seconds": round(self.seconds, 1),
+                "t": round(self.t, 3)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ class _Rate:
     def __init__(self) -> None:
         self._tracker = SpeakingRateTracker()
 
-    def add(self, words: Sequence[tuple[str, float, float]]) -> float | None:
+    def add(self, words: Sequence[tuple[str, float, float]]) -> tuple[float, float] | None:
         reading = self._tracker.add(Word(w, s, e, 1.0) for w, s, e in words)
-        return reading.wpm if reading is not None and reading.outside_range else None
+        return (reading.wpm, reading.speech_s) if reading is not None and reading.outside_range else None
 
 
 def _cues(text: str, leg: str, language: str | None) -> list[Cue]:

@@ -96,14 +96,23 @@ def test_a_detail_said_back_is_not_an_interruption_whichever_transcript_comes_fi
     assert [e.type for e in m.add_transcript("agent", 9.9, 11.0, "A 2020 one.", (), "en")] == ["utterance"]
 
 
+def test_one_fast_greeting_is_not_fast_speech() -> None:
+    m = CallMonitor(language="en")
+    greeting = "Thank you for calling Platinum Motors, the North West home for high-end autos. I'm Michelle, how can I"
+    words = [(w, 0.2 + i * 0.27, 0.2 + i * 0.27 + 0.2) for i, w in enumerate(greeting.split())]  # 6 s, ~220 wpm
+    events = m.add_transcript("agent", 0.2, 6.1, greeting, words, "en")
+    assert [e for e in events if e.type == "speaking_rate"] == []
+
+
 def test_fast_speech_is_reported_once_per_cooldown() -> None:
     m = CallMonitor(language="en")
-    words = [(f"w{i}", 10 + i * 0.2, 10 + i * 0.2 + 0.15) for i in range(60)]  # 300 words per minute
-    first = m.add_transcript("agent", 10.0, 22.0, " ".join(w for w, _, _ in words), words, "en")
+    words = [(f"w{i}", 10 + i * 0.2, 10 + i * 0.2 + 0.15) for i in range(120)]  # 300 words per minute, 24 s
+    first = m.add_transcript("agent", 10.0, 34.0, " ".join(w for w, _, _ in words), words, "en")
     rate = [e.to_dict() for e in first if e.type == "speaking_rate"]
     assert len(rate) == 1 and float(rate[0]["wpm"]) > 250  # type: ignore[arg-type]
-    later = [(w, s + 12, e + 12) for w, s, e in words]
-    second = m.add_transcript("agent", 22.0, 34.0, " ".join(w for w, _, _ in later), later, "en")
+    assert 20 <= float(rate[0]["seconds"]) <= 25  # type: ignore[arg-type]  # how long it was judged over
+    later = [(w, s + 24, e + 24) for w, s, e in words]
+    second = m.add_transcript("agent", 34.0, 58.0, " ".join(w for w, _, _ in later), later, "en")
     assert [e for e in second if e.type == "speaking_rate"] == []
 
 

@@ -66,11 +66,11 @@ def test_dead_air_monologue_and_fast_speech() -> None:
     out = feed(e, [{"type": "dead_air", "start": 10, "duration": 5.0, "t": 15},
                    {"type": "monologue", "leg": "agent", "start": 20, "duration": 60.0, "t": 80},
                    {"type": "monologue", "leg": "customer", "start": 90, "duration": 60.0, "t": 150},
-                   {"type": "speaking_rate", "leg": "agent", "wpm": 210.0, "t": 160},
+                   {"type": "speaking_rate", "leg": "agent", "wpm": 210.0, "seconds": 24.0, "t": 160},
                    {"type": "speaking_rate", "leg": "agent", "wpm": 150.0, "t": 260}])
     assert rules(out) == ["dead_air", "monologue", "fast_speech"]
     assert out[0]["message"] == "Silence for 5 s" and out[0]["tip"] == "Tell the customer what you are checking"
-    assert "210" in out[2]["message"]
+    assert out[2]["message"] == "You are speaking fast (210 words a minute over 24 s of talk)"
 
 
 def test_no_empathy_after_escalation_unless_the_agent_acknowledges() -> None:
