@@ -40,6 +40,10 @@ def render(state: Any) -> str:
                  "Listen-in audio frames dropped for slow listeners.", "counter")
     out += _line("callwatch_writer_queue", writer.depth, "Writes waiting for the database.")
     out += _line("callwatch_writer_failures_total", writer.failures, "Failed write batches.", "counter")
+    out += _line("callwatch_writer_retries_total", writer.retries, "Writes retried while the database was away.",
+                 "counter")
+    out += _line("callwatch_recording_failures_total", writer.io_failures,
+                 "Recording file writes that failed (disk full or failing); the calls' rows were kept.", "counter")
     bus = getattr(hub, "bus", None)  # only across workers (--redis)
     if bus is not None:
         for key, value in sorted(bus.stats().items()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,13 @@ from service.stores import CallStore
 log = logging.getLogger("callwatch.writer")
 
 MAX_BATCH = 2000
+RETRY_FIRST_S, RETRY_MAX_S = 0.1, 2.0
+
+
+def transient(e: BaseException) -> bool:
+    """The database is away or cannot write just now (sqlite3 and psycopg both call it OperationalError), as
+    opposed to a batch it rejects for what it is."""
+    return any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(e).__mro__)
 Item = tuple[str, Any] | Callable[[], None] | asyncio.Future[None]
 
 
@@ -27,6 +35,9 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
         self.written = 0
+        self.retries = 0
+        self.io_failures = 0
+        self._closing = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="callwatch-writer")
@@ -63,7 +74,9 @@ class Writer:
         if self._task is None:
             return 0
         left = 0
-        if not await self.settle(timeout_s):
+        settled = await self.settle(timeout_s)
+        self._closing = True  # a retry still running gives up, so the thread ends with the process
+        if not settled:
             left = self._queue.qsize() + 1  # and the batch the database is stuck on
             log.error("shutdown: the database did not take the last writes within %.0f s; about %d items "
                       "were not stored", timeout_s, left)
@@ -96,9 +109,32 @@ class Writer:
                 ops.append(item)
                 continue
             if ops:
-                self.store.write(ops)
+                self._write(ops)
                 ops = []
-            item()
+            try:
+                item()
+            except OSError as e:  # a full or failing disk loses that file's audio, never the rows around it
+                self.io_failures += 1
+                if self.io_failures == 1 or self.io_failures % 100 == 0:
+                    log.error("recording file work failed (%d times so far): %s", self.io_failures, e)
         if ops:
-            self.store.write(ops)
+            self._write(ops)
         self.written += len(work)
+
+    def _write(self, ops: list[tuple[str, Any]]) -> None:
+        """One transaction, retried while the database is away (restarting, unreachable, its disk full): those
+        rows were accepted, so they wait rather than being dropped. Retrying a whole transaction is safe
+        because a failed one wrote nothing. A batch the database rejects for what it is fails at once."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                self.store.write(ops)
+                return
+            except Exception as e:
+                if not transient(e) or self._closing:
+                    raise
+                self.retries += 1
+                if delay == RETRY_FIRST_S:
+                    log.warning("the database is unavailable (%s); holding %d writes and retrying", e, len(ops))
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
