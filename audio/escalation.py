@@ -117,6 +117,7 @@ class EscalationTracker:
         self.min_baseline = settings.baseline_min_speech_ms // ms
         self.clear_frames = settings.clear_ms // ms
         self.sustained = settings.sustained_ms // ms
+        self.provisional = settings.provisional_speech_ms // ms
         self._sustained_said = False
         self.clear_silence = settings.clear_silence_ms // ms
         self.baseline = Baseline(settings.baseline_speech_ms // ms, settings.baseline_drift, settings.spread_windows,
@@ -165,7 +166,7 @@ class EscalationTracker:
         s = self.s
         # A speaker whose calm level swings widely (a real headset, a varying line) needs a higher bar.
         margin = s.spread_z * baseline.spread_db
-        extra = 0.0 if baseline.full else s.provisional_extra_db
+        extra = 0.0 if baseline.frames >= self.provisional else s.provisional_extra_db
         loud_alone = max(s.loudness_db, margin + s.loudness_db - s.loudness_with_pitch_db) + extra
         loud_with_pitch = max(s.loudness_with_pitch_db, margin) + extra
         raised = self.delta_db >= loud_alone or (self.delta_db >= loud_with_pitch and self.delta_st >= s.pitch_st)

@@ -137,9 +137,10 @@ class EscalationSettings:
     baseline_min_speech_ms: int = 3000
     """Speech needed before any decision: a provisional baseline."""
     provisional_extra_db: float = 3.0
-    """Until the baseline is full (``baseline_speech_ms``), a rise must clear the loudness bars by this much more:
-    a few seconds of a speaker's first speech (a quiet greeting) say little about their voice, and an episode
-    begun on such a baseline holds the baseline frozen."""
+    """Until the baseline holds ``provisional_speech_ms`` of speech, a rise must clear the loudness bars by this
+    much more: a few seconds of a speaker's first speech (a quiet greeting) say little about their voice, and an
+    episode begun on such a baseline holds the baseline frozen."""
+    provisional_speech_ms: int = 10000
     clear_ms: int = 5000
     """Speech below half the thresholds that ends an episode."""
     sustained_ms: int = 6000

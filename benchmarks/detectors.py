@@ -1,9 +1,13 @@
-"""Detector accuracy and delay on labelled calls, side by side with the naive floor, in one run.
+"""Detector accuracy and delay on labelled calls: today's detector, the previous release's and the naive floor,
+side by side in one run; flag precision and recall; and the alerts on the labelled real calls.
 
-    python -m benchmarks.detectors [FOLDER ...] [--make N --seed S [--phone]] [--episodes] [--no-naive]
+    python -m benchmarks.detectors [FOLDER ...] [--no-natural] [--make N --seed S [--phone]] [--asr]
+                                   [--episodes] [--no-naive] [--no-previous] [--json FILE]
 
-Default folders: $CALLWATCH_DATA/calls/dev and dev-phone. Scoring is the shared scorer's
-(../shared/tools/score_events.py): same matching rules as the project is judged by.
+Default folders: $CALLWATCH_DATA/calls/dev and dev-phone, and the natural development sets built afresh from
+the shared pool (``make_calls.py --natural``: 10 clean calls, seed 11; 6 phone calls with echo, seed 12).
+Scoring is the shared scorer's (../shared/tools/score_events.py): the matching rules the project is judged by.
+Real calls: every ``benchmarks/labels/NAME.json`` whose audio is in $CALLWATCH_DATA (docs/overlap-labels.md).
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 
 from benchmarks.naive import naive_events
+from benchmarks.previous_detector import previous_analyzer, previously_flagged
 from service.analyze_cmd import INTERNAL, analyze, triage
 from service.monitor import CallMonitor
 
@@ -45,8 +52,30 @@ def load_scorer() -> ModuleType:
     return module
 
 
-def detect(folder: Path, out_ours: Path, out_naive: Path, naive: bool = True) -> float:
-    """Writes NAME.jsonl for both monitors (ours only without ``naive``); returns seconds of call audio."""
+MONITORS = ("callwatch", "previous", "naive")
+NATURAL_SETS = (("devnat", 10, 11, False), ("devnatphone", 6, 12, True))
+"""The natural development sets: name, calls, seed, phone line with echo."""
+LABELS = REPO / "benchmarks" / "labels"
+
+
+def run_monitor(name: str, c: NDArray[np.int16], a: NDArray[np.int16], call_id: str,
+                transcribe: object | None = None) -> list[dict[str, Any]]:
+    """One monitor's events on one call, alerts and ``call_ended`` included (the naive one has no alerts)."""
+    if name == "naive":
+        return list(naive_events(c, a))
+    monitor = CallMonitor()
+    if name == "previous":
+        monitor.analyzer = previous_analyzer()
+    events = triage([e.to_dict() for e in analyze(c, a, monitor, transcribe)], call_id=call_id,
+                    asr=transcribe is not None, duration=len(c) / 8000)
+    if name == "previous":
+        ended = events[-1]["call"]
+        ended["flagged"] = previously_flagged(ended)
+    return [e for e in events if e["type"] not in INTERNAL]
+
+
+def detect(folder: Path, out: dict[str, Path], transcribe: object | None = None) -> float:
+    """Writes NAME.jsonl for each monitor in ``out``; returns seconds of call audio."""
     seconds = 0.0
     for wav in sorted(folder.glob("*.wav")):
         x, rate = sf.read(str(wav), dtype="int16", always_2d=True)
@@ -56,13 +85,9 @@ def detect(folder: Path, out_ours: Path, out_naive: Path, naive: bool = True) ->
         ch = truth.get("channels", {"customer": 0, "agent": 1})
         c, a = x[:, ch["customer"]].copy(), x[:, ch["agent"]].copy()
         seconds += len(c) / rate
-        events = triage([e.to_dict() for e in analyze(c, a, CallMonitor())], call_id=wav.stem, asr=False,
-                        duration=len(c) / rate)
-        (out_ours / f"{wav.stem}.jsonl").write_text(
-            "".join(json.dumps(e) + "\n" for e in events if e["type"] not in INTERNAL))
-        if naive:
-            (out_naive / f"{wav.stem}.jsonl").write_text(
-                "".join(json.dumps(e) + "\n" for e in naive_events(c, a)))
+        for name, path in out.items():
+            events = run_monitor(name, c, a, wav.stem, transcribe if name == "callwatch" else None)
+            (path / f"{wav.stem}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     return seconds
 
 
@@ -122,68 +147,163 @@ def flags(labels: Path, detections: Path) -> dict[str, Any]:
             "false_interruption_alerts_per_hour": calm_alerts / calm_hours if calm_hours else None}
 
 
-def report(name: str, ours: dict, naive: dict | None) -> list[str]:  # type: ignore[type-arg]
-    lines = [f"== {name}: {ours['calls']} calls, {ours['hours'] * 60:.1f} min",
-             f"{'':14s} {'monitor':8s} {'P':>5s} {'R':>5s} {'F1':>5s} {'tp':>4s} {'fp':>4s} {'fn':>4s} "
+def report(name: str, scores: dict[str, dict[str, Any]]) -> list[str]:
+    first = next(iter(scores.values()))
+    lines = [f"== {name}: {first['calls']} calls, {first['hours'] * 60:.1f} min",
+             f"{'':14s} {'monitor':9s} {'P':>5s} {'R':>5s} {'F1':>5s} {'tp':>4s} {'fp':>4s} {'fn':>4s} "
              f"{'d50':>5s} {'d95':>5s}"]
-    monitors = (("callwatch", ours), ("naive", naive)) if naive else (("callwatch", ours),)
     for key in ("interruption", "raised_voice", "dead_air"):
-        for label, s in monitors:
+        for label, s in scores.items():
             k = s[key]
-            lines.append(f"{key:14s} {label:8s} {k['precision']:5.2f} {k['recall']:5.2f} {k['f1']:5.2f} "
+            lines.append(f"{key:14s} {label:9s} {k['precision']:5.2f} {k['recall']:5.2f} {k['f1']:5.2f} "
                          f"{k['tp']:4d} {k['fp']:4d} {k['fn']:4d} {fmt(k['delay_p50']):>5s} {fmt(k['delay_p95']):>5s}")
-    for label, s in monitors:
-        if s.get("overlaps"):
-            lines.append(f"{label:9s} natural overlaps flagged {s['overlap_false_alarms']}/{s['overlaps']} "
-                         f"({s['overlap_false_alarm_rate']:.2f})")
+    for label, s in scores.items():
         rv = s["raised_voice"]
+        natural = (f"; natural overlaps flagged {s['overlap_false_alarms']}/{s['overlaps']} "
+                   f"({s['overlap_false_alarm_rate']:.2f})" if s.get("overlaps") else "")
         lines.append(f"{label:9s} backchannels flagged {s['backchannel_false_alarms']}/{s['backchannels']} "
-                     f"({s['backchannel_false_alarm_rate']:.2f}); raised voice: clear-episode recall "
+                     f"({s['backchannel_false_alarm_rate']:.2f}){natural}; raised voice: clear-episode recall "
                      f"{rv['clear_recall']:.2f}, false alarms/hour {rv['false_alarms_per_hour']:.1f}")
     return lines
+
+
+def flag_line(label: str, f: dict[str, Any], how: str) -> str:
+    return (f"{label:9s} flags ({how}): P {f['precision']:.2f} R {f['recall']:.2f} "
+            f"(tp {f['tp']} fp {f['fp']} fn {f['fn']} tn {f['tn']})"
+            + (f", missed {' '.join(f['missed'])}" if f["missed"] else "")
+            + (f", wrongly flagged {' '.join(f['wrong'])}" if f["wrong"] else ""))
+
+
+def real_calls(transcribe: object | None = None) -> list[tuple[str, dict[str, NDArray[np.int16]], dict[str, Any]]]:
+    """The labelled real calls whose audio is at hand: (name, legs, labels)."""
+    out = []
+    for lf in sorted(LABELS.glob("*.json")):
+        labels = json.loads(lf.read_text())
+        paths = {leg: data_root() / rel for leg, rel in labels["audio"].items()}
+        if not all(p.exists() for p in paths.values()):
+            print(f"skipping the real call {lf.stem}: its audio is not in {data_root()}", file=sys.stderr)
+            continue
+        legs = {}
+        for leg, path in paths.items():
+            x, rate = sf.read(str(path), dtype="int16", always_2d=True)
+            if rate != 8000:
+                raise SystemExit(f"{path}: {rate} Hz, expected 8 kHz")
+            legs[leg] = x[:, 0].copy()
+        n = max(len(v) for v in legs.values())
+        out.append((lf.stem, {k: np.pad(v, (0, n - len(v))) for k, v in legs.items()}, labels))
+    return out
+
+
+def score_real(events: list[dict[str, Any]], labels: dict[str, Any], duration: float) -> dict[str, Any]:
+    """Interruptions by the label of the moment each falls on (same speaker, within 1 s); agent-interruption
+    alerts the labels call wrong, per 5 minutes; every alert per hour, by rule."""
+    moments = labels["moments"]
+
+    def label_of(ev: dict[str, Any]) -> str:
+        near = [m for m in moments if m["by"] == ev.get("by") and abs(m["start"] - float(ev["start"])) <= 1.0]
+        return min(near, key=lambda m: abs(m["start"] - float(ev["start"])))["label"] if near else "unlabelled"
+
+    by_label: dict[str, int] = {}
+    for ev in events:
+        if ev["type"] == "interruption":
+            key = f"{ev['by']}:{label_of(ev)}"
+            by_label[key] = by_label.get(key, 0) + 1
+    alerts = [e for e in events if e["type"] == "alert"]
+    retracted = {e["id"] for e in events if e["type"] == "alert_retracted"}
+    agent = [a for a in alerts if a["rule"] == "interruption" and a["id"] not in retracted]
+    wrong = [a for a in agent if label_of(a["cause"][0]) not in ("interruption", "arguable")]
+    rules: dict[str, int] = {}
+    for a in alerts:
+        if a["id"] not in retracted:
+            rules[a["rule"]] = rules.get(a["rule"], 0) + 1
+    ended = [e for e in events if e["type"] == "call_ended"]
+    return {"interruptions": by_label, "agent_alerts": len(agent), "wrong_agent_alerts": len(wrong),
+            "wrong_agent_alerts_per_5min": len(wrong) / (duration / 300.0),
+            "alerts_per_hour": {k: v / (duration / 3600.0) for k, v in sorted(rules.items())},
+            "flagged": bool(ended and ended[-1]["call"]["flagged"])}
+
+
+def real_lines(name: str, duration: float, results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [f"== real call {name}: {duration / 60:.1f} min, labelled by docs/overlap-labels.md"]
+    for label, r in results.items():
+        found = ", ".join(f"{k} {v}" for k, v in sorted(r["interruptions"].items())) or "none"
+        per_hour = ", ".join(f"{k} {v:.0f}" for k, v in r["alerts_per_hour"].items()) or "none"
+        lines.append(f"{label:9s} interruptions by label: {found}")
+        if "agent_alerts" in r and label != "naive":
+            lines.append(f"{label:9s} agent interruption alerts {r['agent_alerts']}, wrong by the labels "
+                         f"{r['wrong_agent_alerts']} ({r['wrong_agent_alerts_per_5min']:.1f} per 5 min); "
+                         f"flagged {r['flagged']}; alerts per hour: {per_hour}")
+    return lines
+
+
+def make_set(tmp: Path, name: str, calls: int, seed: int, phone: bool, natural: bool) -> Path:
+    out = tmp / name
+    cmd = [sys.executable, str(shared_tool("make_calls.py")), str(data_root() / "pools" / "dev"), str(out),
+           "--calls", str(calls), "--seed", str(seed), "--prefix", name]
+    cmd += ["--phone", "--echo"] if phone else []
+    cmd += ["--natural"] if natural else []
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("folders", nargs="*", type=Path)
+    p.add_argument("--no-natural", action="store_true", help="skip the natural sets built from the shared pool")
     p.add_argument("--make", type=int, default=0, help="also build N fresh labelled calls with make_calls.py")
     p.add_argument("--seed", type=int, default=101)
     p.add_argument("--phone", action="store_true", help="fresh calls with line noise, mu-law and echo")
+    p.add_argument("--natural", action="store_true", help="fresh calls with natural overlaps")
+    p.add_argument("--asr", action="store_true",
+                   help="today's detector with transcription too (the bundled model): flags with ASR, retractions")
     p.add_argument("--json", type=Path, help="write all scores here as JSON")
     p.add_argument("--episodes", action="store_true",
                    help="also list every raised-voice episode with its detection delay, and every false alarm")
     p.add_argument("--no-naive", action="store_true", help="skip the naive baseline (faster)")
+    p.add_argument("--no-previous", action="store_true", help="skip the previous release's detector (faster)")
     args = p.parse_args(argv)
     scorer = load_scorer()
+    monitors = [m for m in MONITORS if not (m == "naive" and args.no_naive or m == "previous" and args.no_previous)]
+    transcribe = None
+    if args.asr:
+        from service.asr_offline import build_offline_asr
+
+        transcribe = build_offline_asr(None, None)
     folders = list(args.folders) or [data_root() / "calls" / "dev", data_root() / "calls" / "dev-phone"]
-    summary = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    summary: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if not args.folders and not args.no_natural:
+            folders += [make_set(tmp / "sets", name, n, seed, phone, True) for name, n, seed, phone in NATURAL_SETS]
         if args.make:
-            made = Path(tmp) / f"made-seed{args.seed}{'-phone' if args.phone else ''}"
-            cmd = [sys.executable, str(shared_tool("make_calls.py")), str(data_root() / "pools" / "dev"), str(made),
-                   "--calls", str(args.make), "--seed", str(args.seed), "--prefix", "made"]
-            cmd += ["--phone", "--echo"] if args.phone else []
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            folders.append(made)
+            folders.append(make_set(tmp / "sets", f"made-seed{args.seed}", args.make, args.seed, args.phone,
+                                    args.natural))
         for folder in folders:
             if not folder.is_dir():
                 print(f"skipping {folder}: not a folder", file=sys.stderr)
                 continue
-            ours_dir, naive_dir = Path(tmp) / folder.name / "ours", Path(tmp) / folder.name / "naive"
-            ours_dir.mkdir(parents=True)
-            naive_dir.mkdir(parents=True)
-            detect(folder, ours_dir, naive_dir, naive=not args.no_naive)
-            ours = scorer.score(folder, ours_dir)
-            naive = None if args.no_naive else scorer.score(folder, naive_dir)
-            flagging = flags(folder, ours_dir)
-            summary[folder.name] = {"callwatch": ours, "naive": naive, "flags": flagging}
-            print("\n".join(report(folder.name, ours, naive)), flush=True)
-            print(f"flags (signals only): P {flagging['precision']:.2f} R {flagging['recall']:.2f} "
-                  f"(tp {flagging['tp']} fp {flagging['fp']} fn {flagging['fn']} tn {flagging['tn']})"
-                  + (f" missed {' '.join(flagging['missed'])}" if flagging["missed"] else "")
-                  + (f" wrongly flagged {' '.join(flagging['wrong'])}" if flagging["wrong"] else ""), flush=True)
+            out = {m: tmp / "out" / folder.name / m for m in monitors}
+            for path in out.values():
+                path.mkdir(parents=True)
+            detect(folder, out, transcribe)
+            scores = {m: scorer.score(folder, path) for m, path in out.items()}
+            flagging = {m: flags(folder, path) for m, path in out.items() if m != "naive"}
+            summary[folder.name] = {"scores": scores, "flags": flagging}
+            print("\n".join(report(folder.name, scores)), flush=True)
+            for m, f in flagging.items():
+                how = "with ASR" if transcribe is not None and m == "callwatch" else "signals only"
+                print(flag_line(m, f, how), flush=True)
             if args.episodes:
-                print("\n".join(episodes(folder, ours_dir)), flush=True)
+                print("\n".join(episodes(folder, out["callwatch"])), flush=True)
+    for name, legs, labels in real_calls():
+        duration = len(legs["customer"]) / 8000
+        results = {m: score_real(run_monitor(m, legs["customer"], legs["agent"], name), labels, duration)
+                   for m in monitors}
+        if transcribe is not None:
+            results["with ASR"] = score_real(run_monitor("callwatch", legs["customer"], legs["agent"], name,
+                                                         transcribe), labels, duration)
+        summary[f"real:{name}"] = results
+        print("\n".join(real_lines(name, duration, results)), flush=True)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
     return 0
