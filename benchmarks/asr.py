@@ -15,7 +15,8 @@ ours:  ``WhisperTranscriber.transcribe_batch`` on consecutive groups of ``--batc
 WER is corpus-level (total edits / total reference words) after one normaliser for both: annotations
 in () or [] dropped, lowercase, ё→е, punctuation removed, whole numbers 0-999 spelled out in the
 utterance's language. Utterances whose reference is empty (recorded silence) add the hypothesis words
-as insertions. The last line printed is one JSON object.
+as insertions. Edge errors count the edits at the first and last word of each utterance (``boundary_errors``).
+The last line printed is one JSON object.
 
     python -m benchmarks.asr --manifest ../shared/data/asr/manifest.tsv --data-root ../shared/data/asr
 """
@@ -98,6 +99,29 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
         return len(ref), len(ref)
     out = jiwer.process_words(reference, hypothesis)
     return out.substitutions + out.deletions + out.insertions, len(ref)
+
+
+def boundary_errors(reference: str, hypothesis: str) -> int:
+    """Edits at an utterance's edges: a first or last reference word lost or changed, words added before the
+    first or after the last. Where packed utterances lose or gain words to their neighbours, this is where."""
+    ref, hyp = reference.split(), hypothesis.split()
+    if not ref or not hyp:
+        return len(hyp) if not ref else min(2, len(ref))
+    errors = 0
+    for chunk in jiwer.process_words(reference, hypothesis).alignments[0]:
+        if chunk.type == "insert" and chunk.ref_start_idx in (0, len(ref)):
+            errors += chunk.hyp_end_idx - chunk.hyp_start_idx
+        elif chunk.type in ("delete", "substitute"):
+            errors += (chunk.ref_start_idx == 0) + (chunk.ref_end_idx == len(ref) and len(ref) > 1)
+    return errors
+
+
+def boundary_by_language(items: Sequence[Item], texts: Sequence[str]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for item, text in zip(items, texts, strict=True):
+        ref, hyp = normalise(item.reference, item.language), normalise(text, item.language)
+        totals[item.language] = totals.get(item.language, 0) + boundary_errors(ref, hyp)
+    return dict(sorted(totals.items()))
 
 
 def wer_by_language(items: Sequence[Item], texts: Sequence[str]) -> dict[str, float]:
@@ -205,11 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, object] = {"utterances": len(items), "model": args.model, "threads": args.threads}
     wer: dict[str, dict[str, float]] = {}
     speed: dict[str, float] = {}
+    edges: dict[str, dict[str, int]] = {}
     for name, (texts, seconds) in systems.items():
         wer[name] = wer_by_language(items, texts)
         speed[name] = round(len(items) / seconds, 3)
+        edges[name] = boundary_by_language(items, texts)
         per_lang = "  ".join(f"WER[{k}]={v:.4f}" for k, v in wer[name].items())
-        print(f"{name:6s} {per_lang}  {speed[name]:.2f} utt/s  ({seconds:.1f} s wall, {cpu[name]:.1f} s CPU)")
+        print(f"{name:6s} {per_lang}  edge errors {edges[name]}  {speed[name]:.2f} utt/s  "
+              f"({seconds:.1f} s wall, {cpu[name]:.1f} s CPU)")
     if "stock" in speed:
         report["ratio"] = round(speed["ours"] / speed["stock"], 3)
         # Wall-clock ratio is the figure of merit; the CPU-time ratio is less disturbed by other
@@ -217,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["cpu_ratio"] = round(cpu["stock"] / cpu["ours"], 3)
     report["cpu_s"] = {k: round(v, 2) for k, v in cpu.items()}
     report["wer"] = wer
+    report["edge_errors"] = edges
     report["utt_per_s"] = speed
     if args.hyp_out:
         with args.hyp_out.open("w", newline="", encoding="utf-8") as f:

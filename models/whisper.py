@@ -7,13 +7,15 @@ costs the same however little speech a window holds, is what packing saves.
 
 Decoding is per utterance (``isolation="utterance"``): each utterance gets its own decoder sequence,
 whose cross-attention memory is only the encoder frames of that utterance's own stretch of the window
-(plus a margin of the silence around it, less than half the gap) followed by frames of an encoded silent
-window. No decoder ever sees the frames of another utterance, so it cannot run on into a neighbour's
-first word, and there is no step that hands words to utterances by time: everything a sequence says
-belongs to its utterance. That is what keeps one caller's words out of another call's transcript,
-by construction, and the boundary words with their own utterance. The encoder's self-attention
-still spans the whole window; ``benchmarks.leakage`` measures what that lets through (nothing, on
-the shared set), against each utterance transcribed alone.
+(plus a margin of the silence around it, less than half the gap) followed by the window's last seconds,
+kept free of speech for this. It is prompted with the timestamp at which its stretch starts, and what it
+says after the timestamp where its audio ends is cut. No decoder ever sees the frames of another
+utterance, so it cannot run on into a neighbour's first word, and no step hands words to utterances by
+their time: everything a sequence says belongs to its utterance. That keeps one caller's words out of
+another call's transcript by construction, and boundary words with their own utterance. A decode that
+ran on past its audio, repeated itself or was unsure is done again with the utterance alone in a window.
+The encoder's self-attention still spans the whole window (what it can carry across is measured by
+``benchmarks.leakage`` against each utterance transcribed alone).
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class WhisperTranscriber:
         self.model = model
         self.language = language
         self.settings = settings or DecodeSettings()
+        if self.settings.isolation == "utterance" and int(self.settings.tail_s * RATE) < _HOP:
+            raise ValueError("utterance isolation needs a silent tail of at least one encoder frame (tail_s)")
         self._multilingual = bool(model.model.is_multilingual)
         self._tokenizers: dict[str, Tokenizer] = {}
         self._suppress: list[int] | None = None
