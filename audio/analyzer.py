@@ -62,7 +62,7 @@ class CallAnalyzer:
         self.history = VoicedHistory()
         self.floor = FloorTracker(s.floor)
         self.interruptions = InterruptionDetector(s.interruption, self.history, self._last_periodic,
-                                                  self._voicing, lambda: self.floor.holder)
+                                                  self._voicing, lambda: self.floor.holder, self._periodic)
         self.buffer = FrameBuffer()
         self.frames = 0
         """Frames consumed so far: ``frames * FRAME`` samples is the call time of everything emitted."""
@@ -100,6 +100,10 @@ class CallAnalyzer:
         soft_floor = self.settings.interruption.soft_onset_floor_db or math.inf
         soft_gate = self.settings.interruption.soft_onset_gate_db
         own_voice = self.settings.interruption.sound_below_peak_db
+        # A leg's own voice: not far under its calm speech level (its loud-speech peak until that is known; the
+        # peak alone would hold the bar up for a while after a shout).
+        cust_voice, agt_voice = (
+            (st.escalation.baseline.level_db or st.speech_level.peak_db or -200.0) - own_voice for st in (cust, agt))
         agent_levels = self._agent_levels
         for k in range(n):
             i = self.frames
@@ -117,8 +121,7 @@ class CallAnalyzer:
                 # Something on the customer leg while only the agent talks: what the echo looks like.
                 self.echo.observe(loss)
             sa = la > (agt.classifier.floor.db or 0.0) + sound_gate
-            self.history.append(vc, va, sc and lc > (cust.speech_level.peak_db or -200.0) - own_voice,
-                                sa and la > (agt.speech_level.peak_db or -200.0) - own_voice)
+            self.history.append(vc, va, sc and lc > cust_voice, sa and la > agt_voice, lc, la)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
@@ -158,7 +161,12 @@ class CallAnalyzer:
         return out
 
     def _last_periodic(self, leg: Leg, first: int, last: int) -> int:
-        """Last frame in [first, last) whose pitch is clear (YIN aperiodicity under the soft-voicing bar).
+        """Last frame in [first, last) whose pitch is clear, or -1 (``_periodic``)."""
+        hits = self._periodic(leg, first, last)
+        return hits[-1] if hits else -1
+
+    def _periodic(self, leg: Leg, first: int, last: int) -> list[int]:
+        """Frames in [first, last) whose pitch is clear (YIN aperiodicity under the soft-voicing bar).
 
         On the customer leg a frame whose pitch matches the agent's a few frames earlier is the agent's echo:
         periodic, but not the customer talking.
@@ -166,7 +174,7 @@ class CallAnalyzer:
         lo = max(first, (self._recent.origin + self.yin.span) // FRAME + self._echo_frames, 0)
         frames = list(range(lo, min(last, self.frames + 1)))
         if not frames:
-            return -1
+            return []
         f0, aperiodicity = self._pitch(0 if leg == "customer" else 1, frames)
         voiced = aperiodicity < self.settings.interruption.soft_voicing
         if leg == "customer" and voiced.any():
@@ -179,8 +187,7 @@ class CallAnalyzer:
             best = same[voiced].sum(axis=0).max()
             if best >= max(3, 0.6 * voiced.sum()):
                 voiced[:] = False
-        hits = np.flatnonzero(voiced)
-        return frames[int(hits[-1])] if len(hits) else -1
+        return [frames[int(k)] for k in np.flatnonzero(voiced)]
 
     def _voicing(self, leg: Leg, first: int, last: int) -> float:
         """Share of the leg's frames of sound in [first, last) whose pitch is clear (1.0 when none is known).

@@ -14,6 +14,7 @@ response; an other that stops within ``min_overlap_ms`` was finishing its turn.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -37,8 +38,13 @@ class VoicedHistory:
         self.sound: dict[Leg, bytearray] = {"customer": bytearray(), "agent": bytearray()}
         """Frames that are clearly the leg's own voice, voiced or not: above the noise floor, near the leg's speech
         level (breaths, room noise and the other leg's bleed sit far below it), not echo."""
+        self.levels: dict[Leg, array[float]] = {"customer": array("f"), "agent": array("f")}
+        """Each frame's level (dBFS): 4 bytes a frame, 720 kB an hour per leg."""
 
-    def append(self, customer: bool, agent: bool, customer_sound: bool, agent_sound: bool) -> None:
+    def append(self, customer: bool, agent: bool, customer_sound: bool, agent_sound: bool,
+               customer_db: float = -100.0, agent_db: float = -100.0) -> None:
+        self.levels["customer"].append(customer_db)
+        self.levels["agent"].append(agent_db)
         self.flags["customer"].append(customer)
         self.flags["agent"].append(agent)
         self.sound["customer"].append(customer_sound or customer)
@@ -55,20 +61,19 @@ class VoicedHistory:
         """Index of the last voiced frame in [first, last), or -1."""
         return self.flags[leg].rfind(1, max(first, 0), last)
 
-    def talking(self, leg: Leg, first: int, last: int, bridge: int) -> list[bool]:
-        """Per frame in [first, last): whether ``leg`` was talking, i.e. a frame of sound, or a gap of up to
-        ``bridge`` frames between two (the stops and short pauses inside a phrase)."""
+    def talking(self, leg: Leg, first: int, last: int, bridge: int, extra: list[int] | None = None) -> list[bool]:
+        """Per frame in [first, last): whether ``leg`` was talking, i.e. a frame of sound (or one of ``extra``),
+        or a gap of up to ``bridge`` frames between two (the stops and short pauses inside a phrase)."""
         sound = self.sound[leg]
         first = max(first, 0)
         out = [False] * max(last - first, 0)
+        hits = sorted({i for i in range(first, last) if sound[i]} | {i for i in extra or () if first <= i < last})
         prev = -1
-        i = sound.find(1, first, last)
-        while i >= 0:
+        for i in hits:
             lo = prev + 1 if prev >= 0 and i - prev <= bridge + 1 else i
             for k in range(lo, i + 1):
                 out[k - first] = True
             prev = i
-            i = sound.find(1, i + 1, last)
         return out
 
     def longest_gap(self, leg: Leg, first: int, last: int) -> int:
@@ -81,10 +86,16 @@ class VoicedHistory:
             i = sound.find(1, i + 1, last)
         return max(longest, last - prev - 1)
 
-    def overlap(self, a: Leg, b: Leg, first: int, last: int, bridge: int) -> int:
-        """Frames in [first, last) where both legs were talking."""
-        return sum(x and y for x, y in zip(self.talking(a, first, last, bridge), self.talking(b, first, last, bridge),
-                                           strict=True))
+    def median_level(self, leg: Leg, first: int, last: int) -> float | None:
+        """Median level of the leg's frames of sound in [first, last), or None without any."""
+        first = max(first, 0)
+        levels = sorted(self.levels[leg][i] for i in range(first, last) if self.sound[leg][i])
+        return levels[len(levels) // 2] if levels else None
+
+    def overlap(self, a: Leg, b: Leg, first: int, last: int, bridge: int, extra: list[int] | None = None) -> int:
+        """Frames in [first, last) where both legs were talking (``extra``: more frames where ``a`` was)."""
+        return sum(x and y for x, y in zip(self.talking(a, first, last, bridge, extra),
+                                           self.talking(b, first, last, bridge), strict=True))
 
 
 class InterruptionDetector:
@@ -101,7 +112,8 @@ class InterruptionDetector:
     def __init__(self, settings: InterruptionSettings, history: VoicedHistory,
                  periodic: Callable[[Leg, int, int], int] | None = None,
                  voicing: Callable[[Leg, int, int], float] | None = None,
-                 holder: Callable[[], Leg | None] | None = None) -> None:
+                 holder: Callable[[], Leg | None] | None = None,
+                 periodic_frames: Callable[[Leg, int, int], list[int]] | None = None) -> None:
         ms = FRAME * 1000 // 8000
         self.simultaneous = settings.simultaneous_start_ms // ms
         self.min_overlap = settings.min_overlap_ms // ms
@@ -111,6 +123,9 @@ class InterruptionDetector:
         self.yielded = settings.yield_ms // ms
         self.cutoff = max(self.yielded, settings.cutoff_ms // ms)
         self.response_gap = settings.response_gap_ms // ms
+        self.abrupt_overlap = settings.abrupt_min_overlap_ms // ms
+        self.abrupt_drop_db = settings.abrupt_drop_db
+        self.level_before, self.level_end = 1000 // ms, 200 // ms
         self.bridge = settings.bridge_ms // ms
         self.pause = settings.mid_turn_pause_ms // ms
         self.continuing = settings.continuing_ms // ms
@@ -123,6 +138,7 @@ class InterruptionDetector:
         self.periodic = periodic
         self.voicing = voicing
         self.holder = holder
+        self.periodic_frames = periodic_frames
         self._pending: list[_Candidate] = []
 
     def on_onset(self, by: Leg, start: int, other_in_speech: bool, other_start: int) -> None:
@@ -151,6 +167,13 @@ class InterruptionDetector:
             return False
         own_last = self.history.last_voiced(by, start - self.resume_pause, start)
         return own_last >= 0 and other_start >= own_last - self.bridge and start - other_start < self.response
+
+    def _stopped_at_full_voice(self, leg: Leg, onset: int, last: int) -> bool:
+        """Whether ``leg`` stopped as loud as it spoke in the second before the onset: cut off mid-word. A turn
+        that ends falls in level first."""
+        before = self.history.median_level(leg, onset - self.level_before, onset)
+        end = self.history.median_level(leg, last + 1 - self.level_end, last + 1)
+        return before is not None and end is not None and end - before >= -self.abrupt_drop_db
 
     def step(self, i: int) -> list[Interruption | Backchannel]:
         """Called after frame ``i`` was appended to the history."""
@@ -194,7 +217,18 @@ class InterruptionDetector:
         if not deadline and (other_talking or other_last >= now - self.cutoff):
             return None  # both still talking: wait for one of them to give way
         overlap = h.overlap(of, by, c.start, now, self.bridge)
-        if overlap < self.min_overlap:
+        if overlap < self.min_overlap and self.periodic_frames is not None:
+            # A soft voice under a loud one (a noisy line, or under the agent where the echo gate mutes the
+            # customer) keeps its pitch where its level no longer shows: count its clearly pitched frames too.
+            extra = self.periodic_frames(of, c.start, now)
+            if extra:
+                overlap = h.overlap(of, by, c.start, now, self.bridge, extra=extra)
+                other_last = max(other_last, extra[-1])
+                other_talking = other_last >= now - self.yielded
+                if not deadline and other_last >= now - self.cutoff:
+                    return None
+        if overlap < self.min_overlap and not (overlap >= self.abrupt_overlap and not other_talking
+                                               and self._stopped_at_full_voice(of, c.start, other_last)):
             return False  # the other was finishing its turn: a terminal overlap
         if self.voicing is not None and self.voicing(by, c.start, now) < self.min_voicing:
             return False  # laughter, a cough, noise: not speech that takes a turn

@@ -46,7 +46,12 @@ class InterruptionSettings:
     """...unless the other leg's segment only resumed its turn: it was voiced within ``mid_turn_pause_ms``
     before that segment began (on a noisy line soft speech drops out of the VAD and closes a segment mid-turn)."""
     min_overlap_ms: int = 500
-    """Both legs voiced at once for at least this long, counted within the decision window."""
+    """Both legs talking at once for at least this long (the other's pauses of up to ``bridge_ms`` included)."""
+    abrupt_min_overlap_ms: int = 400
+    """A shorter overlap, from this long, still counts when the other stopped at full voice: its last 200 ms no
+    more than ``abrupt_drop_db`` quieter than its speech in the second before the onset. A turn that ends falls
+    in level into its last word (a terminal overlap); a speaker cut off stops mid-word, as loud as before."""
+    abrupt_drop_db: float = 0.0
     still_talking_ms: int = 160
     """At the decision, the newcomer still counts as talking if heard this recently (a pause inside a word)."""
     mid_turn_pause_ms: int = 800

@@ -82,8 +82,12 @@ def test_the_floor_holder_carrying_on_over_the_listeners_yeah_is_not_an_interrup
 
 
 def test_starting_as_the_other_finishes_is_a_terminal_overlap() -> None:
-    # The customer's turn ends 0.4 s after the agent starts: a terminal overlap, not an interruption.
-    c, a = call([(1.0, vowel(200, -24, 2.4))], [(3.0, vowel(110, -24, 3.0))])
+    # The customer's turn ends 0.4 s after the agent starts, falling in level into its last word as a turn end
+    # does: a terminal overlap, not an interruption.
+    turn = vowel(200, -24, 2.4).astype(np.float64)
+    n = int(0.6 * 8000)
+    turn[-n:] *= np.linspace(1.0, 0.1, n)
+    c, a = call([(1.0, turn.astype(np.int16))], [(3.0, vowel(110, -24, 3.0))])
     assert of_type(analyze(c, a), Interruption) == []
 
 
@@ -471,3 +475,15 @@ def test_a_provisional_baseline_needs_a_clearer_rise() -> None:
 
     assert run(6.5) == []
     assert len(run(12.0)) == 1
+
+
+def test_a_short_overlap_is_a_cut_off_when_the_other_stops_at_full_voice() -> None:
+    # The customer stops 0.45 s into the agent's talk, under ``min_overlap_ms``. Stopping as loud as they spoke,
+    # mid-word, they were cut off; trailing away into the stop, they were finishing their turn.
+    sharp = vowel(200, -24, 2.45)
+    fading = sharp.astype(np.float64)
+    n = int(0.6 * 8000)
+    fading[-n:] *= np.linspace(1.0, 0.1, n)
+    for customer, expected in ((sharp, ["agent"]), (fading.astype(np.int16), [])):
+        c, a = call([(1.0, customer)], [(3.0, vowel(110, -24, 3.0))])
+        assert [i.by for i in of_type(analyze(c, a), Interruption)] == expected
