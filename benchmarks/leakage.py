@@ -15,7 +15,8 @@ holds it (words compared after the normaliser of ``benchmarks.asr``, as multiset
 another utterance of the same batch said (in its reference or alone) is counted as attributed to the wrong
 utterance; when only utterances of other calls said it, to the wrong call. The "wrong call" count is the
 privacy figure: it must be 0 in every run. A word that both a neighbour said and the model might invent
-("the") counts too, so the counts are an upper bound. ``shared`` (one text per window, split by word time,
+("the", "a") counts too, so the counts are an upper bound; words of four letters or more are also counted
+apart, as the live test does. ``shared`` (one text per window, split by word time,
 windows of every call) is what the transcriber did before; it is here to show that the count sees leaks.
 
 Also printed per run: words of the transcript alone that the packed transcript lost, and the WER of both
@@ -71,7 +72,7 @@ def words(text: str, language: str) -> Counter[str]:
 
 def count(items: Sequence[Item], utts: Sequence[Utterance], groups: Sequence[Sequence[int]],
           alone: Sequence[str], packed: Sequence[str]) -> dict[str, Any]:
-    wrong_utterance = wrong_call = lost = 0
+    wrong_utterance = wrong_call = wrong_call_long = lost = 0
     examples: list[str] = []
     said = [words(it.reference, it.language) + words(a, it.language) for it, a in zip(items, alone, strict=True)]
     for group in groups:
@@ -89,8 +90,10 @@ def count(items: Sequence[Item], utts: Sequence[Utterance], groups: Sequence[Seq
                     wrong_utterance += n
                 if word in other and word not in same:
                     wrong_call += n
+                    wrong_call_long += n if len(word) >= 4 else 0
                     examples.append(f"{word!r} in {utts[k].call_id} {items[k].path}")
-    return {"wrong_utterance": wrong_utterance, "wrong_call": wrong_call, "lost_words": lost,
+    return {"wrong_utterance": wrong_utterance, "wrong_call": wrong_call, "wrong_call_long": wrong_call_long,
+            "lost_words": lost,
             "wrong_call_examples": examples[:10]}
 
 
@@ -145,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "shape": shape, "batches": len(groups), **result,
                        "wer": wer_by_language(ordered, texts), "cpu_s": round(cpu, 1)}
                 runs.append(run)
-                print(f"{isolation:9s} {run['order']:9s} batch {shape:>6s}: wrong call {result['wrong_call']:3d}  "
+                print(f"{isolation:9s} {run['order']:9s} batch {shape:>6s}: wrong call {result['wrong_call']:3d} "
+                      f"({result['wrong_call_long']} of 4+ letters)  "
                       f"wrong utterance {result['wrong_utterance']:3d}  lost {result['lost_words']:3d}  "
                       f"WER {run['wer']}  {cpu:.0f} s CPU", flush=True)
                 for example in result["wrong_call_examples"]:
