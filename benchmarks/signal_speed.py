@@ -20,13 +20,16 @@ import soundfile as sf
 from numpy.typing import NDArray
 
 from benchmarks.naive import naive_events
+from benchmarks.previous_detector import previous_analyzer
 from service.monitor import CallMonitor
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_monitor(c: NDArray[np.int16], a: NDArray[np.int16], chunk: int) -> float:
+def run_monitor(c: NDArray[np.int16], a: NDArray[np.int16], chunk: int, previous: bool = False) -> float:
     m = CallMonitor()
+    if previous:
+        m.analyzer = previous_analyzer()
     t0 = time.process_time()
     for i in range(0, len(c), chunk):
         m.push(c[i: i + chunk], a[i: i + chunk])
@@ -53,9 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     audio_s = sum(len(c) for c, _ in legs) / 8000
     chunk = 8 * args.chunk_ms
     ours = min(sum(run_monitor(c, a, chunk) for c, a in legs) for _ in range(args.repeat))
+    before = min(sum(run_monitor(c, a, chunk, previous=True) for c, a in legs) for _ in range(args.repeat))
     naive = min(sum(_timed_naive(c, a) for c, a in legs) for _ in range(args.repeat))
     print(f"{len(legs)} calls, {audio_s:.0f} s of two-leg audio, {args.chunk_ms} ms chunks, best of {args.repeat}")
     print(f"callwatch signal path: {audio_s / ours:8.0f}x real time per core ({1000 * ours / audio_s:.2f} ms CPU "
+          f"per second of call)")
+    print(f"previous release     : {audio_s / before:8.0f}x real time per core ({1000 * before / audio_s:.2f} ms CPU "
           f"per second of call)")
     print(f"naive monitor        : {audio_s / naive:8.0f}x real time per core")
     return 0
