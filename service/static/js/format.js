@@ -45,6 +45,8 @@ export const RULE_TITLES = {
   frustration: "Customer frustrated",
   manager_request: "Manager requested",
   churn_threat: "Customer may leave",
+  customer_voice_raised: "Customer's voice stayed raised",
+  agent_voice_raised: "Agent's voice stayed raised",
 };
 
 export function ruleTitle(rule) {
