@@ -64,11 +64,14 @@ class Interruption:
     overlap: int
     t: int
     kind: Literal["cutoff", "competitive"] = "competitive"
+    confidence: float = 1.0
+    """How often a decision of this kind was a labelled interruption (``audio.overlap.CONFIDENCE``)."""
     type: Literal["interruption"] = "interruption"
 
     def to_dict(self) -> dict[str, object]:
         return {"type": self.type, "by": self.by, "of": self.of, "start": seconds(self.start),
-                "overlap": seconds(self.overlap), "kind": self.kind, "t": seconds(self.t)}
+                "overlap": seconds(self.overlap), "kind": self.kind, "confidence": self.confidence,
+                "t": seconds(self.t)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,10 @@ UPSET_WINDOW_S = 30.0
 EMPATHY_CATEGORIES = frozenset({"empathy", "apology", "acknowledgement"})
 FLAG_SCORE = 50
 """Escalation score at which a call is flagged for supervisor review (and its recording kept)."""
+ALERT_CONFIDENCE = 0.9
+"""An interruption at least this sure alerts the agent at once; a less sure one only when it follows another
+of the agent's interruptions within ``PATTERN_WINDOW_S``: a pattern a coach would raise, not a single doubt."""
+PATTERN_WINDOW_S = 60.0
 FLAG_REASONS = {
     "customer": "customer_voice_raised",
     "agent": "agent_voice_raised",

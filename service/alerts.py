@@ -11,11 +11,13 @@ from collections import Counter
 from typing import Any
 
 from service.alert_rules import (
+    ALERT_CONFIDENCE,
     EMPATHY_CATEGORIES,
     EMPATHY_WINDOW_S,
     FAST_WPM,
     FLAG_REASONS,
     FLAG_SCORE,
+    PATTERN_WINDOW_S,
     RULES,
     UPSET_WINDOW_S,
     Rule,
@@ -45,6 +47,8 @@ class AlertEngine:
         self._frustration: Event | None = None
         self._empathy_due: tuple[float, Event] | None = None
         self._last_empathy_start = float("-inf")
+        self._agent_interruptions: list[Event] = []
+        """The agent's interruptions of the last ``PATTERN_WINDOW_S``, for the less certain ones."""
         self._interruption_alerts: dict[float, Event] = {}
         """Interruption alerts by the interruption's start, in case its words show it was a backchannel."""
 
@@ -66,7 +70,11 @@ class AlertEngine:
         if kind == "interruption" and ev.get("by") == "agent":
             what = ("You cut the customer off" if ev.get("kind") == "cutoff"
                     else "You talked over the customer")
-            fired = self._fire("interruption", t, [ev], what=what)
+            earlier = [e for e in self._agent_interruptions if t - float(e.get("t", t)) <= PATTERN_WINDOW_S]
+            self._agent_interruptions = [*earlier, ev]
+            sure = float(ev.get("confidence", 1.0)) >= ALERT_CONFIDENCE
+            fired = self._fire("interruption", t, [ev] if sure else [*earlier[-1:], ev], what=what) \
+                if sure or earlier else []
             if fired:
                 self._interruption_alerts[float(ev.get("start", t))] = fired[0]
             out += fired
@@ -93,6 +101,7 @@ class AlertEngine:
     def _retract(self, ev: Event, t: float) -> list[Event]:
         """The transcript showed an "interruption" was only "mm-hm": withdraw its alert and its score."""
         start = ev["retracts"].get("start")
+        self._agent_interruptions = [e for e in self._agent_interruptions if e.get("start") != start]
         alert = self._interruption_alerts.pop(float(start), None) if isinstance(start, int | float) else None
         if alert is None:
             return []

@@ -123,3 +123,16 @@ def test_the_interruption_alert_says_what_happened() -> None:
     assert a["message"] == "You cut the customer off"
     [b] = AlertEngine("c").observe({**interruption(10), "kind": "competitive"})
     assert b["message"] == "You talked over the customer"
+
+
+def test_a_less_certain_interruption_alerts_only_as_part_of_a_pattern() -> None:
+    unsure = {**interruption(10), "kind": "cutoff", "confidence": 0.8}
+    e = AlertEngine("c")
+    assert feed(e, [unsure]) == []  # alone: not shown
+    again = {**interruption(40), "kind": "cutoff", "confidence": 0.8}
+    [alert] = feed(e, [again])  # the second within a minute: a pattern
+    assert alert["cause"] == [unsure, again]
+    late = AlertEngine("c")
+    assert feed(late, [unsure, {**interruption(100), "kind": "cutoff", "confidence": 0.8}]) == []
+    sure = AlertEngine("c")
+    assert rules(feed(sure, [{**interruption(10), "kind": "cutoff", "confidence": 0.93}])) == ["interruption"]
