@@ -52,11 +52,10 @@ def test_skipped_utterances_get_a_second_pass_and_results_keep_their_order() -> 
     results = t.transcribe_batch(batch)
     assert [r.text for r in results] == ["w0.0", "w1.0", "w2.0", "w3.0", "w4.0"]
     assert [r.language for r in results] == ["en", "ru", "en", "ru", "en"]
-    # Languages are never packed together; only the skipped ones are decoded again, each alone in a window.
+    # Languages are never packed together; only the skipped ones are decoded again.
     assert t.passes[0] == [[0, 2, 4], [1, 3]]
-    again = [window for batch in t.passes[1:] for window in batch]
-    assert sorted(again) == [[2], [3], [4]]
-    assert len(t.passes) == 3  # two windows a batch
+    assert sorted(i for window in t.passes[1] for i in window) == [2, 3, 4]
+    assert len(t.passes) == 2
 
 
 def test_word_times_are_call_times_and_long_audio_is_reassembled() -> None:
@@ -122,7 +121,7 @@ def owners(window: Window, frames: int = 1500) -> npt.NDArray[np.float32]:
 
 
 def test_each_utterance_is_decoded_over_its_own_frames_and_silence_only() -> None:
-    settings = DecodeSettings()
+    settings = DecodeSettings(isolation="utterance")
     t = MemoryRecorder(settings)
     lengths = [2.0, 0.3, 7.5, 1.1, 3.0, 0.5, 4.2, 2.6]  # seconds; packs into one window with the reserved tail
     spans = [(i, 0, int(s * RATE)) for i, s in enumerate(lengths)]
@@ -163,7 +162,7 @@ def test_a_doubtful_decode_is_done_again_alone() -> None:
             encoded = np.stack([owners(w) for _, w in batch])
             return self._generate(encoded, [w for _, w in batch], "en")
 
-    t = Doubting(DecodeSettings())
+    t = Doubting(DecodeSettings(isolation="utterance"))
     results = t.transcribe_batch([utt("a", 2), utt("b", 2), utt("c", 2)])
     assert [r.text for r in results] == ["w0", "again", "w2"]
     assert t.alone == [[1]]  # decoded alone: a window of its own
