@@ -23,6 +23,9 @@ from audio.events import Backchannel, Interruption, Leg, other
 from audio.frames import FRAME
 from audio.settings import InterruptionSettings
 
+LEVELS_KEPT = 250
+"""Frames of level history kept (5 s): a decision looks back at most 1.3 s past the onset plus 1 s before it."""
+
 CONFIDENCE = {"competitive": 0.98, "cutoff": 0.93, "short cutoff": 0.8}
 """Precision of each kind of decision on the labelled generated calls (dev, dev-phone and six natural sets, 165
 decisions): both talking 1.3 s, the other stopping after 500 ms of overlap, and after 400-500 ms at full voice.
@@ -44,12 +47,18 @@ class VoicedHistory:
         """Frames that are clearly the leg's own voice, voiced or not: above the noise floor, near the leg's speech
         level (breaths, room noise and the other leg's bleed sit far below it), not echo."""
         self.levels: dict[Leg, array[float]] = {"customer": array("f"), "agent": array("f")}
-        """Each frame's level (dBFS): 4 bytes a frame, 720 kB an hour per leg."""
+        """The recent frames' levels (dBFS), from frame ``level_origin`` on: only the last ``LEVELS_KEPT`` are
+        ever asked for, so older ones are dropped now and then."""
+        self.level_origin = 0
 
     def append(self, customer: bool, agent: bool, customer_sound: bool, agent_sound: bool,
                customer_db: float = -100.0, agent_db: float = -100.0) -> None:
         self.levels["customer"].append(customer_db)
         self.levels["agent"].append(agent_db)
+        if len(self.levels["customer"]) >= 2 * LEVELS_KEPT:
+            for levels in self.levels.values():
+                del levels[:LEVELS_KEPT]
+            self.level_origin += LEVELS_KEPT
         self.flags["customer"].append(customer)
         self.flags["agent"].append(agent)
         self.sound["customer"].append(customer_sound or customer)
@@ -93,8 +102,9 @@ class VoicedHistory:
 
     def median_level(self, leg: Leg, first: int, last: int) -> float | None:
         """Median level of the leg's frames of sound in [first, last), or None without any."""
-        first = max(first, 0)
-        levels = sorted(self.levels[leg][i] for i in range(first, last) if self.sound[leg][i])
+        first = max(first, self.level_origin)
+        kept = self.levels[leg]
+        levels = sorted(kept[i - self.level_origin] for i in range(first, last) if self.sound[leg][i])
         return levels[len(levels) // 2] if levels else None
 
     def overlap(self, a: Leg, b: Leg, first: int, last: int, bridge: int, extra: list[int] | None = None) -> int:

@@ -487,3 +487,15 @@ def test_a_short_overlap_is_a_cut_off_when_the_other_stops_at_full_voice() -> No
     for customer, expected in ((sharp, ["agent"]), (fading.astype(np.int16), [])):
         c, a = call([(1.0, customer)], [(3.0, vowel(110, -24, 3.0))])
         assert [i.by for i in of_type(analyze(c, a), Interruption)] == expected
+
+
+def test_the_level_history_stays_bounded_and_answers_for_recent_frames() -> None:
+    from audio.overlap import LEVELS_KEPT, VoicedHistory
+
+    h = VoicedHistory()
+    for i in range(10 * LEVELS_KEPT):
+        h.append(True, False, True, False, float(-i % 50), -90.0)
+    assert len(h.levels["customer"]) < 2 * LEVELS_KEPT
+    last = 10 * LEVELS_KEPT
+    assert h.median_level("customer", last - 5, last) == sorted(float(-i % 50) for i in range(last - 5, last))[2]
+    assert h.median_level("agent", last - 5, last) is None  # no frame of sound on that leg
