@@ -99,7 +99,7 @@ class CallAnalyzer:
         prosody = self.settings.prosody
         soft_floor = self.settings.interruption.soft_onset_floor_db or math.inf
         soft_gate = self.settings.interruption.soft_onset_gate_db
-        own_voice = self.settings.interruption.sound_below_peak_db
+        own_voice = self.settings.interruption.own_voice_below_db
         # A leg's own voice: not far under its calm speech level (its loud-speech peak until that is known; the
         # peak alone would hold the bar up for a while after a shout).
         cust_voice, agt_voice = (

@@ -9,7 +9,8 @@ deployment must; the words, when they come, can still withdraw a decision (``ser
 A newcomer's onset while the other leg is mid-utterance is a candidate. It is an interruption only once the
 newcomer has taken the floor: the other stops while the newcomer carries on (a cut-off), or both keep
 talking through ``competitive_ms`` (competitive overlap). A newcomer that stops first gave a listener
-response; an other that stops within ``min_overlap_ms`` was finishing its turn.
+response; an other that stops within ``min_overlap_ms`` was finishing its turn, unless it stopped at full voice
+(``abrupt_min_overlap_ms``): a turn that ends falls in level first.
 """
 
 from __future__ import annotations

@@ -87,9 +87,10 @@ class InterruptionSettings:
     bridge_ms: int = 300
     """Gaps up to this long inside the other leg's speech (stops, pauses between words: the segmenter's own
     hangover) count as talking for the overlap."""
-    sound_below_peak_db: float = 30.0
-    """A frame counts as a leg's own voice only within this of the leg's loud-speech level: on a quiet line,
-    breaths, room noise and the other leg's bleed rise well above the line noise but not to the voice."""
+    own_voice_below_db: float = 30.0
+    """A frame counts as a leg's own voice only within this of that speaker's calm speech level (their escalation
+    baseline; their loud-speech peak until it is known): on a quiet line, breaths, room noise and the other
+    leg's bleed rise well above the line noise but not to the voice."""
     resume_pause_ms: int = 1200
     """The floor holder starting again within this of its own last speech is resuming its turn..."""
     listener_response_ms: int = 1000

@@ -101,7 +101,7 @@ def previous_analyzer() -> CallAnalyzer:
     """A ``CallAnalyzer`` with the previous interruption rules and what they saw: every frame over the line noise
     counted as sound (no own-voice gate), and raised voice without the provisional baseline's extra margin."""
     s = AnalyzerSettings()
-    settings = replace(s, interruption=replace(s.interruption, sound_below_peak_db=1e9),
+    settings = replace(s, interruption=replace(s.interruption, own_voice_below_db=1e9),
                        customer_escalation=replace(s.customer_escalation, provisional_extra_db=0.0),
                        agent_escalation=replace(s.agent_escalation, provisional_extra_db=0.0))
     analyzer = CallAnalyzer(settings)
