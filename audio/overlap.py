@@ -4,7 +4,7 @@ Conversation analysis (Schegloff 2000) separates competitive overlap from the ov
 not treat as a problem: continuers ("mm-hm": the listener leaves the floor where it is), terminal overlaps
 (the next speaker starts as the current one finishes), the floor holder carrying on over the listener's
 "yeah", and choral talk such as laughter. The rules here decide from the audio alone, as a ``--no-asr``
-deployment must; the words, when they come, can still withdraw a decision (``service.monitor``).
+deployment must; the words, when they come, can still withdraw a decision (``service.analysis.monitor``).
 
 A newcomer's onset while the other leg is mid-utterance is a candidate. It is an interruption only once the
 newcomer has taken the floor: the other stops while the newcomer carries on (a cut-off), or both keep

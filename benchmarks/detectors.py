@@ -29,8 +29,8 @@ from numpy.typing import NDArray
 
 from benchmarks.naive import naive_events
 from benchmarks.previous_detector import previous_analyzer, previously_flagged
-from service.analyze_cmd import INTERNAL, analyze, triage
-from service.monitor import CallMonitor
+from service.analysis.monitor import CallMonitor
+from service.cli.analyze import INTERNAL, analyze, triage
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     monitors = [m for m in MONITORS if not (m == "naive" and args.no_naive or m == "previous" and args.no_previous)]
     transcribe = None
     if args.asr:
-        from service.asr_offline import build_offline_asr
+        from service.analysis.offline_asr import build_offline_asr
 
         transcribe = build_offline_asr(None, None)
     folders = list(args.folders) or [data_root() / "calls" / "dev", data_root() / "calls" / "dev-phone"]

@@ -49,7 +49,7 @@ def utterances(items: Sequence[Item], calls: int) -> list[Utterance]:
 
 
 def batches(utts: Sequence[Utterance], shape: str, window_s: float, gap_s: float) -> list[list[int]]:
-    """Indices of ``utts`` in the batches the live scheduler would make of them (``service.transcription``)."""
+    """Indices of ``utts`` in the batches the live scheduler would make of them (``service.live.transcription``)."""
     out: list[list[int]] = []
     if shape == "window":
         room = 0.0

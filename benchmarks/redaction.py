@@ -233,8 +233,8 @@ class TextResult:
 
 
 def text_call(rng: random.Random, res: TextResult) -> None:
-    from service.monitor import CallMonitor
-    from service.redaction import HeldUtterances, apply_redactions
+    from service.analysis.monitor import CallMonitor
+    from service.analysis.redaction import HeldUtterances, apply_redactions
 
     lang = rng.choice(["en", "ru"])
     kind = rng.choice(["card", "card", "card", "cvv", "expiry", "ssn", "phone", "passport"])
@@ -386,11 +386,11 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
     import numpy as np
     import soundfile as sf
 
-    from service.analyze_cmd import analyze
-    from service.asr_offline import build_offline_asr
-    from service.monitor import CallMonitor, MonitorSettings, TextRules
-    from service.settings import Settings
-    from service.text_rules import text_rules
+    from service.analysis.monitor import CallMonitor, MonitorSettings
+    from service.analysis.offline_asr import build_offline_asr
+    from service.analysis.text_rules import TextRules, text_rules
+    from service.cli.analyze import analyze
+    from service.core.settings import Settings
 
     rng = random.Random(seed)
     rows = []
@@ -448,7 +448,7 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
 async def _serving(settings: Any) -> AsyncIterator[int]:
     import uvicorn
 
-    from service.app import create_app
+    from service.web.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
                                            ws="websockets-sansio", lifespan="on"))
@@ -470,7 +470,7 @@ async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang
     import numpy as np
     from websockets.asyncio.client import connect
 
-    from service.auth import issue
+    from service.core.auth import issue
 
     def bearer(role: Any, agent: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {issue(settings.secret, role, agent)}"}
@@ -509,7 +509,7 @@ async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang
                 rows = (await c.get(f"/v1/calls/{call_id}/transcript")).json()["utterances"]
             await asyncio.sleep(0.3)
             watcher.cancel()
-    from service.redaction import apply_redactions
+    from service.analysis.redaction import apply_redactions
 
     def count(texts: list[str]) -> int:
         return len(re.sub(r"\D", "", " ".join(texts)))

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from benchmarks.naive import naive_events
 from benchmarks.previous_detector import previous_analyzer
-from service.monitor import CallMonitor
+from service.analysis.monitor import CallMonitor
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """Speech and text models for callwatch; imports nothing from ``service``.
 
 Public API (blocking calls; run transcription in a worker thread, e.g. via
-``service.transcription.TranscriptionScheduler``)::
+``service.live.transcription.TranscriptionScheduler``)::
 
     from models.transcriber import Utterance, Transcript, Word, Transcriber
     Utterance(call_id, leg, start_s, end_s, audio, sample_rate=8000, language=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from audio.events import Interruption
-from service.monitor import CallMonitor, MonitorSettings
+from service.analysis.monitor import CallMonitor, MonitorSettings
 from tests.signals import leg, vowel
 
 

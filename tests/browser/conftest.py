@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import uvicorn
 
-from service.app import create_app
-from service.settings import Settings
+from service.core.settings import Settings
+from service.web.app import create_app
 from tests.service.conftest import CALLS, Server, make_settings
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from service.pages import STATIC, page_routes
+from service.web.pages import STATIC, page_routes
 
 
 @pytest.fixture

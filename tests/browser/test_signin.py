@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service import auth
+from service.core import auth
 from tests.browser.conftest import PAGE_ERRORS, WAIT_MS, browser_missing, signed_in
 from tests.service.conftest import Server
 

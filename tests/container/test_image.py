@@ -29,7 +29,7 @@ import soundfile as sf
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from service import auth
+from service.core import auth
 from tests.container.podman import REPO, Container, start
 from tests.scale.servers import RedisServer, free_port
 

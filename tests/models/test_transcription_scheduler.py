@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.transcriber import Transcript, Utterance
-from service.transcription import TranscriptionScheduler
+from service.live.transcription import TranscriptionScheduler
 
 
 class GatedTranscriber:

@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import connect
 
-from service import app as app_module
-from service import auth
-from service.settings import Settings
-from service.store_pg import PgStore
+from service.core import auth
+from service.core.settings import Settings
+from service.storage.postgres import PgStore
+from service.web import app as app_module
 from tests.scale.test_bus import WAIT_S, until
 from tests.signals import leg, vowel
 

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from service.bus import Bus, LocalBus, Message, Subscription, decode, encode, open_bus
-from service.bus_redis import RedisBus
+from service.fanout.bus import Bus, Message, Subscription, decode, encode
+from service.fanout.redis_bus import RedisBus, open_bus
+from tests.scale.local_bus import LocalBus
 from tests.scale.servers import RedisServer, free_port
 
 WAIT_S = 30.0  # generous: the machine is shared; nothing here measures time

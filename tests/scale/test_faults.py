@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
-from service.settings import Settings
+from service.core.settings import Settings
 from tests.scale.servers import PostgresServer, RedisServer
 from tests.scale.test_two_workers import SECRET, bearer, worker
 from tests.service.conftest import Server, make_settings, running, wait_ended

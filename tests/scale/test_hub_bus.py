@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from service.bus import LocalBus, Subscription
-from service.bus_redis import RedisBus
-from service.hub import Hub
-from service.hub_bus import BusHub, close_hub, open_hub
+from service.fanout.bus import Subscription
+from service.fanout.bus_hub import BusHub, close_hub, open_hub
+from service.fanout.hub import Hub
+from service.fanout.redis_bus import RedisBus
+from tests.scale.local_bus import LocalBus
 from tests.scale.servers import RedisServer
 from tests.scale.test_bus import WAIT_S, until
 

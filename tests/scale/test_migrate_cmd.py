@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
-from service import migrate_cmd
-from service.store import MIGRATIONS
-from service.stores import open_store
+from service.cli import migrate as migrate_cmd
+from service.storage.backends import open_store
+from service.storage.sqlite import MIGRATIONS
 
 
 def parse(*argv: str) -> argparse.Namespace:

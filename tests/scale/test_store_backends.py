@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from service import store as sqlite_store
-from service import store_pg
-from service.stores import CallStore, UnsupportedDatabase, migrate, open_store
+from service.storage import postgres as store_pg
+from service.storage import sqlite as sqlite_store
+from service.storage.backends import CallStore, UnsupportedDatabase, migrate, open_store
 
 
 @pytest.fixture

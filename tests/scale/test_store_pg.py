@@ -7,8 +7,8 @@ import threading
 import psycopg
 import pytest
 
-from service.store import MIGRATIONS
-from service.store_pg import PgStore
+from service.storage.postgres import PgStore
+from service.storage.sqlite import MIGRATIONS
 from tests.scale.servers import PostgresServer
 
 

@@ -17,10 +17,10 @@ import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 
-from service import app as app_module
-from service import auth
-from service.hub_bus import BusHub
-from service.settings import Settings
+from service.core import auth
+from service.core.settings import Settings
+from service.fanout.bus_hub import BusHub
+from service.web import app as app_module
 from tests.scale.servers import RedisServer
 from tests.scale.test_bus import WAIT_S, until
 from tests.signals import leg, vowel

@@ -29,7 +29,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from service import auth
+from service.core import auth
 from tests.scale.servers import RedisServer, free_port
 from tests.scale.test_two_workers import SECRET, bearer, stream_call
 from tests.signals import leg, vowel

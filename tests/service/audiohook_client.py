@@ -12,7 +12,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
 from audio.pcm import mulaw_encode
-from service.ingest_audiohook import SIGNED_COMPONENTS, sign, signature_base
+from service.ingest.audiohook import SIGNED_COMPONENTS, sign, signature_base
 from tests.service.conftest import AUDIOHOOK_KEY, AUDIOHOOK_SECRET, Server
 
 ORG = "e70b0e0d-0000-4000-8000-00000000000a"

@@ -18,9 +18,10 @@ import soundfile as sf
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from service import auth, conn_limits
-from service.app import create_app
-from service.settings import Settings
+from service.core import auth
+from service.core.settings import Settings
+from service.web import limits as conn_limits
+from service.web.app import create_app
 
 DATA = Path(os.environ.get("CALLWATCH_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 CALLS = DATA / "calls" / "dev"

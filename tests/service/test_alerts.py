@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.alerts import AlertEngine
+from service.analysis.alerts import AlertEngine
 
 
 def rules(alerts: list[dict[str, Any]]) -> list[str]:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from service.ingest_audiohook import PROBE_ID
+from service.ingest.audiohook import PROBE_ID
 from tests.service.audiohook_client import OFFER, Client
 from tests.service.conftest import Server, dev_call, wait_ended
 

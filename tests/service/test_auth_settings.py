@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from service import auth, serve_cmd
-from service.settings import Settings, SettingsError, load
+from service.cli import serve as serve_cmd
+from service.core import auth
+from service.core.settings import Settings, SettingsError, load
 
 
 def test_token_round_trip() -> None:
@@ -85,7 +86,7 @@ def test_bad_settings_say_what_is_wrong(env: dict[str, str]) -> None:
 def test_tokens_in_logged_paths_are_redacted() -> None:
     import logging
 
-    from service.logsafe import RedactTokens
+    from service.core.logsafe import RedactTokens
 
     record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
                                ("1.2.3.4", "/v1/ws/agent?token=abc.def&x=1"), None)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from service import auth
 from service.cli import main
-from service.replay_cmd import rotated
+from service.cli.replay import rotated
+from service.core import auth
 from tests.service.conftest import AUDIOHOOK_KEY, AUDIOHOOK_SECRET, CALLS, Server
 
 

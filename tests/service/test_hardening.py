@@ -19,12 +19,12 @@ import soundfile as sf
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from service import auth
-from service.ingest_audiohook import AudioHookSession
-from service.ingest_common import CallAudio, IngestError, clean_id
-from service.ingest_native import parse_json
-from service.logsafe import redact
-from service.store import Store
+from service.core import auth
+from service.core.logsafe import redact
+from service.ingest.audiohook import AudioHookSession
+from service.ingest.common import CallAudio, IngestError, clean_id
+from service.ingest.native import parse_json
+from service.storage.sqlite import Store
 from tests.service.audiohook_client import OFFER, Client
 from tests.service.conftest import Server, dev_call, make_settings, native_call, running, wait_ended
 

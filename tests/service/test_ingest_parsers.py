@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audio.pcm import mulaw_encode
-from service.ingest_audiohook import (
+from service.ingest.audiohook import (
     PROBE_ID,
     AudioHookSession,
     check_request,
@@ -18,9 +18,9 @@ from service.ingest_audiohook import (
     sign,
     signature_base,
 )
-from service.ingest_common import CallAudio, CallGap, CallStart, CallStop, IngestError
-from service.ingest_native import NativeIngest
-from service.ingest_twilio import TrackAligner, TwilioIngest, check_twilio_signature, twilio_signature
+from service.ingest.common import CallAudio, CallGap, CallStart, CallStop, IngestError
+from service.ingest.native import NativeIngest
+from service.ingest.twilio import TrackAligner, TwilioIngest, check_twilio_signature, twilio_signature
 
 START = {"type": "start", "call_id": "c1", "agent_id": "a1", "sample_rate": 8000, "encoding": "pcm16",
          "channels": 2, "channel_map": ["customer", "agent"], "language": "en"}

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from models.transcriber import Transcript, Utterance
-from service.priority import lower_this_thread, run_lowered
-from service.transcription import TranscriptionScheduler
+from service.live.priority import lower_this_thread, run_lowered
+from service.live.transcription import TranscriptionScheduler
 
 
 def thread_nice() -> int:

@@ -18,15 +18,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service import auth
-from service.ingest_audiohook import (
+from service.core import auth
+from service.core.logsafe import redact
+from service.ingest.audiohook import (
     AudioHookSession,
     NonceCache,
     Reply,
     check_request,
     parse_duration,
 )
-from service.ingest_common import (
+from service.ingest.common import (
     CLOSE_INVALID_DATA,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
@@ -40,9 +41,8 @@ from service.ingest_common import (
     IngestEvent,
     clean_id,
 )
-from service.ingest_native import NativeIngest
-from service.ingest_twilio import TwilioIngest
-from service.logsafe import redact
+from service.ingest.native import NativeIngest
+from service.ingest.twilio import TwilioIngest
 
 settings.register_profile("ci", max_examples=150, deadline=timedelta(seconds=2),
                           suppress_health_check=[HealthCheck.too_slow])

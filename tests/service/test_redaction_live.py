@@ -18,11 +18,11 @@ import soundfile as sf
 import uvicorn
 from websockets.asyncio.client import connect
 
-from service.app import create_app
-from service.recording import RawRecorder
-from service.redaction import apply_redactions
-from service.settings import Settings
-from service.store import Store
+from service.analysis.redaction import apply_redactions
+from service.core.settings import Settings
+from service.storage.recording import RawRecorder
+from service.storage.sqlite import Store
+from service.web.app import create_app
 from tests.service.conftest import Server, make_settings, native_call, wait_ended
 from tests.signals import leg, vowel
 

@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from service.hub import Hub
+from service.fanout.hub import Hub
 from tests.service.conftest import Server, dev_call, make_settings, native_call, running
 
 START = {"type": "start", "sample_rate": 8000, "encoding": "pcm16", "channels": 2,

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audio.pcm import mulaw_encode
-from service.ingest_twilio import twilio_signature
+from service.ingest.twilio import twilio_signature
 from tests.service.conftest import Server, dev_call, make_settings, running, wait_ended
 
 pytestmark = pytest.mark.shared

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from service.writer import Writer
+from service.storage.writer import Writer
 
 
 class HangingStore:

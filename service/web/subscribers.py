@@ -1,0 +1,143 @@
+"""Subscriber websockets: agents' screens, the supervisors' board, and listen-in audio.
+
+Each connection drains its own bounded queue from the hub; when the hub cuts a laggard off, the ``None``
+it leaves ends the connection (close 1008 with a reason) and the screen reconnects to fresh state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from service.core import auth
+from service.fanout.bus_hub import BusHub
+from service.fanout.hub import Hub
+from service.ingest.common import CLOSE_NORMAL, CLOSE_POLICY
+from service.ingest.refuse import FORBIDDEN, UNAUTHORIZED, deny
+from service.live.pipeline import Runtime
+
+log = logging.getLogger("callwatch.subscribe")
+
+
+def _runtime(ws: WebSocket) -> Runtime:
+    rt: Runtime = ws.app.state.runtime
+    return rt
+
+
+def claims_of(ws: WebSocket, secret: str) -> auth.Claims | None:
+    token = auth.token_from(dict(ws.headers), dict(ws.query_params))
+    if not token:
+        return None
+    try:
+        return auth.verify(secret, token)
+    except auth.AuthError:
+        return None
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Subscribers send nothing we need; reading is how a hang-up is noticed."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+
+
+async def _serve(ws: WebSocket, queue: asyncio.Queue[Any], send: Callable[[Any], Awaitable[None]],
+                 on_end: Callable[[], None], cut_off_reason: str) -> None:
+    reader = asyncio.create_task(_until_closed(ws))
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                getter.cancel()
+                return
+            item = getter.result()
+            # Everything already queued goes out now: a board gets bursts (many calls end or alert at once), and
+            # one event per turn of a busy event loop would leave the last of them seconds behind.
+            while item is not None:
+                await send(item)
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+            if item is None:
+                await ws.close(CLOSE_POLICY if cut_off_reason else CLOSE_NORMAL, reason=cut_off_reason)
+                return
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        on_end()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+            await reader
+
+
+async def _deny_non_supervisor(ws: WebSocket, claims: auth.Claims | None) -> None:
+    if claims is None:
+        await deny(ws, UNAUTHORIZED, "a valid supervisor token is required")
+    else:
+        await deny(ws, FORBIDDEN, "this needs the supervisor role")
+
+
+async def agent(ws: WebSocket) -> None:
+    rt = _runtime(ws)
+    claims = claims_of(ws, rt.settings.secret)
+    asked = ws.query_params.get("agent_id")
+    if claims is None:
+        await deny(ws, UNAUTHORIZED, "a valid agent token is required")
+        return
+    if claims.role != "agent" or (asked is not None and asked != claims.agent_id):
+        await deny(ws, FORBIDDEN, "agents may follow only their own calls")
+        return
+    await _subscribe(ws, rt.hub, "agent", claims.agent_id, None)
+
+
+async def supervisor(ws: WebSocket) -> None:
+    rt = _runtime(ws)
+    claims = claims_of(ws, rt.settings.secret)
+    if claims is None or claims.role != "supervisor":
+        await _deny_non_supervisor(ws, claims)
+        return
+    await _subscribe(ws, rt.hub, "supervisor", None, ws.query_params.get("call_id"))
+
+
+async def _subscribe(ws: WebSocket, hub: Hub, role: Any, agent_id: str | None, call_id: str | None) -> None:
+    await ws.accept()
+    raw = ws.query_params.get("types")
+    types = frozenset(t for t in raw.split(",") if t) if raw else None
+    sub = hub.subscribe(role, agent_id, call_id, types)
+    rt = _runtime(ws)
+    # Calls already in progress, so a screen opened mid-call is not blank until the next event.
+    for call in list(rt.calls.values()):
+        if sub.wants({"type": "call_started", "call_id": call.id}, call.agent_id):
+            await ws.send_text(json.dumps({"type": "call_started", "call_id": call.id, "t": call.t,
+                                           "call": call.call_object()}))
+
+    async def send(ev: Any) -> None:
+        await ws.send_text(json.dumps(ev, ensure_ascii=False))
+
+    await _serve(ws, sub.queue, send, lambda: hub.unsubscribe(sub), "too slow: fell behind")
+
+
+async def listen(ws: WebSocket) -> None:
+    rt = _runtime(ws)
+    claims = claims_of(ws, rt.settings.secret)
+    call_id = ws.path_params["call_id"]
+    if claims is None or claims.role != "supervisor":
+        await _deny_non_supervisor(ws, claims)
+        return
+    elsewhere = isinstance(rt.hub, BusHub) and rt.hub.is_live_elsewhere(call_id)
+    if call_id not in rt.calls and not elsewhere:
+        await ws.accept()
+        await ws.send_json({"type": "error", "code": "not_live", "message": f"call {call_id} is not live"})
+        await ws.close(CLOSE_NORMAL)
+        return
+    await ws.accept()
+    lst = rt.hub.listen(call_id)
+    await _serve(ws, lst.queue, ws.send_bytes, lambda: rt.hub.unlisten(lst), "")
