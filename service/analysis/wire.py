@@ -37,7 +37,7 @@ class CallChanged:
     """Why it ended (``call_ended`` only)."""
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"type": self.type, "t": self.t, "call": self.call}
+        out: dict[str, Any] = {"type": self.type, "t": self.t, "call": self.call}
         if self.reason is not None:
             out["reason"] = self.reason
         return out
