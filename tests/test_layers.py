@@ -14,7 +14,7 @@ ALLOWED = {
     "core": set(),
     "analysis": {"core"},
     "ingest": {"core"},
-    "fanout": {"core"},
+    "fanout": {"core", "analysis"},
     "storage": {"core", "analysis"},
     "live": {"core", "analysis", "ingest", "fanout", "storage"},
     "web": {"core", "analysis", "ingest", "fanout", "storage", "live"},

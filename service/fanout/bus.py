@@ -66,6 +66,8 @@ class Subscription:
         self.closed = False
         self.active = True
         """Receiving: always in-process; over Redis, False while its connection is being re-established."""
+        self.reconnects = 0
+        """How many times its connection was re-established (over Redis); whatever was sent meanwhile is lost."""
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue(queue_size)
 
     def matches(self, channel: str) -> bool:

@@ -25,8 +25,9 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+from service.analysis.wire import CallChanged, CallEvent
 from service.fanout.bus import Bus, Subscription
-from service.fanout.hub import Event, Hub, Listener
+from service.fanout.hub import Fanout, Hub, HubStats, Listener, LiveCallView, as_call_event
 from service.fanout.redis_bus import open_bus
 
 log = logging.getLogger("callwatch.hub")
@@ -41,7 +42,8 @@ TIMEOUT_S = 30.0
 
 async def open_hub(bus_url: str, queue_size: int = 256, *, heartbeat_s: float = HEARTBEAT_S,
                    timeout_s: float = TIMEOUT_S) -> Hub:
-    """The in-process ``Hub`` when no bus is configured; else a started ``BusHub`` that owns its bus."""
+    """The in-process ``Hub`` when no bus is configured; else a started ``BusHub`` that owns its bus. Callers use
+    it as a ``Fanout``: nothing outside this package needs to know which one it is."""
     if not bus_url:
         return Hub(queue_size)
     hub = BusHub(open_bus(bus_url), queue_size, owns_bus=True, heartbeat_s=heartbeat_s, timeout_s=timeout_s)
@@ -53,9 +55,8 @@ async def open_hub(bus_url: str, queue_size: int = 256, *, heartbeat_s: float = 
     return hub
 
 
-async def close_hub(hub: Hub) -> None:
-    if isinstance(hub, BusHub):
-        await hub.close()
+async def close_hub(hub: Fanout) -> None:
+    await hub.close()
 
 
 class BusHub(Hub):
@@ -74,6 +75,7 @@ class BusHub(Hub):
         """Live calls of other workers (their latest call object), as announced by them."""
         self._remote: dict[str, tuple[str, str]] = {}
         """Call id -> (origin, agent id) of each remote call."""
+        self._closed = False
         self._heard: dict[str, float] = {}
         """Origin -> when (monotonic) this worker last heard anything from it."""
         self._listening_since: float | None = None
@@ -94,6 +96,9 @@ class BusHub(Hub):
         self._spawn(self._keep_alive())
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for task in (*self._tasks, *self._relays.values()):
             task.cancel()
         for task in (*self._tasks, *self._relays.values()):
@@ -106,18 +111,20 @@ class BusHub(Hub):
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def publish(self, ev: Event, agent_id: str) -> None:
-        kind, call_id, call = ev.get("type"), ev.get("call_id"), ev.get("call")
-        if kind == "call_started" and isinstance(call_id, str):
+    def publish(self, ev: CallEvent | dict[str, Any], agent_id: str) -> None:
+        ev = as_call_event(ev)
+        kind, call_id = ev.type, ev.call_id
+        if kind == "call_started":
             self.own_calls.add(call_id)
-        elif kind == "call_ended" and isinstance(call_id, str):
+        elif kind == "call_ended":
             self.own_calls.discard(call_id)
             self._own_objects.pop(call_id, None)
-        if kind in ("call_started", "call_updated") and isinstance(call_id, str) and isinstance(call, dict) \
-                and call_id in self.own_calls:
-            self._own_objects[call_id] = (call, agent_id)
-        super().publish(ev, agent_id)
-        self.bus.publish(EVENTS, {"origin": self.origin, "agent_id": agent_id, "event": ev})
+        if kind in ("call_started", "call_updated") and call_id in self.own_calls:
+            call = ev.wire.get("call")
+            if isinstance(call, dict):
+                self._own_objects[call_id] = (call, agent_id)
+        self._deliver(ev, agent_id)
+        self.bus.publish(EVENTS, {"origin": self.origin, "agent_id": agent_id, "event": ev.wire})
 
     async def _receive_events(self, sub: Subscription) -> None:
         async for msg in sub:
@@ -130,20 +137,21 @@ class BusHub(Hub):
             if isinstance(alive, list):
                 self._reconcile(origin, alive)
                 continue
-            ev, agent_id = data.get("event"), data.get("agent_id")
-            if not isinstance(ev, dict) or not isinstance(agent_id, str):
+            wire, agent_id = data.get("event"), data.get("agent_id")
+            if not isinstance(wire, dict) or not isinstance(agent_id, str):
                 continue
+            ev = CallEvent.from_wire(wire)
             self._track_remote(origin, ev, agent_id)
-            super().publish(ev, agent_id)
+            self._deliver(ev, agent_id)
 
-    def _track_remote(self, origin: str, ev: Event, agent_id: str) -> None:
-        call_id, call = ev.get("call_id"), ev.get("call")
-        if not isinstance(call_id, str):
+    def _track_remote(self, origin: str, ev: CallEvent, agent_id: str) -> None:
+        call_id, call = ev.call_id, ev.wire.get("call")
+        if not call_id:
             return
-        if ev.get("type") in ("call_started", "call_updated") and isinstance(call, dict):
+        if ev.type in ("call_started", "call_updated") and isinstance(call, dict):
             self.remote_calls[call_id] = call
             self._remote[call_id] = (origin, agent_id)
-        elif ev.get("type") == "call_ended":
+        elif ev.type == "call_ended":
             self.remote_calls.pop(call_id, None)
             self._remote.pop(call_id, None)
 
@@ -178,7 +186,7 @@ class BusHub(Hub):
         """End the remote calls of every worker not heard from within the timeout; returns their ids."""
         now = time.monotonic() if now is None else now
         sub = self._events
-        reconnects = getattr(sub, "reconnects", 0)
+        reconnects = sub.reconnects if sub is not None else 0
         if sub is None or not sub.active or reconnects != self._reconnects:
             # Whatever the others sent while this worker was cut off was lost to it, not unsent.
             self._listening_since, self._reconnects = None, reconnects
@@ -197,8 +205,8 @@ class BusHub(Hub):
             # It ended, as far as anyone here knows, when its worker was last heard from.
             call = {**last, "status": "interrupted", "ended": last.get("ended") or wall - (now - self._heard[origin])}
             log.warning("the worker following call %s went silent: ended here as interrupted", call_id)
-            super().publish({"type": "call_ended", "call_id": call_id, "t": call.get("duration", 0.0),
-                             "call": call}, agent_id)
+            self._deliver(CallEvent(call_id, CallChanged("call_ended", float(call.get("duration") or 0.0), call)),
+                          agent_id)
             super().end_call(call_id)  # its listeners here hear no more
         for origin in silent:
             del self._heard[origin]
@@ -207,6 +215,16 @@ class BusHub(Hub):
 
     def is_live_elsewhere(self, call_id: str) -> bool:
         return call_id in self.remote_calls
+
+    def calls_elsewhere(self) -> list[LiveCallView]:
+        return [LiveCallView(call, self._remote[call_id][1], float(call.get("duration") or 0.0))
+                for call_id, call in self.remote_calls.items() if call_id in self._remote]
+
+    def stats(self) -> HubStats:
+        local = super().stats()
+        return HubStats(subscribers=local.subscribers, max_queue=local.max_queue, cut_off=local.cut_off,
+                        listeners=local.listeners, audio_dropped=local.audio_dropped, bus=self.bus.stats(),
+                        expired=self.expired)
 
     # -- listen-in audio -------------------------------------------------------------------------------
 

@@ -150,7 +150,6 @@ class _RedisSubscription(Subscription):
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self.active = False
-        self.reconnects = 0
 
     async def start(self) -> None:
         self._pubsub = await self._connect()

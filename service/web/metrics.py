@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
+
+from service.live.pipeline import Runtime
+from service.live.transcription import TranscriptionScheduler
+from service.storage.writer import Writer
+
+
+class WorkerCounters(Protocol):
+    """``service.web.app.WorkerState``: how this worker's heartbeat in the database goes."""
+
+    @property
+    def heartbeat_failures(self) -> int: ...
+
+    @property
+    def orphans_closed(self) -> int: ...
 
 
 def _line(name: str, value: float, help_text: str, kind: str = "gauge", labels: str = "") -> list[str]:
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{labels} {value:g}"]
 
 
-def render(state: Any) -> str:
-    rt, hub, writer = state.runtime, state.hub, state.writer
-    st = rt.stats
+def render(rt: Runtime, writer: Writer, worker: WorkerCounters, scheduler: TranscriptionScheduler | None) -> str:
+    st, hub = rt.stats, rt.hub.stats()
     out: list[str] = []
     out += _line("callwatch_calls_live", len(rt.calls), "Calls streaming now.")
     out += _line("callwatch_calls_started_total", st.calls_started, "Calls started.", "counter")
@@ -30,12 +43,12 @@ def render(state: Any) -> str:
     out += _line("callwatch_event_loop_lag_seconds", st.loop_lag_s,
                  "How late the last timer fired on the event loop (pipeline lag every socket pays).")
     out += _line("callwatch_event_loop_lag_seconds_max", st.loop_lag_max_s, "Worst event loop lag seen.")
-    out += _line("callwatch_subscribers", hub.depths()["subscribers"], "Screens connected.")
-    out += _line("callwatch_subscriber_queue_max", hub.depths()["max_queue"],
+    out += _line("callwatch_subscribers", hub.subscribers, "Screens connected.")
+    out += _line("callwatch_subscriber_queue_max", hub.max_queue,
                  "Deepest subscriber queue: how far the slowest screen lags.")
     out += _line("callwatch_subscribers_cut_off_total", hub.cut_off, "Screens disconnected for lagging.",
                  "counter")
-    out += _line("callwatch_listeners", hub.depths()["listeners"], "Supervisors listening in.")
+    out += _line("callwatch_listeners", hub.listeners, "Supervisors listening in.")
     out += _line("callwatch_listen_frames_dropped_total", hub.audio_dropped,
                  "Listen-in audio frames dropped for slow listeners.", "counter")
     out += _line("callwatch_writer_queue", writer.depth, "Writes waiting for the database.")
@@ -44,21 +57,17 @@ def render(state: Any) -> str:
                  "counter")
     out += _line("callwatch_recording_failures_total", writer.io_failures,
                  "Recording file writes that failed (disk full or failing); the calls' rows were kept.", "counter")
-    bus = getattr(hub, "bus", None)  # only across workers (--redis)
-    if bus is not None:
-        for key, value in sorted(bus.stats().items()):
+    if hub.bus is not None:  # only across workers (--redis)
+        for key, value in sorted(hub.bus.items()):
             out += _line(f"callwatch_bus_{key}", value, f"Bus between workers: {key.replace('_', ' ')}.")
-        out += _line("callwatch_remote_calls_expired_total", getattr(hub, "expired", 0),
+        out += _line("callwatch_remote_calls_expired_total", hub.expired,
                      "Other workers' calls ended here because their worker went silent on the bus.", "counter")
-    worker = getattr(state, "worker", None)
-    if worker is not None:
-        out += _line("callwatch_worker_heartbeat_failures_total", worker.heartbeat_failures,
-                     "Heartbeats the database did not take.", "counter")
-        out += _line("callwatch_orphaned_calls_closed_total", worker.orphans_closed,
-                     "Calls of dead workers (or this worker's previous run) closed as interrupted.", "counter")
-    sched = getattr(state, "scheduler", None)
-    if sched is not None:
-        s = sched.stats()
+    out += _line("callwatch_worker_heartbeat_failures_total", worker.heartbeat_failures,
+                 "Heartbeats the database did not take.", "counter")
+    out += _line("callwatch_orphaned_calls_closed_total", worker.orphans_closed,
+                 "Calls of dead workers (or this worker's previous run) closed as interrupted.", "counter")
+    if scheduler is not None:
+        s = scheduler.stats()
         out += _line("callwatch_asr_queue", s.queued, "Utterances waiting for transcription.")
         out += _line("callwatch_asr_lag_seconds", s.lag_s, "Wait of the oldest queued utterance.")
         out += _line("callwatch_asr_dropped_total", s.dropped, "Utterances dropped as stale.", "counter")

@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from service.core import auth
-from service.fanout.bus_hub import BusHub
-from service.live.pipeline import Runtime
+from service.live.state import runtime as _rt
 from service.storage.backends import CallStore
 from service.storage.sqlite import previous_session
 from service.web.metrics import render
@@ -34,22 +33,14 @@ async def _settle(request: Request) -> None:
         log.warning("a read went ahead with %d writes still queued", writer.depth)
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
 def _store(request: Request) -> CallStore:
     store: CallStore = request.app.state.store
     return store
 
 
 def claims(request: Request, *roles: auth.Role) -> auth.Claims:
-    token = auth.token_from(dict(request.headers), dict(request.query_params))
-    if not token:
-        raise HTTPException(401, "missing token: send Authorization: Bearer <token>")
     try:
-        c = auth.verify(_rt(request).settings.secret, token)
+        c = auth.claims(_rt(request).settings.secret, request.headers, request.query_params)
     except auth.AuthError as e:
         raise HTTPException(401, str(e)) from None
     if c.role not in roles:
@@ -113,8 +104,7 @@ async def list_calls(request: Request) -> Response:
         # So that a call that has just ended is listed as ended, not missing.
         await _settle(request)
     live_calls = [call.call_object() for call in rt.calls.values()]
-    if isinstance(rt.hub, BusHub):  # calls other workers are following
-        live_calls += [c for c in rt.hub.remote_calls.values() if c["id"] not in rt.calls]
+    live_calls += [view.call for view in rt.hub.calls_elsewhere() if view.call["id"] not in rt.calls]
     live_calls = [x for x in live_calls if (agent_id is None or x["agent_id"] == agent_id)
                   and (flagged is None or x["flagged"] == flagged)]
     stored: list[dict[str, Any]] = []
@@ -185,7 +175,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return PlainTextResponse(render(request.app.state), media_type="text/plain; version=0.0.4")
+    state = request.app.state
+    return PlainTextResponse(render(state.runtime, state.writer, state.worker, state.scheduler),
+                             media_type="text/plain; version=0.0.4")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

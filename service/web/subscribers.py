@@ -8,34 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from service.analysis.wire import CallEvent
 from service.core import auth
-from service.fanout.bus_hub import BusHub
-from service.fanout.hub import Hub
+from service.fanout.hub import Fanout, LiveCallView
 from service.ingest.common import CLOSE_NORMAL, CLOSE_POLICY
 from service.ingest.refuse import FORBIDDEN, UNAUTHORIZED, deny
 from service.live.pipeline import Runtime
+from service.live.state import runtime as _runtime
 
 log = logging.getLogger("callwatch.subscribe")
 
 
-def _runtime(ws: WebSocket) -> Runtime:
-    rt: Runtime = ws.app.state.runtime
-    return rt
-
-
 def claims_of(ws: WebSocket, secret: str) -> auth.Claims | None:
-    token = auth.token_from(dict(ws.headers), dict(ws.query_params))
-    if not token:
-        return None
     try:
-        return auth.verify(secret, token)
+        return auth.claims(secret, ws.headers, ws.query_params)
     except auth.AuthError:
         return None
 
@@ -107,20 +99,23 @@ async def supervisor(ws: WebSocket) -> None:
     await _subscribe(ws, rt.hub, "supervisor", None, ws.query_params.get("call_id"))
 
 
-async def _subscribe(ws: WebSocket, hub: Hub, role: Any, agent_id: str | None, call_id: str | None) -> None:
+def live_here(rt: Runtime) -> list[LiveCallView]:
+    """This worker's calls in progress, as they are now."""
+    return [LiveCallView(call.call_object(), call.agent_id, call.t) for call in list(rt.calls.values())]
+
+
+async def _subscribe(ws: WebSocket, hub: Fanout, role: Any, agent_id: str | None, call_id: str | None) -> None:
     await ws.accept()
     raw = ws.query_params.get("types")
     types = frozenset(t for t in raw.split(",") if t) if raw else None
     sub = hub.subscribe(role, agent_id, call_id, types)
-    rt = _runtime(ws)
-    # Calls already in progress, so a screen opened mid-call is not blank until the next event.
-    for call in list(rt.calls.values()):
-        if sub.wants({"type": "call_started", "call_id": call.id}, call.agent_id):
-            await ws.send_text(json.dumps({"type": "call_started", "call_id": call.id, "t": call.t,
-                                           "call": call.call_object()}))
+    # Calls already in progress, on this worker or another, so a screen opened mid-call is not blank until the
+    # next event.
+    for ev in hub.snapshot(sub, live_here(_runtime(ws))):
+        await ws.send_text(ev.json)
 
-    async def send(ev: Any) -> None:
-        await ws.send_text(json.dumps(ev, ensure_ascii=False))
+    async def send(ev: CallEvent) -> None:
+        await ws.send_text(ev.json)
 
     await _serve(ws, sub.queue, send, lambda: hub.unsubscribe(sub), "too slow: fell behind")
 
@@ -132,8 +127,7 @@ async def listen(ws: WebSocket) -> None:
     if claims is None or claims.role != "supervisor":
         await _deny_non_supervisor(ws, claims)
         return
-    elsewhere = isinstance(rt.hub, BusHub) and rt.hub.is_live_elsewhere(call_id)
-    if call_id not in rt.calls and not elsewhere:
+    if call_id not in rt.calls and not rt.hub.is_live_elsewhere(call_id):
         await ws.accept()
         await ws.send_json({"type": "error", "code": "not_live", "message": f"call {call_id} is not live"})
         await ws.close(CLOSE_NORMAL)

@@ -88,3 +88,39 @@ async def test_a_supervisor_on_one_worker_follows_a_call_on_the_other(
             while not seen or seen[-1]["type"] != "call_ended":
                 seen.append(json.loads(await asyncio.wait_for(ag.recv(), WAIT_S)))
             assert "dead_air" in [e["type"] for e in seen]
+
+
+async def test_an_agent_whose_screen_lands_on_the_other_worker_mid_call_sees_the_call(
+        pg_url: str, redis_server: RedisServer, tmp_path: Path) -> None:
+    """Bug 1 of issue 14: the screen of an agent whose call streams into worker A connects (say, after being cut
+    off for lagging) to worker B while the call goes on. It must be shown the call at once, not stay blank until
+    the next call_updated."""
+    settings = [Settings(data_dir=tmp_path / name, db_url=pg_url, redis_url=redis_server.url, secret=SECRET,
+                         no_asr=True, recording="none", worker_id=name) for name in ("w1", "w2")]
+    customer = leg(4.0, [(0.5, vowel(180, -20, 2.0))])
+    agent = leg(4.0, [(1.0, vowel(120, -20, 2.0))], seed=1)
+    async with worker(settings[0]) as (_, port_a), worker(settings[1]) as (app_b, port_b), \
+            connect(f"ws://127.0.0.1:{port_a}/v1/ingest/native", additional_headers=bearer("ingest")) as call:
+        await call.send(json.dumps({"type": "start", "call_id": "mid-1", "agent_id": "agent-7", "sample_rate": 8000,
+                                    "encoding": "pcm16", "channels": 2, "channel_map": ["customer", "agent"],
+                                    "language": "en"}))
+        await call.recv()
+        for i in range(0, len(customer), 1600):
+            await call.send(np.stack([customer[i:i + 1600], agent[i:i + 1600]], axis=1).astype("<i2").tobytes())
+        hub_b = app_b.state.hub
+        await until(lambda: hub_b.is_live_elsewhere("mid-1"), "worker B to hear of the call")
+        # The call goes on (no more audio for now, so nothing else is on its way): the screen opens on B.
+        async with connect(f"ws://127.0.0.1:{port_b}/v1/ws/agent", additional_headers=bearer("agent", "agent-7")) as ag:
+            first = json.loads(await asyncio.wait_for(ag.recv(), WAIT_S))
+            assert first["type"] == "call_started" and first["call_id"] == "mid-1"
+            assert first["call"]["agent_id"] == "agent-7" and first["call"]["status"] == "live"
+            async with connect(f"ws://127.0.0.1:{port_b}/v1/ws/agent",
+                               additional_headers=bearer("agent", "agent-8")) as other:
+                await call.send(json.dumps({"type": "stop"}))
+                seen = [first]
+                while seen[-1]["type"] != "call_ended":
+                    seen.append(json.loads(await asyncio.wait_for(ag.recv(), WAIT_S)))
+                assert {e["call_id"] for e in seen} == {"mid-1"}
+                with contextlib.suppress(TimeoutError):
+                    got = await asyncio.wait_for(other.recv(), 0.5)
+                    raise AssertionError(f"another agent's screen was shown {got!r}")
