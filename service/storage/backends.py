@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from service.storage.sqlite import Store
@@ -15,11 +15,11 @@ class UnsupportedDatabase(ValueError):
 
 
 class CallStore(Protocol):
-    """What the service needs from a store; ``Store`` and ``PgStore`` both provide it."""
+    """What the service needs from a store; ``Store`` and ``PgStore`` both provide it (``sql.SqlStore``)."""
 
     def close(self) -> None: ...
     def migrate(self) -> int: ...
-    def write(self, ops: Sequence[tuple[str, Any]]) -> None: ...
+    def write(self, ops: Sequence[tuple[str, Any]]) -> int: ...
     def claim_call(self, call: dict[str, Any]) -> str: ...
     def add_note(self, call_id: str, author: str, text: str) -> dict[str, Any]: ...
     def heartbeat(self, worker_id: str) -> None: ...
@@ -37,18 +37,20 @@ class CallStore(Protocol):
     def expired_recordings(self, before: float) -> list[tuple[str, str]]: ...
 
 
-def open_store(url: str, *, worker_id: str | None = None) -> CallStore:
+def open_store(url: str, *, worker_id: str | None = None, clock: Callable[[], float] | None = None) -> CallStore:
     """Open (and migrate) the store for ``url``: ``sqlite:///PATH`` or ``postgresql://user:pass@host/db``.
 
     ``worker_id`` is recorded as the owner of the calls this store writes (None: no owner, as before).
+    ``clock``: "now" in Unix seconds for heartbeats, orphaned calls and notes (None: the machine's clock, and
+    on PostgreSQL the database's for heartbeats and orphans); tests pass a fake one.
     """
     if url.startswith("sqlite:///"):
-        return Store(url, worker_id=worker_id)
+        return Store(url, worker_id=worker_id, clock=clock)
     if url.startswith(("postgresql://", "postgres://")):
         # Imported here so that a SQLite-only installation never loads the PostgreSQL driver.
         from service.storage.postgres import PgStore
 
-        return PgStore(url, worker_id=worker_id)
+        return PgStore(url, worker_id=worker_id, clock=clock)
     shown = url.split("@")[-1] if "@" in url else url  # never echo a password into logs
     raise UnsupportedDatabase(f"unsupported database URL {shown!r}: use sqlite:///PATH or "
                               "postgresql://USER:PASSWORD@HOST:PORT/DATABASE")

@@ -1,4 +1,4 @@
-"""The data layer on PostgreSQL: the same methods, arguments and return shapes as ``service.storage.sqlite.Store``.
+"""The store on PostgreSQL, shared by workers: the queries are ``service.storage.sql``'s; this is the connections.
 
 Several workers share one database, so migrations take an advisory lock (two workers starting together
 must not both create the tables). Reads and writes use two connections: the single writer's batches
@@ -6,24 +6,25 @@ must not both create the tables). Reads and writes use two connections: the sing
 Both reconnect on the next call after the server went away; the call that hit the outage fails, as a
 SQLite error would, and the writer counts it.
 
-Everything here is blocking, like the SQLite store: the service calls it from worker threads.
+A write batch is sent in pipeline mode (one round trip, not one per statement). Heartbeats and orphan sweeps
+use the database's clock, unless the store was given one: workers on several machines compare times on one
+clock. Everything here is blocking, like the SQLite store: the service calls it from worker threads.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Json
+from psycopg.types.string import TextLoader
 
-from service.analysis.redaction import replaced
-from service.storage.sqlite import ORPHANED, CallLive, interrupted, session_ids
+from service.storage.sql import CALL_COLUMNS, Cursor, SqlStore
 
-Row = dict[str, Any]
+__all__ = ["CALL_COLUMNS", "MIGRATIONS", "PgStore"]
 
 # Step for step the same as service.storage.sqlite.MIGRATIONS (a test checks the counts match). DOUBLE PRECISION
 # because PostgreSQL's REAL is 4 bytes and call times are Unix seconds; JSON (not JSONB) keeps an event's
@@ -62,24 +63,31 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-CALL_COLUMNS = ("id", "agent_id", "source", "language", "started", "ended", "status", "duration",
-                "escalation_score", "flagged", "flags", "counts", "recording")
-_CALL_SELECT = f"SELECT {', '.join(CALL_COLUMNS)} FROM calls"
-_CALL_UPSERT = (f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}, worker) "
-                f"VALUES ({', '.join(['%s'] * (len(CALL_COLUMNS) + 1))}) ON CONFLICT (id) DO UPDATE SET "
-                + ", ".join(f"{c} = EXCLUDED.{c}" for c in (*CALL_COLUMNS, "worker") if c != "id"))
 _NOW = "EXTRACT(EPOCH FROM clock_timestamp())::float8"
 """The database's clock, not the worker's: heartbeats from several machines are compared on one clock."""
 # Any fixed number: it only has to be the same in every worker that migrates this database.
 _MIGRATION_LOCK = 0x63616C6C
 
 
-class PgStore:
-    def __init__(self, url: str, *, worker_id: str | None = None) -> None:
+@functools.lru_cache(maxsize=256)
+def _pyformat(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (the queries hold no ``%`` and no ``?`` of their own)."""
+    return sql.replace("?", "%s")
+
+
+class PgStore(SqlStore):
+    _db_now = _NOW
+    _utterance_at = "body->>'leg' = ? AND (body->>'start')::float8 = ?"
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
+    _returning_id = " RETURNING id"
+
+    def __init__(self, url: str, *, worker_id: str | None = None, clock: Callable[[], float] | None = None) -> None:
+        """``clock``: "now" in Unix seconds for heartbeats, orphaned calls and notes (None: the database's clock
+        for the first two, the machine's for notes); see ``SqlStore``."""
+        super().__init__(worker_id=worker_id, clock=clock)
         if not url.startswith(("postgresql://", "postgres://")):
             raise ValueError(f"unsupported database URL {url!r}")
         self.url = url
-        self.worker_id = worker_id
         self._read = _Connection(url)
         self._write = _Connection(url)
         try:
@@ -104,207 +112,42 @@ class PgStore:
                     conn.execute("INSERT INTO schema_version VALUES (%s)", (version,))
         return len(MIGRATIONS)
 
-    # -- writes (one transaction per batch) -------------------------------------------------------------
+    def q(self, sql: str) -> str:
+        return _pyformat(sql)
 
-    def write(self, ops: Sequence[tuple[str, Any]]) -> None:
-        """Apply a batch of ``(op, arg)`` in one transaction; ops are the ``_op_*`` methods' suffixes."""
+    @contextmanager
+    def _reading(self) -> Iterator[Cursor]:
+        with self._read.use() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _single(self) -> Iterator[Cursor]:
+        with self._write.use() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def _transaction(self, *, batch: bool = False) -> Iterator[Cursor]:
         # Pipeline mode sends the whole batch without waiting for each statement's reply: a busy writer's
         # 2000-op batch costs one network round trip instead of 2000 (4x faster even over loopback).
-        with self._write.use() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
-            for name, arg in ops:
-                getattr(self, "_op_" + name)(cur, arg)
+        with self._write.use() as conn, conn.pipeline() if batch else nullcontext(), conn.transaction(), \
+                conn.cursor() as cur:
+            yield cur
 
-    def _op_call(self, cur: psycopg.Cursor[Any], call: Row) -> None:
-        values: list[Any] = [call.get(c) for c in CALL_COLUMNS]
-        values[CALL_COLUMNS.index("flags")] = Json(call.get("flags", []))
-        values[CALL_COLUMNS.index("counts")] = Json(call.get("counts", {}))
-        values[CALL_COLUMNS.index("flagged")] = bool(call.get("flagged"))
-        cur.execute(_CALL_UPSERT, [*values, self.worker_id])
+    @contextmanager
+    def _savepoint(self, cur: Cursor) -> Iterator[None]:
+        assert isinstance(cur, psycopg.Cursor)
+        with cur.connection.transaction():
+            yield
 
-
-    def _op_events(self, cur: psycopg.Cursor[Any], batch: tuple[str, int, list[Row]]) -> None:
-        call_id, first_seq, events = batch
-        cur.executemany(
-            "INSERT INTO events (call_id, seq, type, t, body) VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (call_id, seq) DO UPDATE SET type = EXCLUDED.type, t = EXCLUDED.t, body = EXCLUDED.body",
-            [(call_id, first_seq + i, ev["type"], float(ev.get("t", 0.0)), Json(ev)) for i, ev in enumerate(events)])
-        alerts = [(ev["id"], call_id, ev["rule"], ev["severity"], float(ev["t"]), Json(ev))
-                  for ev in events if ev["type"] == "alert"]
-        if alerts:
-            cur.executemany(
-                "INSERT INTO alerts (id, call_id, rule, severity, t, body) VALUES (%s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO UPDATE SET call_id = EXCLUDED.call_id, rule = EXCLUDED.rule, "
-                "severity = EXCLUDED.severity, t = EXCLUDED.t, body = EXCLUDED.body", alerts)
-        utterances = [(call_id, ev["leg"], ev["start"], ev["end"], ev["text"], ev.get("language"))
-                      for ev in events if ev["type"] == "utterance"]
-        if utterances:
-            cur.executemany('INSERT INTO transcripts (call_id, leg, start, "end", text, language) '
-                            "VALUES (%s, %s, %s, %s, %s, %s)", utterances)
-        for ev in events:
-            if ev["type"] == "utterance_redacted":
-                self._replace_utterance(cur, call_id, ev)
-
-    def _replace_utterance(self, cur: psycopg.Cursor[Any], call_id: str, redaction: Row) -> None:
-        """An utterance already stored gets the text that replaces it (``utterance_redacted``)."""
-        cur.execute("SELECT seq, body FROM events WHERE call_id = %s AND type = 'utterance' "
-                    "AND body->>'leg' = %s AND (body->>'start')::float8 = %s",
-                    (call_id, redaction["leg"], redaction["start"]))
-        for seq, body in cur.fetchall():
-            cur.execute("UPDATE events SET body = %s WHERE call_id = %s AND seq = %s",
-                        (Json(replaced(body, redaction)), call_id, seq))
-        cur.execute("UPDATE transcripts SET text = %s WHERE call_id = %s AND leg = %s AND start = %s",
-                    (redaction["text"], call_id, redaction["leg"], redaction["start"]))
-
-    def _op_recording(self, cur: psycopg.Cursor[Any], arg: tuple[str, str | None]) -> None:
-        cur.execute("UPDATE calls SET recording = %s WHERE id = %s", (arg[1], arg[0]))
-
-    def claim_call(self, call: Row) -> str:
-        """As ``Store.claim_call``. Two workers claiming together both succeed, with different ids: the insert
-        that loses the race sees the conflict and moves on to the next id."""
-        values: list[Any] = [call.get(c) for c in CALL_COLUMNS]
-        values[CALL_COLUMNS.index("flags")] = Json(call.get("flags", []))
-        values[CALL_COLUMNS.index("counts")] = Json(call.get("counts", {}))
-        values[CALL_COLUMNS.index("flagged")] = bool(call.get("flagged"))
-        latest: str | None = None
-        with self._write.use() as conn:
-            for call_id in session_ids(call["id"]):
-                row = conn.execute("SELECT status FROM calls WHERE id = %s", (call_id,)).fetchone()
-                if row is not None:
-                    latest = row[0]
-                    continue
-                if latest == "live":
-                    raise CallLive(call["id"])
-                values[0] = call_id
-                cur = conn.execute(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}, worker) "
-                                   f"VALUES ({', '.join(['%s'] * (len(CALL_COLUMNS) + 1))}) "
-                                   "ON CONFLICT (id) DO NOTHING", [*values, self.worker_id])
-                if cur.rowcount == 1:
-                    return call_id
-                latest = "live"  # another worker has just taken it for a session that is starting
-        raise CallLive(call["id"], "has had too many sessions")
-
-    def add_note(self, call_id: str, author: str, text: str) -> Row:
-        created = time.time()
-        with self._write.use() as conn:
-            row = conn.execute("INSERT INTO notes (call_id, author, text, created) VALUES (%s, %s, %s, %s) "
-                               "RETURNING id", (call_id, author, text, created)).fetchone()
+    def _inserted_id(self, cur: Cursor) -> int:
+        row = cur.fetchone()
         assert row is not None
-        return {"id": row[0], "call_id": call_id, "author": author, "text": text, "created": created}
-
-    # -- workers ----------------------------------------------------------------------------------------
-
-    def heartbeat(self, worker_id: str) -> None:
-        """``worker_id`` is alive now (by the database's clock)."""
-        with self._write.use() as conn:
-            conn.execute(f"INSERT INTO workers (id, started, last_seen) VALUES (%s, {_NOW}, {_NOW}) "
-                         "ON CONFLICT (id) DO UPDATE SET last_seen = EXCLUDED.last_seen", (worker_id,))
-
-    def forget_worker(self, worker_id: str) -> None:
-        with self._write.use() as conn:
-            conn.execute("DELETE FROM workers WHERE id = %s", (worker_id,))
-
-    def worker_ids(self) -> list[str]:
-        with self._read.use() as conn:
-            return [r[0] for r in conn.execute("SELECT id FROM workers ORDER BY id").fetchall()]
-
-    def close_orphaned_calls(self, worker_id: str, timeout_s: float, *, startup: bool = False) -> list[Row]:
-        """Close, as interrupted, the live calls whose worker died; see ``service.storage.sqlite.Store``.
-
-        Workers sweep at the same time: a row another one is closing (or its owner is writing) is skipped,
-        and one already closed no longer matches, so each call is closed once.
-        """
-        with self._write.use() as conn, conn.transaction():
-            row = conn.execute(f"SELECT {_NOW}").fetchone()
-            assert row is not None
-            now = float(row[0])
-            where = ORPHANED.format(me="%(me)s", startup="%(startup)s", cutoff="%(cutoff)s")
-            rows = conn.execute(f"{_CALL_SELECT} WHERE {where} FOR UPDATE SKIP LOCKED",
-                                {"me": worker_id, "startup": startup, "cutoff": now - timeout_s}).fetchall()
-            closed = []
-            for r in rows:
-                call_id = r[0]
-                last = conn.execute("SELECT MAX(t), MAX(seq) FROM events WHERE call_id = %s", (call_id,)).fetchone()
-                last_t, last_seq = last if last is not None else (None, None)
-                call = interrupted(self._call_row(r), last_t)
-                conn.execute("UPDATE calls SET status = %s, duration = %s, ended = %s WHERE id = %s",
-                             (call["status"], call["duration"], call["ended"], call_id))
-                ev = {"type": "call_ended", "call_id": call_id, "t": call["duration"], "call": call}
-                conn.execute("INSERT INTO events (call_id, seq, type, t, body) VALUES (%s, %s, %s, %s, %s) "
-                             "ON CONFLICT (call_id, seq) DO NOTHING",
-                             (call_id, 0 if last_seq is None else last_seq + 1, ev["type"], ev["t"], Json(ev)))
-                closed.append(call)
-            if startup:
-                conn.execute("DELETE FROM workers WHERE last_seen < %s OR id = %s", (now - timeout_s, worker_id))
-            else:
-                conn.execute("DELETE FROM workers WHERE last_seen < %s", (now - timeout_s,))
-        return closed
-
-    # -- reads --------------------------------------------------------------------------------------------
-
-    def _call_row(self, row: Sequence[Any]) -> Row:
-        # psycopg already decoded the JSON columns; flagged is a real boolean.
-        return dict(zip(CALL_COLUMNS, row, strict=True))
-
-    def get_call(self, call_id: str) -> Row | None:
-        with self._read.use() as conn:
-            row = conn.execute(_CALL_SELECT + " WHERE id = %s", (call_id,)).fetchone()
-        return None if row is None else self._call_row(row)
-
-    def list_calls(self, *, status: str | None = None, flagged: bool | None = None, agent_id: str | None = None,
-                   limit: int = 100, offset: int = 0) -> list[Row]:
-        where: list[str] = []
-        args: list[object] = []
-        if status is not None:
-            where.append("status = %s")
-            args.append(status)
-        if flagged is not None:
-            where.append("flagged = %s")
-            args.append(bool(flagged))
-        if agent_id is not None:
-            where.append("agent_id = %s")
-            args.append(agent_id)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = _CALL_SELECT + clause + " ORDER BY started DESC LIMIT %s OFFSET %s"
-        with self._read.use() as conn:
-            rows = conn.execute(sql, [*args, limit, offset]).fetchall()
-        return [self._call_row(r) for r in rows]
-
-    def events(self, call_id: str, types: Iterable[str] | None = None, since: float | None = None,
-               limit: int = 10000) -> list[Row]:
-        sql = "SELECT body FROM events WHERE call_id = %s"
-        args: list[object] = [call_id]
-        wanted = list(types or [])
-        if wanted:
-            sql += " AND type = ANY(%s)"
-            args.append(wanted)
-        if since is not None:
-            sql += " AND t >= %s"
-            args.append(since)
-        with self._read.use() as conn:
-            rows = conn.execute(sql + " ORDER BY seq LIMIT %s", [*args, limit]).fetchall()
-        return [r[0] for r in rows]
-
-    def transcript(self, call_id: str) -> list[Row]:
-        with self._read.use() as conn:
-            rows = conn.execute('SELECT leg, start, "end", text, language FROM transcripts '
-                                "WHERE call_id = %s ORDER BY start", (call_id,)).fetchall()
-        return [dict(zip(("leg", "start", "end", "text", "language"), r, strict=True)) for r in rows]
-
-    def notes(self, call_id: str) -> list[Row]:
-        with self._read.use() as conn:
-            rows = conn.execute("SELECT id, author, text, created FROM notes WHERE call_id = %s ORDER BY id",
-                                (call_id,)).fetchall()
-        return [dict(zip(("id", "author", "text", "created"), r, strict=True)) for r in rows]
-
-    def expired_recordings(self, before: float) -> list[tuple[str, str]]:
-        with self._read.use() as conn:
-            rows = conn.execute("SELECT id, recording FROM calls WHERE recording IS NOT NULL "
-                                "AND ended IS NOT NULL AND ended < %s", (before,)).fetchall()
-        return [(r[0], r[1]) for r in rows]
+        return int(row[0])
 
 
 class _Connection:
-    """One autocommit connection behind a lock, reopened on first use after it broke."""
+    """One autocommit connection behind a lock, reopened on first use after it broke. JSON columns come back
+    as their text, as SQLite's do."""
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -321,6 +164,7 @@ class _Connection:
                 self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10, keepalives=1,
                                              keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
                                              tcp_user_timeout=15000)
+                self._conn.adapters.register_loader("json", TextLoader)
             yield self._conn
 
     def close(self) -> None:

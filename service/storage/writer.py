@@ -1,7 +1,9 @@
 """The single writer: every database write and recording append goes through one task, in order, off the loop.
 
 One writer keeps SQLite free of lock contention and keeps a call's rows in the order they happened;
-batching whatever queued up while the last batch ran keeps it up with many calls.
+batching whatever queued up while the last batch ran keeps it up with many calls. One analysis step is one
+item (``step``): its events, with their sequence numbers, and the call row when it changed. A batch is one
+transaction; a row the store cannot make or the database refuses is logged and skipped, never the batch.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from service.analysis.wire import CallEvent
 from service.storage.backends import CallStore
+from service.storage.sql import transient
 
 log = logging.getLogger("callwatch.writer")
 
@@ -21,10 +25,8 @@ MAX_BATCH = 2000
 RETRY_FIRST_S, RETRY_MAX_S = 0.1, 2.0
 
 
-def transient(e: BaseException) -> bool:
-    """The database is away or cannot write just now (sqlite3 and psycopg both call it OperationalError), as
-    opposed to a batch it rejects for what it is."""
-    return any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(e).__mro__)
+__all__ = ["MAX_BATCH", "Writer", "transient"]
+
 Item = tuple[str, Any] | Callable[[], None] | asyncio.Future[None]
 
 
@@ -34,6 +36,7 @@ class Writer:
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
+        """Batches that lost something: rows skipped (see ``store.write``), or all of it."""
         self.written = 0
         self.retries = 0
         self.io_failures = 0
@@ -43,7 +46,14 @@ class Writer:
         self._task = asyncio.create_task(self._run(), name="callwatch-writer")
 
     def db(self, op: str, arg: Any) -> None:
+        """Any other write: ``("call", call)``, ``("recording", (call_id, path))``; see ``store.write``."""
         self._queue.put_nowait((op, arg))
+
+    def step(self, call_id: str, events: Sequence[tuple[int, CallEvent]], call: dict[str, Any] | None = None) -> None:
+        """What one analysis step of ``call_id`` produced, as one item: its events with their sequence numbers,
+        and ``call``, the call row, when it changed. Events given as wire dicts are taken too."""
+        typed = [(seq, ev if isinstance(ev, CallEvent) else CallEvent.from_wire(ev)) for seq, ev in events]
+        self._queue.put_nowait(("step", (call_id, typed, call)))
 
     def io(self, fn: Callable[[], None]) -> None:
         """Blocking file work (recordings) that must stay in order with the rows that mention it."""
@@ -122,14 +132,18 @@ class Writer:
         self.written += len(work)
 
     def _write(self, ops: list[tuple[str, Any]]) -> None:
+        """``ops`` in one transaction; a batch that had rows skipped counts as a failure (each row is logged)."""
+        if self._write_retrying(ops):
+            self.failures += 1
+
+    def _write_retrying(self, ops: list[tuple[str, Any]]) -> int:
         """One transaction, retried while the database is away (restarting, unreachable, its disk full): those
         rows were accepted, so they wait rather than being dropped. Retrying a whole transaction is safe
-        because a failed one wrote nothing. A batch the database rejects for what it is fails at once."""
+        because a failed one wrote nothing. Returns how many rows the store skipped."""
         delay = RETRY_FIRST_S
         while True:
             try:
-                self.store.write(ops)
-                return
+                return self.store.write(ops) or 0
             except Exception as e:
                 if not transient(e) or self._closing:
                     raise

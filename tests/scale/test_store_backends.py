@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sqlite3
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from service.analysis.redaction import UtteranceRedacted
+from service.analysis.text_events import UtteranceEvent
+from service.analysis.wire import CallChanged, CallEvent
 from service.storage import postgres as store_pg
 from service.storage import sqlite as sqlite_store
 from service.storage.backends import CallStore, UnsupportedDatabase, migrate, open_store
+
+
+class FakeClock:
+    """Unix seconds that move only when the test says: far from the real clock, so a store that read that
+    instead would see every heartbeat as decades old (or new)."""
+
+    def __init__(self, now: float = 1_000_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture
@@ -94,29 +112,85 @@ def test_the_workers_are_listed(store: CallStore) -> None:
     assert store.worker_ids() == ["w-a", "w-b"]
 
 
-def test_a_failing_batch_writes_nothing(store: CallStore) -> None:
-    with pytest.raises(KeyError):
-        store.write([("call", call("c1")), ("events", ("c1", 0, [{"type": "alert", "t": 1.0}]))])
-    assert store.get_call("c1") is None
-    store.write([("call", call("c1"))])  # and the store is still usable
-    assert store.get_call("c1") is not None
+@dataclass(frozen=True)
+class Unserialisable:
+    type: str = "dead_air"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "t": 1.0, "cause": {1, 2}}  # a set: not JSON
 
 
-def test_a_batch_the_database_refuses_writes_nothing(store: CallStore) -> None:
+def test_a_row_that_cannot_be_made_is_skipped_and_the_rest_of_the_batch_written(
+        store: CallStore, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, "callwatch.store"):
+        skipped = store.write([("call", call("c1")),
+                               ("events", ("c1", 0, [UTTERANCE, {"type": "alert", "t": 1.0}, DEAD_AIR])),
+                               ("step", ("c1", [(3, CallEvent("c1", Unserialisable())),
+                                                (4, CallEvent.from_wire(ALERT))], None)),
+                               ("no_such_op", None)])
+    assert skipped == 3
+    assert store.get_call("c1") == call("c1")
+    assert store.events("c1") == [UTTERANCE, DEAD_AIR, ALERT]
+    assert [r.getMessage() for r in caplog.records] == [
+        "skipped event 1 of call c1, which could not be made: KeyError: 'id'",
+        "skipped event 3 of call c1, which could not be made: TypeError: Object of type set is not JSON serializable",
+        "skipped a row that could not be made ('no_such_op' op): ValueError: unknown write op 'no_such_op'"]
+
+
+def test_a_row_the_database_refuses_is_skipped_and_the_rest_of_the_batch_written(
+        store: CallStore, caplog: pytest.LogCaptureFixture) -> None:
     store.write([("call", call("c0"))])
-    with pytest.raises(Exception, match="(?i)null"):  # sqlite3.IntegrityError / psycopg NotNullViolation
-        store.write([("call", call("c1")), ("events", ("c1", 0, [ALERT])), ("call", call("c2", agent_id=None))])
-    assert store.get_call("c1") is None and store.events("c1") == []
-    store.write([("call", call("c2"))])
-    assert {c["id"] for c in store.list_calls()} == {"c0", "c2"}
+    with caplog.at_level(logging.WARNING, "callwatch.store"):
+        skipped = store.write([("call", call("c1")), ("events", ("c1", 0, [ALERT])),
+                               ("call", call("c2", agent_id=None)),  # NOT NULL
+                               ("step", ("c1", [(1, CallEvent.from_wire(DEAD_AIR))], call("c1", duration=4.0)))])
+    assert skipped == 1
+    assert {c["id"] for c in store.list_calls()} == {"c0", "c1"}
+    assert store.get_call("c1") == call("c1", duration=4.0) and store.events("c1") == [ALERT, DEAD_AIR]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith("skipped a row the database refused (call row of c2): ")
+    assert "null" in errors[0].lower() and "\n" not in errors[0]  # one line: the row's content stays out of logs
+    store.write([("call", call("c2"))])  # and the store is still usable
+    assert {c["id"] for c in store.list_calls()} == {"c0", "c1", "c2"}
 
 
-def test_notes(store: CallStore) -> None:
+def test_one_analysis_step_is_written_from_its_typed_events(store: CallStore) -> None:
+    started = CallEvent("c1", CallChanged("call_started", 0.0, call("c1")))
+    utterance = CallEvent("c1", UtteranceEvent("customer", 1.24, 3.0, "Card 4111", "en", 3.5,
+                                               words=(("Card", 1.24, 1.6), ("4111", 1.7, 3.0))))
+    redacted = CallEvent("c1", UtteranceRedacted("customer", 1.24, 3.0, "Card [card]", "en", 4.0,
+                                                 words=(("Card", 1.24, 1.6), ("[card]", 1.7, 3.0)), tags=("card",),
+                                                 silenced=((1.7, 3.0),)))
+    assert store.write([("step", ("c1", [(0, started), (1, utterance)], call("c1")))]) == 0
+    assert store.get_call("c1") == call("c1")
+    assert store.events("c1") == [started.wire, utterance.wire]
+    assert store.transcript("c1") == [{"leg": "customer", "start": 1.24, "end": 3.0, "text": "Card 4111",
+                                       "language": "en"}]
+
+    store.write([("step", ("c1", [(2, redacted)], call("c1", duration=4.0)))])
+    assert store.events("c1") == [started.wire, {**utterance.wire, "text": "Card [card]",
+                                                 "words": redacted.wire["words"]}, redacted.wire]
+    assert [u["text"] for u in store.transcript("c1")] == ["Card [card]"]
+    assert store.get_call("c1") == call("c1", duration=4.0)
+
+
+def test_notes(store_url: str) -> None:
+    clock = FakeClock()
+    store = open_store(store_url, clock=clock)
+    try:
+        check_notes(store, clock)
+    finally:
+        store.close()
+
+
+def check_notes(store: CallStore, clock: FakeClock) -> None:
     first = store.add_note("c1", "sup", "Customer asked for a manager")
+    clock.advance(1.5)
     second = store.add_note("c1", "lead", "Called back")
     store.add_note("c2", "sup", "other call")
     assert first["id"] < second["id"]
-    assert first["call_id"] == "c1" and first["author"] == "sup" and isinstance(first["created"], float)
+    assert first["call_id"] == "c1" and first["author"] == "sup"
+    assert (first["created"], second["created"]) == (1_000_000_000.0, 1_000_000_001.5)
     assert store.notes("c1") == [{k: n[k] for k in ("id", "author", "text", "created")} for n in (first, second)]
 
 
@@ -151,20 +225,23 @@ def test_expired_recordings(store: CallStore) -> None:
 
 
 def test_only_calls_of_dead_workers_are_closed_with_what_was_received(store_url: str) -> None:
-    legacy, a, b = (open_store(store_url, worker_id=w) for w in (None, "worker-a", "worker-b"))
+    clock = FakeClock()
+    legacy, a, b = (open_store(store_url, worker_id=w, clock=clock) for w in (None, "worker-a", "worker-b"))
     try:
         legacy.write([("call", call("old"))])  # stored before workers were recorded
         a.write([("call", call("a1", duration=2.0)), ("events", ("a1", 0, [UTTERANCE, DEAD_AIR]))])
         b.write([("call", call("b1")), ("call", call("b-done", status="ended", ended=5.0))])
         a.heartbeat("worker-a")
         b.heartbeat("worker-b")
+        clock.advance(29.0)
         assert b.close_orphaned_calls("worker-b", 30.0) == []  # A is alive; the old call waits for a start
-        time.sleep(0.3)
+        clock.advance(2.0)
         b.heartbeat("worker-b")
-        closed = b.close_orphaned_calls("worker-b", 0.2)  # A has not been heard from for 0.2 s: dead
+        closed = b.close_orphaned_calls("worker-b", 30.0)  # A has not been heard from for 31 s: dead
         started = call("a1")["started"]
         assert closed == [call("a1", status="interrupted", duration=24.0, ended=started + 24.0)]
-        assert b.close_orphaned_calls("worker-b", 0.2) == []  # once
+        assert b.close_orphaned_calls("worker-b", 30.0) == []  # once
+        assert b.worker_ids() == ["worker-b"]  # A is forgotten
         assert b.get_call("a1") == closed[0]
         assert store_events_types(b, "a1") == ["utterance", "dead_air", "call_ended"]
         assert b.events("a1", types=["call_ended"]) == [{"type": "call_ended", "call_id": "a1", "t": 24.0,
@@ -174,7 +251,7 @@ def test_only_calls_of_dead_workers_are_closed_with_what_was_received(store_url:
 
         # B restarts under the same id: its previous run's calls, and the ones from before workers, are over.
         b.write([("call", call("b2", duration=7.5))])
-        restarted = open_store(store_url, worker_id="worker-b")
+        restarted = open_store(store_url, worker_id="worker-b", clock=clock)
         try:
             closed = restarted.close_orphaned_calls("worker-b", 30.0, startup=True)
             assert sorted((c["id"], c["duration"]) for c in closed) == [("b1", 0.0), ("b2", 7.5), ("old", 0.0)]
@@ -191,17 +268,34 @@ def test_only_calls_of_dead_workers_are_closed_with_what_was_received(store_url:
 
 
 def test_a_live_worker_keeps_its_calls_and_a_clean_shutdown_forgets_it(store_url: str) -> None:
-    a, b = (open_store(store_url, worker_id=w) for w in ("worker-a", "worker-b"))
+    clock = FakeClock()
+    a, b = (open_store(store_url, worker_id=w, clock=clock) for w in ("worker-a", "worker-b"))
     try:
         a.write([("call", call("a1"))])
         for _ in range(3):
             a.heartbeat("worker-a")
             b.heartbeat("worker-b")
-            assert b.close_orphaned_calls("worker-b", 0.5) == []
-            assert a.close_orphaned_calls("worker-a", 0.5) == []  # never its own while it runs
-            time.sleep(0.1)
+            clock.advance(5.0)
+            assert b.close_orphaned_calls("worker-b", 5.0) == []
+            assert a.close_orphaned_calls("worker-a", 5.0) == []  # never its own while it runs
+        assert a.worker_ids() == ["worker-a", "worker-b"]
         a.forget_worker("worker-a")  # gone without ending a1 (cannot happen after close_all; here it shows why)
         assert [c["id"] for c in b.close_orphaned_calls("worker-b", 30.0)] == ["a1"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_without_a_clock_the_store_keeps_its_own_time(store_url: str) -> None:
+    """No clock given: the machine's (SQLite) or the database's (PostgreSQL, for heartbeats and sweeps)."""
+    a, b = (open_store(store_url, worker_id=w) for w in ("worker-a", "worker-b"))
+    try:
+        a.write([("call", call("a1"))])
+        a.heartbeat("worker-a")
+        b.heartbeat("worker-b")
+        assert b.close_orphaned_calls("worker-b", 30.0) == []
+        assert [c["id"] for c in b.close_orphaned_calls("worker-b", -1.0)] == ["a1"]  # a heartbeat from the future
+        assert isinstance(a.add_note("a1", "sup", "x")["created"], float)
     finally:
         a.close()
         b.close()

@@ -1,11 +1,19 @@
-"""The writer's shutdown and reads: everything queued is stored, unless the database stops answering."""
+"""The writer: one item per analysis step, a bad row skipped without the batch, and shutdown and reads:
+everything queued is stored, unless the database stops answering."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from service.analysis.wire import CallChanged, CallEvent
+from service.storage.sqlite import Store
 from service.storage.writer import Writer
 
 
@@ -68,3 +76,77 @@ async def test_a_read_waits_for_queued_writes_but_not_for_a_stuck_database() -> 
     assert await writer.settle(10) is True  # the abandoned wait left nothing behind that breaks the writer
     assert [arg for _, arg in store.written] == [0, 1]
     assert await writer.close(timeout_s=10) == 0
+
+
+class RecordingStore:
+    """Keeps every batch it is given, as given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[str, Any]]] = []
+
+    def write(self, ops: Sequence[tuple[str, Any]]) -> int:
+        self.batches.append(list(ops))
+        return 0
+
+
+DEAD_AIR = {"type": "dead_air", "start": 20.0, "duration": 4.0, "t": 24.0, "call_id": "c1"}
+UTTERANCE = {"type": "utterance", "leg": "customer", "start": 1.24, "end": 3.0, "text": "Hello there",
+             "language": "en", "t": 3.5, "call_id": "c1"}
+
+
+def call_row(call_id: str, **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": call_id, "agent_id": "a1", "source": "native", "language": "en", "started": 100.0,
+                           "ended": None, "status": "live", "duration": 0.0, "escalation_score": 0, "flagged": False,
+                           "flags": [], "counts": {}, "recording": None}
+    row.update(over)
+    return row
+
+
+async def test_one_analysis_step_is_one_item_with_typed_events() -> None:
+    store = RecordingStore()
+    writer = Writer(store)  # type: ignore[arg-type]
+    updated = CallEvent("c1", CallChanged("call_updated", 5.0, call_row("c1")))
+    writer.step("c1", [(0, updated), (1, DEAD_AIR)], call_row("c1", duration=5.0))  # type: ignore[list-item]
+    writer.step("c1", [(2, CallEvent.from_wire(UTTERANCE))])
+    assert writer.depth == 2
+    writer.start()
+    assert await writer.close(timeout_s=10) == 0
+    (ops,) = store.batches
+    assert [name for name, _ in ops] == ["step", "step"]
+    (call_id, events, call), second = ops[0][1], ops[1][1]
+    assert call_id == "c1" and call == call_row("c1", duration=5.0) and second[2] is None
+    assert [seq for seq, _ in events] == [0, 1] and events[0][1] is updated
+    assert all(isinstance(ev, CallEvent) for _, ev in [*events, *second[1]])
+    assert events[1][1].wire == DEAD_AIR  # a wire dict is taken as it is
+
+
+@dataclass(frozen=True)
+class Unserialisable:
+    type: str = "dead_air"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "t": 2.0, "cause": {1, 2}}  # a set: not JSON
+
+
+async def test_a_bad_row_is_logged_and_skipped_and_the_rest_of_the_batch_is_written(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    writer = Writer(store)
+    writer.db("call", call_row("c1"))
+    writer.db("events", ("c1", 0, [UTTERANCE]))
+    writer.db("call", call_row("c2", agent_id=None))  # the database refuses it: NOT NULL
+    writer.step("c1", [(1, CallEvent("c1", Unserialisable())), (2, CallEvent.from_wire(DEAD_AIR))],
+                call_row("c1", duration=24.0))
+    writer.db("call", call_row("c3"))
+    writer.start()
+    try:
+        with caplog.at_level(logging.ERROR, "callwatch.store"):
+            await writer.flush()  # one batch, one transaction
+        assert {c["id"] for c in store.list_calls()} == {"c1", "c3"}
+        assert store.get_call("c1") == call_row("c1", duration=24.0)
+        assert store.events("c1") == [UTTERANCE, DEAD_AIR]
+        assert writer.failures == 1 and writer.written == 5
+        assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
+    finally:
+        await writer.close(timeout_s=10)
+        store.close()
