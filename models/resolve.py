@@ -65,14 +65,6 @@ def _check_folder(path: Path, name: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _assemble_base(target: Path) -> Path:
     model_bin = target / "model.bin"
     part1 = _package_dir(BASE_PACKAGES[0]) / "data" / "model.bin.part1"

@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from audio.events import RATE
 from audio.pcm import resample
-from service.cli.replay_senders import RATE, SENDERS, SendLog, Target
+from service.cli.replay_senders import SENDERS, SendLog, Target
 from service.core import auth
 from service.core.settings import SettingsError, load
 

@@ -19,11 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 from websockets.asyncio.client import ClientConnection, connect
 
+from audio.events import RATE
 from audio.pcm import mulaw_encode
 from service.ingest.audiohook import SIGNED_COMPONENTS, sign, signature_base
 from service.ingest.twilio import twilio_signature
 
-RATE = 8000
 Int16 = NDArray[np.int16]
 
 

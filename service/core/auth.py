@@ -1,6 +1,8 @@
 """Signed access tokens: ``base64url(json payload) "." base64url(HMAC-SHA256(secret, payload part))``.
 
 Stateless on purpose: any replica that knows the secret can check a token, and there is nothing to store.
+The one place tokens are issued, found in a request (``token_from``) and checked (``verify``, ``claims``,
+``allows``); REST, the subscriber sockets and the ingest sockets all use these.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
@@ -93,13 +96,35 @@ def verify(secret: str, token: str, now: float | None = None) -> Claims:
     return Claims(role=cast(Role, role), agent_id=agent_id, exp=exp)
 
 
-def token_from(headers: dict[str, str], query: dict[str, str]) -> str | None:
-    """``Authorization: Bearer`` first; ``?token=`` for browsers, whose websockets cannot set headers."""
+MISSING = "missing token: send Authorization: Bearer <token>"
+
+
+def token_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """``Authorization: Bearer`` first; ``?token=`` for browsers, whose websockets cannot set headers.
+    ``headers`` are looked up by lower-case name (Starlette's headers, or a dict with lower-case keys)."""
     auth = headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return query.get("token") or None
+
+
+def claims(secret: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Claims:
+    """The verified claims of a request's token; AuthError (``MISSING``, or why the token is refused) if none."""
+    token = token_from(headers, query)
+    if not token:
+        raise AuthError(MISSING)
+    return verify(secret, token)
+
+
+def allows(secret: str, token: str | None, role: Role) -> bool:
+    """Whether ``token`` is a valid token of ``role``."""
+    if not token:
+        return False
+    try:
+        return verify(secret, token).role == role
+    except AuthError:
+        return False
 
 
 def ensure_secret(settings: Settings) -> Settings:

@@ -1,9 +1,15 @@
 """``/v1/ingest/audiohook``: Genesys Cloud AudioHook Monitor, protocol v2 (research/protocols.md §2).
 
-The server side of the session as a sans-I/O object: ``receive_text`` returns the replies to send and the
-call events for the pipeline. Audio is PCMU stereo, ``external`` (customer) then ``internal`` (agent),
-sample-interleaved. Time is kept as samples: paused or discarded audio advances the call timeline with
-silence, so alerts and transcripts keep lining up with the client's ``position``.
+The server side of the session as a sans-I/O parser (``service.ingest.common.Parser``): ``receive`` returns
+the messages to send, the call events for the pipeline and when to close. Audio is PCMU (or L16) stereo,
+``external`` (customer) and ``internal`` (agent) sample-interleaved in the order the open offered. Time is
+kept as samples: paused or discarded audio advances the call timeline with silence, so alerts and
+transcripts keep lining up with the client's ``position``.
+
+Closing is a handshake. The client ends a session with ``close``, answered with ``closed``. We end one with
+``disconnect`` (a refused media offer, bad input, a call that cannot go on): the client is then to send
+``close``, answered with ``closed``, and hang up; a client that does not is closed on after
+``CLOSE_GRACE_S``.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from audio.pcm import deinterleave, mulaw_decode, pcm16_decode
+from audio.events import RATE
+from audio.pcm import mulaw_decode, pcm16_decode
 from service.ingest.common import (
+    CLOSE_NORMAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CallAudio,
@@ -29,15 +37,18 @@ from service.ingest.common import (
     CallStart,
     CallStop,
     CallUpdate,
+    Close,
     IngestError,
     IngestEvent,
+    Reply,
     clean_id,
 )
 from service.ingest.native import parse_json
 
 log = logging.getLogger("callwatch.ingest")
 
-RATE = 8000
+CLOSE_GRACE_S = 5.0
+"""After our ``disconnect``, how long the client gets to send ``close`` and end the session itself."""
 PROBE_ID = "00000000-0000-0000-0000-000000000000"
 MAX_SILENCE_S = 3600.0
 SIGNED_COMPONENTS = ("@request-target", "@authority", "audiohook-organization-id", "audiohook-session-id",
@@ -122,20 +133,15 @@ class NonceCache:
         return True
 
 
-@dataclass
-class Reply:
-    """What the handler must do after a message: send these, then maybe close."""
-
-    messages: list[dict[str, object]] = field(default_factory=list)
-    events: list[IngestEvent] = field(default_factory=list)
-    close: bool = False
-
-
 class AudioHookSession:
-    def __init__(self, session_id: str, organization_id: str = "", default_agent_id: str = "unknown") -> None:
+    """One AudioHook session's protocol state."""
+
+    def __init__(self, session_id: str, organization_id: str = "", default_agent_id: str = "unknown",
+                 max_frame_bytes: int = 256 * 1024) -> None:
         self.session_id = session_id
         self.organization_id = organization_id
         self.default_agent_id = default_agent_id
+        self.max_frame_bytes = max_frame_bytes
         self.seq = 0
         self.clientseq = 0
         self.opened = False
@@ -152,12 +158,39 @@ class AudioHookSession:
         """Per-leg samples of call time so far, received audio and inserted silence together."""
         self.discarded_s = 0.0
 
+    @property
+    def started(self) -> bool:
+        return self.opened
+
     def message(self, kind: str, parameters: dict[str, object] | None = None) -> dict[str, object]:
         self.seq += 1
         return {"version": "2", "type": kind, "seq": self.seq, "clientseq": self.clientseq,
                 "id": self.session_id, "parameters": parameters or {}}
 
-    def receive_text(self, text: str) -> Reply:
+    def receive(self, message: str | bytes) -> Reply:
+        if self.disconnecting:
+            return self._answer_close(message)
+        if isinstance(message, str):
+            return self._text(message)
+        return Reply(events=self._audio(message))
+
+    def call_opened(self, call_id: str) -> list[dict[str, object]]:
+        return []  # `opened` is already in the open's reply: it is sent once the call is open
+
+    def refuse(self, err: IngestError) -> Reply:
+        """AudioHook clients understand ``disconnect``; then they send ``close``, and we answer ``closed``."""
+        log.warning("AudioHook session %s: %s: %s", self.session_id, err.code, err.message)
+        return self._disconnect(err.message, err.close_code)
+
+    def flush(self) -> list[IngestEvent]:
+        return []  # nothing is held back: each frame is passed on as it comes
+
+    def _disconnect(self, info: str, code: int) -> Reply:
+        self.disconnecting = True
+        bye = self.message("disconnect", {"reason": "error", "info": info})
+        return Reply([bye], close=Close(code, CLOSE_GRACE_S))
+
+    def _text(self, text: str) -> Reply:
         msg = parse_json(text)
         kind, seq = msg.get("type"), msg.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq != self.clientseq + 1:
@@ -181,8 +214,8 @@ class AudioHookSession:
         if kind == "close":
             self.closed = True
             self.close_reason = close_reason(params.get("reason"))
-            stop = [] if self.probe else [CallStop(self.close_reason)]
-            return Reply([self.message("closed")], list(stop))
+            stop: list[IngestEvent] = [] if self.probe else [CallStop(self.close_reason)]
+            return Reply([self.message("closed")], stop, Close(CLOSE_NORMAL))
         if kind == "paused":
             self.paused = True
             return Reply()
@@ -200,21 +233,22 @@ class AudioHookSession:
             return Reply()
         raise IngestError("unknown_type", f"unknown message type {kind!r}")
 
-    def answer_close(self, text: str) -> dict[str, object] | None:
-        """After our ``disconnect`` the client ends the session: its ``close`` gets ``closed``; anything else
-        it still sends (audio in flight, a malformed message) is ignored."""
+    def _answer_close(self, message: str | bytes) -> Reply:
+        """After our ``disconnect`` the client ends the session: its ``close`` gets ``closed``, and then it
+        hangs up (within what is left of the grace); anything else it still sends (audio in flight, a
+        malformed message) is ignored."""
         try:
-            msg = parse_json(text)
+            msg = parse_json(message) if isinstance(message, str) else {}
         except IngestError:
-            return None
+            return Reply()
         if msg.get("type") != "close":
-            return None
+            return Reply()
         seq, params = msg.get("seq"), msg.get("parameters")
         if isinstance(seq, int) and not isinstance(seq, bool):
             self.clientseq = seq
         self.closed = True
         self.close_reason = close_reason(params.get("reason") if isinstance(params, dict) else None)
-        return self.message("closed")
+        return Reply([self.message("closed")], close=Close(CLOSE_NORMAL, CLOSE_GRACE_S))
 
     def _open(self, params: dict[str, object]) -> Reply:
         if self.opened:
@@ -228,12 +262,11 @@ class AudioHookSession:
             raise IngestError("bad_open", "open needs a conversationId")
         self.media = pick_format(params.get("media"))
         if self.media is None:
-            self.opened = self.disconnecting = True
+            self.opened = True
             info = "no offered media format is stereo PCMU or L16 at 8000 Hz"
             log.warning("AudioHook session %s: media refused: %s (offered %.300s)", self.session_id, info,
                         json.dumps(params.get("media")))
-            bye = self.message("disconnect", {"reason": "error", "info": info})
-            return Reply([bye], close=True)
+            return self._disconnect(info, CLOSE_POLICY)
         self.external = self.media.channels.index("external")
         self.opened = True
         self.probe = conversation == PROBE_ID
@@ -241,17 +274,14 @@ class AudioHookSession:
         if self.probe:  # the connection probe gets a correct opened/closed and never becomes a call
             return Reply([reply])
         lang = language(params["language"]) if params.get("language") is not None else "auto"
-        participant = params.get("participant")
         agent_id = self.default_agent_id
         custom = params.get("customConfig")
         if isinstance(custom, dict) and isinstance(custom.get("agent_id"), str):
             agent_id = custom["agent_id"]
-        participant_id = str(participant.get("id", "")) if isinstance(participant, dict) else ""
         start = CallStart(call_id=clean_id(conversation, "conversationId"),
                           agent_id=clean_id(agent_id, "agent_id"),
                           language=lang,
-                          source="audiohook",
-                          metadata={"session_id": self.session_id, "participant": participant_id})
+                          source="audiohook")
         return Reply([reply], [start])
 
     def _discarded(self, duration: object) -> list[IngestEvent]:
@@ -267,23 +297,25 @@ class AudioHookSession:
         self.samples += n
         return [CallGap(n)]
 
-    def receive_bytes(self, data: bytes, max_bytes: int = 256 * 1024) -> list[IngestEvent]:
+    def _audio(self, data: bytes) -> list[IngestEvent]:
         if not self.opened or self.media is None:
             raise IngestError("not_opened", "audio before opened", CLOSE_POLICY)
         if self.closed or self.probe:
             return []
-        if len(data) > max_bytes:
-            raise IngestError("frame_too_big", f"audio frames may be at most {max_bytes} bytes",
+        if len(data) > self.max_frame_bytes:
+            raise IngestError("frame_too_big", f"audio frames may be at most {self.max_frame_bytes} bytes",
                               CLOSE_TOO_BIG)
         width = 1 if self.media.format == "PCMU" else 2
         if len(data) % (width * 2):
             raise IngestError("bad_frame",
                               f"{len(data)} bytes is not whole stereo {self.media.format} samples")
         pcm = mulaw_decode(data) if width == 1 else pcm16_decode(data)
-        legs = deinterleave(pcm, 2)
-        self.samples += legs.shape[1]
+        rows = pcm.reshape(-1, 2)
+        if self.external:  # offered internal first: the rows are (agent, customer)
+            rows = rows[:, ::-1]
+        self.samples += len(rows)
         # Audio sent while paused is still call time: analysing it is harmless, dropping it would skew.
-        return [CallAudio(legs[self.external], legs[1 - self.external])]
+        return [CallAudio(rows)] if len(rows) else []
 
 
 def signature_base(components: Mapping[str, str], params_line: str) -> str:
@@ -354,7 +386,3 @@ def check_request(headers: Mapping[str, str], target: str, authority: str, api_k
     if nonces is not None and not nonces.first_use(params["nonce"]):
         return "signature nonce was used before (a replayed upgrade)"
     return None
-
-
-def audiohook_json(msg: dict[str, object]) -> str:
-    return json.dumps(msg, separators=(",", ":"))

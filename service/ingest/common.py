@@ -1,12 +1,18 @@
-"""What every ingest protocol turns its wire messages into, and the error it raises on bad input.
+"""The contract every ingest protocol keeps, what its messages turn into, and the error it raises on bad input.
 
-Protocol parsers are sans-I/O: they take text or bytes and return these, so they are tested without sockets
-and the websocket handlers stay thin.
+A parser (``Parser``) is sans-I/O: ``receive`` takes one websocket message, text or bytes, and returns a
+``Reply``: the messages to send back, the call events (``CallStart``, ``CallAudio``, ``CallGap``,
+``CallUpdate``, ``CallStop``) and whether to close the socket (``Close``). Bad input raises ``IngestError``;
+``refuse`` then says how the protocol tells the sender (an error message, AudioHook's ``disconnect``). One
+socket loop, ``service.live.pump``, drives every parser through this, so the parsers are tested without
+sockets.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +41,7 @@ class IngestError(Exception):
         super().__init__(message)
         self.code, self.message, self.close_code = code, message, close_code
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, object]:
         return {"type": "error", "code": self.code, "message": self.message}
 
 
@@ -45,15 +51,33 @@ class CallStart:
     agent_id: str
     language: str = "auto"
     source: str = "native"
-    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class CallAudio:
-    """Aligned legs at 8 kHz, equal length."""
+    """Both legs at 8 kHz, aligned: an ``(n, 2)`` int16 array, one row per sample, customer then agent.
 
-    customer: Int16
-    agent: Int16
+    Interleaved because that is what the wire mostly carries (native, AudioHook) and what listeners and
+    recordings take: the legs are stacked once at ingest (or never) and split once, for the analysis."""
+
+    frames: Int16
+
+    @classmethod
+    def of_legs(cls, customer: Int16, agent: Int16) -> CallAudio:
+        return cls(np.stack([customer, agent], axis=1))
+
+    @property
+    def samples(self) -> int:
+        """Samples per leg."""
+        return len(self.frames)
+
+    @property
+    def customer(self) -> Int16:
+        return self.frames[:, 0]
+
+    @property
+    def agent(self) -> Int16:
+        return self.frames[:, 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +100,60 @@ class CallStop:
 IngestEvent = CallStart | CallAudio | CallGap | CallUpdate | CallStop
 
 
-def silence(samples: int) -> CallAudio:
-    z = np.zeros(samples, dtype=np.int16)
-    return CallAudio(z, z.copy())
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the socket with ``code`` once the replies are sent. With ``grace_s``, first give the sender that
+    long to end the session itself (AudioHook's ``close`` after our ``disconnect``): its messages still go
+    to the parser, and its hang-up ends the wait."""
+
+    code: int
+    grace_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Reply:
+    """What a parser makes of one message: send ``messages`` (JSON objects), apply ``events`` to the call
+    (before sending: a call that cannot open is refused instead), then close if ``close`` says so."""
+
+    messages: list[dict[str, object]] = field(default_factory=list)
+    events: list[IngestEvent] = field(default_factory=list)
+    close: Close | None = None
+
+
+def message_text(msg: dict[str, object]) -> str:
+    """A reply as the text frame that carries it."""
+    return json.dumps(msg, separators=(",", ":"))
+
+
+def refusal(err: IngestError) -> Reply:
+    """How the native and Twilio protocols refuse: the error as a message, then the close code it names."""
+    return Reply([err.to_dict()], close=Close(err.close_code))
+
+
+class Parser(Protocol):
+    """One ingest connection's protocol state, driven by ``service.live.pump``."""
+
+    @property
+    def started(self) -> bool:
+        """The sender has begun (a call or session is open): from now on silence is an idle timeout, not a
+        start timeout."""
+        ...
+
+    def receive(self, message: str | bytes) -> Reply:
+        """One websocket message; raises IngestError when it is bad input."""
+        ...
+
+    def call_opened(self, call_id: str) -> list[dict[str, object]]:
+        """What to tell the sender once its ``CallStart`` has become a call (which may carry another id)."""
+        ...
+
+    def refuse(self, err: IngestError) -> Reply:
+        """How this protocol ends a connection over ``err`` (the parser's own, or the call's)."""
+        ...
+
+    def flush(self) -> list[IngestEvent]:
+        """Audio still held, at the end of the stream (a stop, or a dropped connection)."""
+        ...
 
 
 def clean_id(value: object, what: str, max_len: int = 128) -> str:

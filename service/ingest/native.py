@@ -7,21 +7,25 @@ import uuid
 
 import numpy as np
 
-from audio.pcm import PcmError, StreamResampler, decode, deinterleave
+from audio.events import RATE
+from audio.pcm import PcmError, StreamResampler, decode
 from service.ingest.common import (
     CLOSE_INVALID_DATA,
+    CLOSE_NORMAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
     CallAudio,
     CallStart,
     CallStop,
+    Close,
     IngestError,
     IngestEvent,
+    Reply,
     clean_id,
+    refusal,
 )
 
-RATE = 8000
 ENCODINGS = {"pcm16": 2, "mulaw": 1}
 MIN_RATE, MAX_RATE = 8000, 48000
 MAX_CHANNELS = 8
@@ -53,7 +57,18 @@ class NativeIngest:
         self._resamplers: tuple[StreamResampler, StreamResampler] | None = None
         self._flushed = False
 
-    def receive_text(self, text: str) -> list[IngestEvent]:
+    def receive(self, message: str | bytes) -> Reply:
+        if isinstance(message, str):
+            return self._text(message)
+        return Reply(events=self._audio(message))
+
+    def call_opened(self, call_id: str) -> list[dict[str, object]]:
+        return [{"type": "started", "call_id": call_id}]
+
+    def refuse(self, err: IngestError) -> Reply:
+        return refusal(err)
+
+    def _text(self, text: str) -> Reply:
         msg = parse_json(text)
         kind = msg.get("type")
         if kind == "start":
@@ -61,12 +76,12 @@ class NativeIngest:
                 raise IngestError("already_started", "start may be sent only once", CLOSE_POLICY)
             start = self._start(msg)
             self.started = True
-            return [start]
+            return Reply(events=[start])
         if kind == "stop":
             if not self.started:
                 raise IngestError("not_started", "stop before start", CLOSE_POLICY)
             self.stopped = True
-            return [*self._flush(), CallStop("stop")]
+            return Reply(events=[*self._flush(), CallStop("stop")], close=Close(CLOSE_NORMAL))
         raise IngestError("unknown_type", f"unknown message type {kind!r}: expected start or stop",
                           CLOSE_INVALID_DATA)
 
@@ -97,10 +112,10 @@ class NativeIngest:
             raise IngestError("bad_language", "language must be a code such as en, ru or auto")
         self._encoding, self._channels = str(encoding), channels
         self._legs = (cmap.index("customer"), cmap.index("agent"))
-        self._resamplers = (StreamResampler(rate, RATE), StreamResampler(rate, RATE))
+        self._resamplers = None if rate == RATE else (StreamResampler(rate, RATE), StreamResampler(rate, RATE))
         return CallStart(call_id=call_id, agent_id=agent_id, language=language, source="native")
 
-    def receive_bytes(self, data: bytes) -> list[IngestEvent]:
+    def _audio(self, data: bytes) -> list[IngestEvent]:
         if not self.started:
             raise IngestError("not_started", "binary audio before the start message", CLOSE_POLICY)
         if self.stopped:
@@ -113,16 +128,18 @@ class NativeIngest:
             raise IngestError("bad_frame", f"a frame of {len(data)} bytes does not hold whole "
                               f"{self._channels}-channel {self._encoding} samples")
         try:
-            chans = deinterleave(decode(data, self._encoding), self._channels)
+            rows = decode(data, self._encoding).reshape(-1, self._channels)
         except PcmError as e:
             raise IngestError("bad_frame", str(e)) from None
-        assert self._resamplers is not None
-        cust = self._resamplers[0].push(chans[self._legs[0]])
-        agent = self._resamplers[1].push(chans[self._legs[1]])
-        n = min(len(cust), len(agent))  # the two resamplers run in lockstep, so n equals both
-        if n == 0:
+        if not len(rows):
             return []
-        return [CallAudio(np.ascontiguousarray(cust[:n]), np.ascontiguousarray(agent[:n]))]
+        if self._resamplers is None:  # the wire's rows are the call's: customer, agent as sent, or picked out
+            stereo = rows if self._legs == (0, 1) and self._channels == 2 else rows[:, self._legs]
+            return [CallAudio(stereo)]
+        cust = self._resamplers[0].push(rows[:, self._legs[0]])
+        agent = self._resamplers[1].push(rows[:, self._legs[1]])
+        n = min(len(cust), len(agent))  # the two resamplers run in lockstep, so n equals both
+        return [CallAudio.of_legs(cust[:n], agent[:n])] if n else []
 
     def flush(self) -> list[IngestEvent]:
         """The resamplers' tail, at the end of the stream (a stop, or a dropped connection)."""
@@ -130,10 +147,10 @@ class NativeIngest:
 
     def _flush(self) -> list[IngestEvent]:
         # Once only: the resamplers refuse input after their last (a stop, then the connection's end).
-        if self._resamplers is None or self._resamplers[0].rate_in == RATE or self._flushed:
+        if self._resamplers is None or self._flushed:
             return []
         self._flushed = True
         empty = np.zeros(0, dtype=np.int16)
         cust, agent = (r.push(empty, last=True) for r in self._resamplers)
         n = min(len(cust), len(agent))
-        return [CallAudio(cust[:n], agent[:n])] if n else []
+        return [CallAudio.of_legs(cust[:n], agent[:n])] if n else []

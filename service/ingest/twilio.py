@@ -18,8 +18,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from audio.events import RATE
 from audio.pcm import mulaw_decode
+from service.core import auth
 from service.ingest.common import (
+    CLOSE_NORMAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CLOSE_UNSUPPORTED,
@@ -27,14 +30,16 @@ from service.ingest.common import (
     CallAudio,
     CallStart,
     CallStop,
+    Close,
     IngestError,
     IngestEvent,
     Int16,
+    Reply,
     clean_id,
+    refusal,
 )
 from service.ingest.native import parse_json
 
-RATE = 8000
 SAMPLES_PER_MS = RATE // 1000
 TRACK_LEG = {"inbound": 0, "outbound": 1}
 MAX_LEAD_S = 1.0
@@ -49,7 +54,8 @@ class TrackAligner:
     """Places per-track sample runs on a shared timeline and releases them as aligned pairs.
 
     ``put(track, start, pcm)`` with ``start`` in samples; ``take()`` returns what both tracks have covered
-    (or what the lagging one can no longer deliver in time, as silence).
+    (or what the lagging one can no longer deliver in time, as silence), the two legs stacked into one
+    ``CallAudio``. This is the only place Twilio audio waits: what it releases goes to the analysis as is.
     """
 
     def __init__(self, tracks: int = 2, max_lead: int = int(MAX_LEAD_S * RATE)) -> None:
@@ -81,7 +87,7 @@ class TrackAligner:
             return None
         legs = [self._pop(i, n) for i in range(len(self._bufs))]
         self.frontier = ready
-        return CallAudio(legs[0], legs[1])
+        return CallAudio.of_legs(legs[0], legs[1])
 
     def _pop(self, track: int, n: int) -> Int16:
         have = self._ends[track] - self.frontier
@@ -95,43 +101,61 @@ class TrackAligner:
 
 
 class TwilioIngest:
-    """One Twilio media stream's protocol state."""
+    """One Twilio media stream's protocol state.
 
-    def __init__(self, default_agent_id: str = "unknown", default_language: str = "auto") -> None:
+    ``token_secret``: without a Twilio auth token to check the upgrade's signature, the stream must carry an
+    ingest token signed with this secret instead, as a ``<Parameter name="token">`` (Twilio stream URLs
+    cannot carry a query string)."""
+
+    def __init__(self, default_agent_id: str = "unknown", default_language: str = "auto",
+                 token_secret: str | None = None) -> None:
         self.default_agent_id, self.default_language = default_agent_id, default_language
+        self.token_secret = token_secret
         self.started = False
         self.stopped = False
         self.stream_sid = ""
         self.aligner = TrackAligner()
 
-    def receive_text(self, text: str) -> list[IngestEvent]:
-        msg = parse_json(text)
+    def receive(self, message: str | bytes) -> Reply:
+        if not isinstance(message, str):
+            raise IngestError("binary_not_allowed", "Twilio Media Streams sends text frames only",
+                              CLOSE_UNSUPPORTED)
+        msg = parse_json(message)
         event = msg.get("event")
         if event == "connected":
-            return []
+            return Reply()
         if event == "start":
-            return [self._start(msg)]
+            return Reply(events=[self._start(msg)])
         if event == "media":
-            return self._media(msg)
+            return Reply(events=self._media(msg))
         if event == "stop":
             self.stopped = True
-            return [*self.flush(), CallStop("stop")]
+            return Reply(events=[*self.flush(), CallStop("stop")], close=Close(CLOSE_NORMAL))
         if not isinstance(event, str):
             raise IngestError("bad_message", "Twilio messages carry an 'event' field")
         # dtmf and mark come only on bidirectional streams; never log a DTMF digit (card data). Other
         # events are ignored so that a message type Twilio adds later does not end a live call.
+        return Reply()
+
+    def call_opened(self, call_id: str) -> list[dict[str, object]]:
         return []
+
+    def refuse(self, err: IngestError) -> Reply:
+        return refusal(err)
 
     def flush(self) -> list[IngestEvent]:
         """Whatever audio is held back, at the end of the stream (a stop, or a dropped connection)."""
         last = self.aligner.take(flush=True)
         return [last] if last is not None else []
 
-    def receive_bytes(self, data: bytes) -> list[IngestEvent]:
-        raise IngestError("binary_not_allowed", "Twilio Media Streams sends text frames only",
-                          CLOSE_UNSUPPORTED)
-
     def _start(self, msg: dict[str, object]) -> CallStart:
+        if self.token_secret is not None:
+            start = msg.get("start")
+            params = start.get("customParameters") if isinstance(start, dict) else None
+            token = params.get("token") if isinstance(params, dict) else None
+            if not auth.allows(self.token_secret, token if isinstance(token, str) else None, "ingest"):
+                raise IngestError("unauthorized", "customParameters.token is not a valid ingest token",
+                                  CLOSE_POLICY)
         if self.started:
             raise IngestError("already_started", "start may be sent only once", CLOSE_POLICY)
         start = msg.get("start")
@@ -152,8 +176,7 @@ class TwilioIngest:
         if not isinstance(language, str) or not 2 <= len(language) <= 8:
             raise IngestError("bad_language", "customParameters.language must be a code such as en or auto")
         self.started = True
-        return CallStart(call_id=call_id, agent_id=agent_id, language=language, source="twilio",
-                         metadata={"stream_sid": self.stream_sid})
+        return CallStart(call_id=call_id, agent_id=agent_id, language=language, source="twilio")
 
     def _media(self, msg: dict[str, object]) -> list[IngestEvent]:
         if not self.started:

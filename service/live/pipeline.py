@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from audio.events import RATE
 from service.analysis.alerts import AlertEngine
 from service.analysis.monitor import CallMonitor, Event, MonitorSettings, Segment
 from service.analysis.redaction import HeldUtterances
@@ -44,7 +45,6 @@ from service.storage.writer import Writer
 
 log = logging.getLogger("callwatch.pipeline")
 
-RATE = 8000
 INTERNAL = frozenset({"speech_start", "speech_end"})
 """Kept in the store for review timelines but never counted as observations."""
 RECORD_FLUSH_SAMPLES = RATE
@@ -160,7 +160,8 @@ class LiveCall:
         self.alerts = AlertEngine(self.id, asr=runtime.submit is not None)
         self.counts: Counter[str] = Counter()
         self.samples = 0
-        self._unanalysed: list[tuple[np.ndarray[Any, np.dtype[np.int16]], np.ndarray[Any, np.dtype[np.int16]]]] = []
+        self._unanalysed: list[np.ndarray[Any, np.dtype[np.int16]]] = []
+        """The one buffer of the live path: stereo rows (customer, agent) until a step's worth is in."""
         self._unanalysed_samples = 0
         self._seq = 0
         self._pending_asr: set[asyncio.Future[Any]] = set()
@@ -216,8 +217,7 @@ class LiveCall:
         if self.status != "live" or gap.samples <= 0:
             return
         if gap.samples <= GAP_AS_SILENCE:
-            z = np.zeros(gap.samples, dtype=np.int16)
-            self.feed(CallAudio(z, z.copy()))
+            self.feed(CallAudio(np.zeros((gap.samples, 2), dtype=np.int16)))
             return
         self._spend(gap.samples)
         self._analyse()  # what came before the gap is analysed first, so the gap sits where it happened
@@ -242,24 +242,25 @@ class LiveCall:
 
     def feed(self, audio: CallAudio) -> None:
         """One aligned chunk of both legs. Raises IngestError (1011) if the analysis itself fails."""
-        if self.status != "live" or not len(audio.customer):
+        n = audio.samples
+        if self.status != "live" or not n:
             return
-        self._spend(len(audio.customer))
-        c, a = audio.customer, audio.agent
+        self._spend(n)
         if self.rt.hub.has_listeners(self.id):
-            self.rt.hub.publish_audio(self.id, np.stack([c, a], axis=1).astype("<i2").tobytes())
-        self._unanalysed.append((c, a))
-        self._unanalysed_samples += len(c)
+            self.rt.hub.publish_audio(self.id, audio.frames.astype("<i2", copy=False).tobytes())
+        self._unanalysed.append(audio.frames)
+        self._unanalysed_samples += n
         if self._unanalysed_samples >= STEP_SAMPLES:
             self._analyse()
 
     def _analyse(self) -> None:
         if not self._unanalysed:
             return
-        c = np.concatenate([x for x, _ in self._unanalysed])
-        a = np.concatenate([y for _, y in self._unanalysed])
+        # A chunk that is a step already (Twilio's aligner hands on steps) is analysed as it came.
+        rows = self._unanalysed[0] if len(self._unanalysed) == 1 else np.concatenate(self._unanalysed)
         self._unanalysed, self._unanalysed_samples = [], 0
-        self._record(c, a)
+        self._record(rows)
+        c, a = np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1])
         began = time.perf_counter()
         try:
             events = self.monitor.push(c, a)
@@ -368,11 +369,11 @@ class LiveCall:
         self._emit(events)
         self._store_settled()
 
-    def _record(self, c: np.ndarray[Any, np.dtype[np.int16]], a: np.ndarray[Any, np.dtype[np.int16]]) -> None:
+    def _record(self, rows: np.ndarray[Any, np.dtype[np.int16]]) -> None:
         if self.recorder is None:
             return
-        self._rec_buf.append(np.stack([c, a], axis=1).astype("<i2").tobytes())
-        self._rec_samples += len(c)
+        self._rec_buf.append(rows.astype("<i2", copy=False).tobytes())
+        self._rec_samples += len(rows)
         if self._rec_samples >= RECORD_FLUSH_SAMPLES:
             self._flush_recording()
 

@@ -1,64 +1,55 @@
-"""Ingest websocket handlers: authenticate the upgrade, feed the protocol parser, hand its events to a call.
+"""The ingest sockets: authenticate the upgrade, then one loop (``pump``) moves messages between the socket and
+a protocol parser (``service.ingest``: native, Twilio, AudioHook) and hands the parser's events to a call.
 
-The parsers do all the protocol work; these loops only move messages. Whatever goes wrong with one
-connection ends that connection (an error message, then a close code) and closes its call cleanly with the
-audio received so far; it never reaches another call.
+The parsers do all the protocol work, through one contract (``service.ingest.common.Parser``): a message in,
+a ``Reply`` out (messages to send, call events, whether to close). Whatever goes wrong with one connection
+ends that connection in its protocol's way (an error message, or AudioHook's ``disconnect`` handshake), then
+a close code, and closes its call cleanly with the audio received so far; it never reaches another call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import Protocol
 
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from service.core import auth
-from service.ingest.audiohook import AudioHookSession, Reply, audiohook_json, check_request
+from service.ingest.audiohook import AudioHookSession, check_request
 from service.ingest.common import (
     CLOSE_INTERNAL,
-    CLOSE_NORMAL,
     CLOSE_POLICY,
     CallAudio,
     CallGap,
     CallStart,
     CallStop,
     CallUpdate,
+    Close,
     IngestError,
     IngestEvent,
+    Parser,
+    Reply,
+    message_text,
 )
 from service.ingest.native import NativeIngest
 from service.ingest.refuse import FORBIDDEN, UNAUTHORIZED, deny
 from service.ingest.twilio import TwilioIngest, check_twilio_signature
 from service.live.idle import Expired, Watched
 from service.live.pipeline import LiveCall, Runtime
+from service.live.state import runtime
 
 log = logging.getLogger("callwatch.ingest")
 
 AUTH_FAILURE_DELAY_S = 0.5
 """A fixed pause before refusing a bad credential, so timing says nothing about how close it was."""
-CLOSE_GRACE_S = 5.0
-"""After our AudioHook ``disconnect``, how long the client gets to send ``close`` and end the session itself."""
+GONE = (RuntimeError, WebSocketDisconnect, OSError)
+"""What sending to a peer that has already gone raises."""
 
 
-class Parser(Protocol):
-    started: bool
-
-    def receive_text(self, text: str) -> list[IngestEvent]: ...
-
-    def receive_bytes(self, data: bytes) -> list[IngestEvent]: ...
-
-    def flush(self) -> list[IngestEvent]: ...
-
-
-def runtime(ws: WebSocket) -> Runtime:
-    rt: Runtime = ws.app.state.runtime
-    return rt
-
-
-async def refuse(ws: WebSocket, why: str, status: int = UNAUTHORIZED) -> None:
+async def refuse_upgrade(ws: WebSocket, why: str, status: int = UNAUTHORIZED) -> None:
     """Refuse the upgrade itself: HTTP 401 with a JSON error saying which credential failed."""
     log.warning("refused %s from %s: %s", ws.url.path, ws.client.host if ws.client else "?", why)
     runtime(ws).stats.ingest_errors["unauthorized"] += 1
@@ -66,23 +57,13 @@ async def refuse(ws: WebSocket, why: str, status: int = UNAUTHORIZED) -> None:
     await deny(ws, status, "unauthorized: " + why)
 
 
-def _ingest_token_ok(secret: str, token: str | None) -> bool:
-    if not token:
-        return False
-    try:
-        return auth.verify(secret, token).role == "ingest"
-    except auth.AuthError:
-        return False
-
-
 async def native(ws: WebSocket) -> None:
     rt = runtime(ws)
-    token = auth.token_from(dict(ws.headers), dict(ws.query_params))
-    if not _ingest_token_ok(rt.settings.secret, token):
-        await refuse(ws, "no valid ingest token")
+    if not auth.allows(rt.settings.secret, auth.token_from(ws.headers, ws.query_params), "ingest"):
+        await refuse_upgrade(ws, "no valid ingest token")
         return
     await ws.accept()
-    await pump(ws, rt, NativeIngest(rt.settings.max_frame_bytes), announce=True)
+    await pump(ws, rt, NativeIngest(rt.settings.max_frame_bytes))
 
 
 def public_url(ws: WebSocket, base: str) -> str:
@@ -94,78 +75,160 @@ def public_url(ws: WebSocket, base: str) -> str:
     return str(ws.url.replace(scheme=scheme))
 
 
-class _TokenCheckedTwilio(TwilioIngest):
-    """Without a Twilio auth token to check signatures, the stream must carry an ingest token instead,
-    as a ``<Parameter name="token">`` (Twilio stream URLs cannot carry a query string)."""
-
-    def __init__(self, secret: str, need_token: bool) -> None:
-        super().__init__()
-        self.secret, self.need_token = secret, need_token
-
-    def _start(self, msg: dict[str, object]) -> CallStart:
-        start = msg.get("start")
-        params = start.get("customParameters") if isinstance(start, dict) else None
-        token = params.pop("token", None) if isinstance(params, dict) else None
-        if self.need_token and not _ingest_token_ok(self.secret, token if isinstance(token, str) else None):
-            raise IngestError("unauthorized", "customParameters.token is not a valid ingest token", CLOSE_POLICY)
-        return super()._start(msg)
-
-
 async def twilio(ws: WebSocket) -> None:
     rt = runtime(ws)
     auth_token = rt.settings.twilio_auth_token
     if auth_token:
         url = public_url(ws, rt.settings.public_url)
         if not check_twilio_signature(auth_token, url, ws.headers.get("x-twilio-signature")):
-            await refuse(ws, "bad X-Twilio-Signature", FORBIDDEN)  # what Twilio's own webhook guides answer
+            await refuse_upgrade(ws, "bad X-Twilio-Signature", FORBIDDEN)  # what Twilio's own webhook guides answer
             return
     await ws.accept()
-    await pump(ws, rt, _TokenCheckedTwilio(rt.settings.secret, need_token=not auth_token), announce=False)
+    # Without an auth token to check the upgrade's signature, the stream's start must carry an ingest token.
+    await pump(ws, rt, TwilioIngest(token_secret=None if auth_token else rt.settings.secret))
 
 
-async def pump(ws: WebSocket, rt: Runtime, parser: Parser, *, announce: bool) -> None:
-    call: LiveCall | None = None
-    reason = "disconnect"
-    watched = rt.idle.watch()
-    deadline = asyncio.get_running_loop().time() + rt.settings.start_timeout_s
-    try:
-        while True:
-            msg = await receive(ws, rt, watched, parser.started, deadline)
-            if msg["type"] == "websocket.disconnect":
+async def audiohook(ws: WebSocket) -> None:
+    rt = runtime(ws)
+    s = rt.settings
+    headers = {k.lower(): v for k, v in ws.headers.items()}
+    why = check_request(headers, ws.url.path + (f"?{ws.url.query}" if ws.url.query else ""),
+                        headers.get("host", ""), s.audiohook_api_key, s.audiohook_client_secret, time.time(),
+                        rt.nonces)
+    if why is not None:
+        await refuse_upgrade(ws, why)
+        return
+    await ws.accept()
+    await pump(ws, rt, AudioHookSession(headers["audiohook-session-id"], headers["audiohook-organization-id"],
+                                        max_frame_bytes=s.max_frame_bytes))
+
+
+async def pump(ws: WebSocket, rt: Runtime, parser: Parser) -> None:
+    """Drive ``parser`` with the socket's messages until the call stops, the parser closes, or the peer goes."""
+    await _Pump(ws, rt, parser).run()
+
+
+class _Pump:
+    """One connection's loop; its state is the call, why it ends, and the close the parser asked for."""
+
+    def __init__(self, ws: WebSocket, rt: Runtime, parser: Parser) -> None:
+        self.ws, self.rt, self.parser = ws, rt, parser
+        self.loop = asyncio.get_running_loop()
+        self.call: LiveCall | None = None
+        self.reason = "disconnect"
+        """Why the call ends: the stop's reason, the refusal's code, or the peer's hang-up."""
+        self.stopped = False
+        self.close: Close | None = None
+        """Set once the socket is to close: with what code, once ``until`` has passed or the peer hangs up."""
+        self.until = 0.0
+        self.watched = rt.idle.watch()
+        self.deadline = self.loop.time() + rt.settings.start_timeout_s
+
+    async def run(self) -> None:
+        try:
+            if await self._serve():
+                with contextlib.suppress(*GONE):
+                    await self.ws.close(self.close.code if self.close else CLOSE_INTERNAL)
+        finally:
+            self.rt.idle.unwatch(self.watched)
+            if self.call is not None:
+                await self._end_call(self.call)
+
+    async def _serve(self) -> bool:
+        """Returns whether the socket is still ours to close (False once the peer has hung up)."""
+        while self.close is None or self.loop.time() < self.until:
+            try:
+                msg = await self._next()
+                if msg is None:  # the peer let the grace pass without hanging up
+                    return True
+                if msg["type"] == "websocket.disconnect":
+                    return False
+                text, data = msg.get("text"), msg.get("bytes")
+                await self._apply(self.parser.receive(text if text is not None else data or b""))
+            except IngestError as err:
+                await self._refuse(err)
+            except WebSocketDisconnect:
+                return False
+            except Exception:
+                log.exception("ingest connection failed")
+                await self._refuse(IngestError("internal", "internal error", CLOSE_INTERNAL))
+        return True
+
+    async def _next(self) -> Message | None:
+        if self.close is None:
+            return await receive(self.ws, self.rt, self.watched, self.parser.started, self.deadline)
+        try:
+            return await self.watched.receive(self.ws.receive(), self.until - self.loop.time())
+        except Expired:
+            return None
+
+    async def _apply(self, reply: Reply) -> None:
+        """The events first (a call that cannot open is refused, not answered), then the replies, then the close."""
+        for ev in reply.events:
+            if isinstance(ev, CallStop):
+                self.reason, self.stopped = ev.reason, True
+                if self.call is not None:  # before the replies: an AudioHook client may reconnect at once
+                    self.call.end_soon(ev.reason)
                 break
-            text, data = msg.get("text"), msg.get("bytes")
-            events = parser.receive_text(text) if text is not None else parser.receive_bytes(data or b"")
-            call, stop = await handle_events(ws, rt, call, events, announce)
-            if stop is not None:
-                reason = "stop"
-                await ws.close(CLOSE_NORMAL)
-                break
-    except IngestError as err:
-        reason = err.code
-        await report(ws, rt, err)
-    except WebSocketDisconnect:
-        pass
-    except Exception:
-        log.exception("ingest connection failed")
-        reason = "internal"
-        await report(ws, rt, IngestError("internal", "internal error", CLOSE_INTERNAL))
-    finally:
-        rt.idle.unwatch(watched)
-        if call is not None:
-            if reason not in ("stop", "too_fast"):  # audio the parser holds was accepted: analyse it first
-                try:
-                    _feed_all(call, parser.flush())
-                except IngestError as err:
-                    log.info("the last audio of call %s was refused: %s", call.id, err.message)
-                except Exception:
-                    log.exception("the last audio of call %s could not be analysed", call.id)
-            await call.close(reason)
+            await self._event(ev)
+        await self._send(reply.messages)
+        if reply.close is not None:
+            self._closing(reply.close)
 
-
-def _feed_all(call: LiveCall, events: list[IngestEvent]) -> None:
-    for ev in events:
-        if isinstance(ev, CallAudio):
+    async def _event(self, ev: IngestEvent) -> None:
+        call = self.call
+        if isinstance(ev, CallStart):
+            self.call = await self.rt.open_call(ev)
+            await self._send(self.parser.call_opened(self.call.id))
+        elif call is None:
+            return
+        elif isinstance(ev, CallAudio):
             call.feed(ev)
+        elif isinstance(ev, CallGap):
+            call.skip(ev)
+        elif isinstance(ev, CallUpdate):
+            call.update_language(ev.language)
+
+    async def _send(self, messages: list[dict[str, object]]) -> None:
+        for m in messages:
+            await self.ws.send_text(message_text(m))
+
+    def _closing(self, close: Close) -> None:
+        now = self.loop.time()
+        if self.close is None:
+            self.until = now + close.grace_s
+            self.watched.expired = False  # the silence that may have ended the session must not end the grace
+        else:
+            self.until = min(self.until, now + close.grace_s)
+        self.close = close
+
+    async def _refuse(self, err: IngestError) -> None:
+        """End the connection over ``err`` in the parser's protocol; the call ends with ``err.code`` as reason."""
+        if self.close is not None:  # already ending (a send failed during the grace): close at once
+            log.info("ingest error %s while closing: %s", err.code, err.message)
+            self.until = 0.0
+            return
+        self.reason = err.code
+        self.rt.stats.ingest_errors[err.code] += 1
+        log.info("ingest error %s: %s", err.code, err.message)
+        reply = self.parser.refuse(err)
+        try:
+            await self._send(reply.messages)
+        except GONE:
+            pass  # the peer is already gone
+        self._closing(reply.close or Close(err.close_code))
+
+    async def _end_call(self, call: LiveCall) -> None:
+        if not self.stopped and self.reason != "too_fast":  # audio the parser holds was accepted: analyse it
+            try:
+                for ev in self.parser.flush():
+                    if isinstance(ev, CallAudio):
+                        call.feed(ev)
+            except IngestError as err:
+                log.info("the last audio of call %s was refused: %s", call.id, err.message)
+            except Exception:
+                log.exception("the last audio of call %s could not be analysed", call.id)
+        await call.close(self.reason)
 
 
 async def receive(ws: WebSocket, rt: Runtime, watched: Watched, started: bool, deadline: float) -> Message:
@@ -189,122 +252,3 @@ async def receive(ws: WebSocket, rt: Runtime, watched: Watched, started: bool, d
             raise IngestError("idle_timeout", f"nothing received for {limit:g} s", CLOSE_POLICY) from None
         raise IngestError("start_timeout", f"no call started within {rt.settings.start_timeout_s:g} s",
                           CLOSE_POLICY) from None
-
-
-async def handle_events(ws: WebSocket, rt: Runtime, call: LiveCall | None, events: list[IngestEvent],
-                        announce: bool) -> tuple[LiveCall | None, CallStop | None]:
-    """Apply a message's events to the call; returns the call and the stop, if one came."""
-    for ev in events:
-        if isinstance(ev, CallAudio):
-            if call is not None:
-                call.feed(ev)
-        elif isinstance(ev, CallGap):
-            if call is not None:
-                call.skip(ev)
-        elif isinstance(ev, CallStart):
-            call = await rt.open_call(ev)
-            if announce:
-                await ws.send_json({"type": "started", "call_id": call.id})
-        elif isinstance(ev, CallUpdate):
-            if call is not None:
-                call.update_language(ev.language)
-        elif isinstance(ev, CallStop):
-            return call, ev
-    return call, None
-
-
-async def report(ws: WebSocket, rt: Runtime, err: IngestError) -> None:
-    rt.stats.ingest_errors[err.code] += 1
-    log.info("ingest error %s: %s", err.code, err.message)
-    try:
-        await ws.send_json(err.to_dict())
-        await ws.close(err.close_code)
-    except (RuntimeError, WebSocketDisconnect, OSError):
-        pass  # the peer is already gone
-
-
-async def audiohook(ws: WebSocket) -> None:
-    rt = runtime(ws)
-    s = rt.settings
-    headers = {k.lower(): v for k, v in ws.headers.items()}
-    why = check_request(headers, ws.url.path + (f"?{ws.url.query}" if ws.url.query else ""),
-                        headers.get("host", ""), s.audiohook_api_key, s.audiohook_client_secret, time.time(),
-                        rt.nonces)
-    if why is not None:
-        await refuse(ws, why)
-        return
-    await ws.accept()
-    session = AudioHookSession(headers["audiohook-session-id"], headers["audiohook-organization-id"])
-    call: LiveCall | None = None
-    reason = "disconnect"
-    watched = rt.idle.watch()
-    deadline = asyncio.get_running_loop().time() + s.start_timeout_s
-    try:
-        while not session.closed:
-            msg = await receive(ws, rt, watched, session.opened, deadline)
-            if msg["type"] == "websocket.disconnect":
-                break
-            text, data = msg.get("text"), msg.get("bytes")
-            if text is not None:
-                reply: Reply = session.receive_text(text)
-            else:
-                reply = Reply(events=session.receive_bytes(data or b"", s.max_frame_bytes))
-            # The events first: a refused call (already streaming elsewhere) must get `disconnect`, not `opened`.
-            call, stop = await handle_events(ws, rt, call, reply.events, announce=False)
-            if session.closed and call is not None:
-                call.end_soon(session.close_reason or reason)  # before `closed`: the client may reconnect at once
-            for m in reply.messages:
-                await ws.send_text(audiohook_json(m))
-            if stop is not None:
-                reason = stop.reason
-                break
-            if reply.close:  # we sent `disconnect`: the client is to end the session
-                reason = "refused"
-                await _await_client_close(ws, rt, watched, session, CLOSE_POLICY)
-                return
-        if session.closed:
-            await ws.close(CLOSE_NORMAL)
-    except IngestError as err:
-        reason = err.code
-        rt.stats.ingest_errors[err.code] += 1
-        log.warning("AudioHook session %s: %s: %s", session.session_id, err.code, err.message)
-        # AudioHook clients understand `disconnect`; then they send `close`, and we answer `closed`.
-        try:
-            await ws.send_text(audiohook_json(session.message("disconnect", {"reason": "error",
-                                                                          "info": err.message})))
-            await _await_client_close(ws, rt, watched, session, err.close_code)
-        except (RuntimeError, WebSocketDisconnect, OSError):
-            pass
-    except WebSocketDisconnect:
-        pass
-    except Exception:
-        log.exception("audiohook connection failed")
-        reason = "internal"
-        await report(ws, rt, IngestError("internal", "internal error", CLOSE_INTERNAL))
-    finally:
-        rt.idle.unwatch(watched)
-        if call is not None:
-            await call.close(session.close_reason or reason)
-
-
-async def _await_client_close(ws: WebSocket, rt: Runtime, watched: Watched, session: AudioHookSession,
-                              code: int) -> None:
-    """After `disconnect` the client ends the session: answer its `close` with `closed` and let it close the
-    socket. A client that does neither within CLOSE_GRACE_S is closed on with ``code``."""
-    loop = asyncio.get_running_loop()
-    until = loop.time() + CLOSE_GRACE_S
-    watched.expired = False  # the silence that may have ended the session must not end this wait at once
-    try:
-        while loop.time() < until:
-            msg = await watched.receive(ws.receive(), until - loop.time())
-            if msg["type"] == "websocket.disconnect":
-                return
-            text = msg.get("text")
-            closed = session.answer_close(text) if text is not None else None
-            if closed is not None:
-                await ws.send_text(audiohook_json(closed))
-                code = CLOSE_NORMAL
-                until = min(until, loop.time() + CLOSE_GRACE_S)
-    except Expired:
-        pass
-    await ws.close(code)

@@ -292,11 +292,11 @@ async def test_stereo_offered_internal_first_is_accepted_and_the_legs_map_by_lab
 
 def test_the_reversed_offer_puts_external_on_the_customer_leg() -> None:
     s = AudioHookSession("s1")
-    s.receive_text(json.dumps({"version": "2", "type": "open", "seq": 1, "id": "s1",
+    s.receive(json.dumps({"version": "2", "type": "open", "seq": 1, "id": "s1",
                                "parameters": {"conversationId": "c", "media": REVERSED}}))
     internal = np.full(4, 0x80, np.uint8)  # mu-law 0x80: a large positive sample
     external = np.full(4, 0x00, np.uint8)  # mu-law 0x00: a large negative one
-    [audio] = s.receive_bytes(np.stack([internal, external], 1).tobytes())
+    [audio] = s.receive(np.stack([internal, external], 1).tobytes()).events
     assert isinstance(audio, CallAudio) and audio.customer[0] < 0 < audio.agent[0]
 
 
@@ -377,14 +377,14 @@ def test_token_masking_sees_through_percent_encoding(path: str) -> None:
 def test_an_audiohook_language_must_be_a_language_tag() -> None:
     s = AudioHookSession("s1")
     with pytest.raises(IngestError) as err:
-        s.receive_text(json.dumps({"version": "2", "type": "open", "seq": 1, "id": "s1",
+        s.receive(json.dumps({"version": "2", "type": "open", "seq": 1, "id": "s1",
                                    "parameters": {"conversationId": "c", "media": OFFER, "language": "x" * 900_000}}))
     assert err.value.code == "bad_language"
     s = AudioHookSession("s2")
-    s.receive_text(json.dumps({"version": "2", "type": "open", "seq": 1, "id": "s2",
+    s.receive(json.dumps({"version": "2", "type": "open", "seq": 1, "id": "s2",
                                "parameters": {"conversationId": "c", "media": OFFER, "language": "en-US"}}))
     with pytest.raises(IngestError):
-        s.receive_text(json.dumps({"version": "2", "type": "update", "seq": 2, "id": "s2",
+        s.receive(json.dumps({"version": "2", "type": "update", "seq": 2, "id": "s2",
                                    "parameters": {"language": "<script>" * 10}}))
 
 

@@ -18,12 +18,26 @@ from service.ingest.audiohook import (
     sign,
     signature_base,
 )
-from service.ingest.common import CallAudio, CallGap, CallStart, CallStop, IngestError
+from service.ingest.common import (
+    CallAudio,
+    CallGap,
+    CallStart,
+    CallStop,
+    Close,
+    IngestError,
+    IngestEvent,
+    Parser,
+    Reply,
+)
 from service.ingest.native import NativeIngest
 from service.ingest.twilio import TrackAligner, TwilioIngest, check_twilio_signature, twilio_signature
 
 START = {"type": "start", "call_id": "c1", "agent_id": "a1", "sample_rate": 8000, "encoding": "pcm16",
          "channels": 2, "channel_map": ["customer", "agent"], "language": "en"}
+
+
+def events(parser: Parser, message: str | bytes) -> list[IngestEvent]:
+    return parser.receive(message).events
 
 
 def stereo(customer: np.ndarray, agent: np.ndarray) -> bytes:
@@ -32,24 +46,24 @@ def stereo(customer: np.ndarray, agent: np.ndarray) -> bytes:
 
 def test_native_happy_path_deinterleaves_by_channel_map() -> None:
     ing = NativeIngest()
-    [start] = ing.receive_text(json.dumps({**START, "channel_map": ["agent", "customer"]}))
+    [start] = events(ing, json.dumps({**START, "channel_map": ["agent", "customer"]}))
     assert isinstance(start, CallStart) and start.call_id == "c1" and start.language == "en"
     a, c = np.arange(160, dtype=np.int16), -np.arange(160, dtype=np.int16)
-    [audio] = ing.receive_bytes(stereo(a, c))
+    [audio] = events(ing, stereo(a, c))
     assert isinstance(audio, CallAudio)
     assert np.array_equal(audio.customer, c) and np.array_equal(audio.agent, a)
-    assert isinstance(ing.receive_text('{"type":"stop"}')[-1], CallStop)
+    assert isinstance(events(ing, '{"type":"stop"}')[-1], CallStop)
 
 
 def test_native_resamples_16k_to_8k() -> None:
     ing = NativeIngest()
-    ing.receive_text(json.dumps({**START, "sample_rate": 16000}))
+    events(ing, json.dumps({**START, "sample_rate": 16000}))
     got = 0
     for _ in range(10):
-        for ev in ing.receive_bytes(stereo(np.zeros(320, np.int16), np.zeros(320, np.int16))):
+        for ev in events(ing, stereo(np.zeros(320, np.int16), np.zeros(320, np.int16))):
             assert isinstance(ev, CallAudio)
             got += len(ev.customer)
-    for ev in ing.receive_text('{"type":"stop"}'):
+    for ev in events(ing, '{"type":"stop"}'):
         if isinstance(ev, CallAudio):
             got += len(ev.customer)
     assert got == 1600
@@ -73,25 +87,22 @@ def test_native_resamples_16k_to_8k() -> None:
 def test_native_bad_first_message(first: str | bytes, code: str, close: int) -> None:
     ing = NativeIngest()
     with pytest.raises(IngestError) as err:
-        if isinstance(first, bytes):
-            ing.receive_bytes(first)
-        else:
-            ing.receive_text(first)
+        events(ing, first)
     assert (err.value.code, err.value.close_code) == (code, close)
     assert err.value.to_dict()["type"] == "error"
 
 
 def test_native_bad_frames() -> None:
     ing = NativeIngest(max_frame_bytes=4096)
-    ing.receive_text(json.dumps(START))
+    events(ing, json.dumps(START))
     with pytest.raises(IngestError, match="whole") as err:
-        ing.receive_bytes(b"\x00" * 6)
+        events(ing, b"\x00" * 6)
     assert err.value.close_code == 1007
     with pytest.raises(IngestError) as err:
-        ing.receive_bytes(b"\x00" * 8192)
+        events(ing, b"\x00" * 8192)
     assert err.value.close_code == 1009
     with pytest.raises(IngestError, match="once"):
-        ing.receive_text(json.dumps(START))
+        events(ing, json.dumps(START))
 
 
 def twilio_media(track: str, ts: int, pcm: np.ndarray) -> str:
@@ -108,18 +119,18 @@ TW_START = json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": "MZ
 
 def test_twilio_aligns_tracks_by_timestamp_and_fills_lost_audio() -> None:
     ing = TwilioIngest()
-    assert ing.receive_text('{"event":"connected","protocol":"Call","version":"1.0.0"}') == []
-    [start] = ing.receive_text(TW_START)
+    assert events(ing, '{"event":"connected","protocol":"Call","version":"1.0.0"}') == []
+    [start] = events(ing, TW_START)
     assert isinstance(start, CallStart)
     assert (start.call_id, start.agent_id, start.language) == ("CA1", "a7", "ru")
     loud = np.full(160, 8000, dtype=np.int16)
     out = []
-    out += ing.receive_text(twilio_media("outbound", 0, loud))
-    out += ing.receive_text(twilio_media("inbound", 0, loud))
-    out += ing.receive_text(twilio_media("outbound", 20, loud))
-    out += ing.receive_text(twilio_media("inbound", 40, loud))  # inbound frame at 20 ms was lost
-    out += ing.receive_text(twilio_media("outbound", 40, loud))
-    out += ing.receive_text('{"event":"stop","streamSid":"MZ1"}')
+    out += events(ing, twilio_media("outbound", 0, loud))
+    out += events(ing, twilio_media("inbound", 0, loud))
+    out += events(ing, twilio_media("outbound", 20, loud))
+    out += events(ing, twilio_media("inbound", 40, loud))  # inbound frame at 20 ms was lost
+    out += events(ing, twilio_media("outbound", 40, loud))
+    out += events(ing, '{"event":"stop","streamSid":"MZ1"}')
     audio = [e for e in out if isinstance(e, CallAudio)]
     cust = np.concatenate([a.customer for a in audio])
     agent = np.concatenate([a.agent for a in audio])
@@ -146,7 +157,7 @@ def test_aligner_does_not_wait_forever_for_a_silent_track() -> None:
 ])
 def test_twilio_bad_input_before_start(msg: str, code: str) -> None:
     with pytest.raises(IngestError) as err:
-        TwilioIngest().receive_text(msg)
+        events(TwilioIngest(), msg)
     assert err.value.code == code
 
 
@@ -158,9 +169,9 @@ def test_twilio_bad_input_before_start(msg: str, code: str) -> None:
 ])
 def test_twilio_bad_media(media: dict[str, str], code: str) -> None:
     ing = TwilioIngest()
-    ing.receive_text(TW_START)
+    events(ing, TW_START)
     with pytest.raises(IngestError) as err:
-        ing.receive_text(json.dumps({"event": "media", "media": media}))
+        events(ing, json.dumps({"event": "media", "media": media}))
     assert err.value.code == code
 
 
@@ -168,7 +179,7 @@ def test_twilio_refuses_other_media_formats() -> None:
     bad = json.loads(TW_START)
     bad["start"]["mediaFormat"]["encoding"] = "audio/x-l16"
     with pytest.raises(IngestError) as err:
-        TwilioIngest().receive_text(json.dumps(bad))
+        events(TwilioIngest(), json.dumps(bad))
     assert err.value.close_code == 1003
 
 
@@ -191,7 +202,7 @@ def ah(kind: str, seq: int, sid: str = SID, **params: object) -> str:
 
 def test_audiohook_session_lifecycle() -> None:
     s = AudioHookSession(SID, "org1", default_agent_id="a1")
-    r = s.receive_text(ah("open", 1, organizationId="org1", conversationId="conv-1", media=OFFER,
+    r = s.receive(ah("open", 1, organizationId="org1", conversationId="conv-1", media=OFFER,
                           language="en-US", participant={"id": "p"}))
     [opened] = r.messages
     assert opened["type"] == "opened" and opened["clientseq"] == 1 and opened["seq"] == 1
@@ -200,41 +211,41 @@ def test_audiohook_session_lifecycle() -> None:
     ext = np.frombuffer(mulaw_encode(np.full(800, 1000, np.int16)), np.uint8)
     internal = np.frombuffer(mulaw_encode(np.full(800, -1000, np.int16)), np.uint8)
     frame = np.stack([ext, internal], 1).tobytes()
-    [audio] = s.receive_bytes(frame)
+    [audio] = events(s, frame)
     assert isinstance(audio, CallAudio) and audio.customer[0] > 0 > audio.agent[0]
-    assert s.receive_text(ah("ping", 2)).messages[0]["type"] == "pong"
-    assert s.receive_text(ah("paused", 3)).messages == [] and s.paused
-    r = s.receive_text(ah("resumed", 4, start="PT0.1S", discarded="PT1.5S"))
+    assert s.receive(ah("ping", 2)).messages[0]["type"] == "pong"
+    assert s.receive(ah("paused", 3)).messages == [] and s.paused
+    r = s.receive(ah("resumed", 4, start="PT0.1S", discarded="PT1.5S"))
     # The discarded stretch is a gap on the call's clock, never audio to analyse.
     assert not s.paused and r.events == [CallGap(12000)]
     assert s.samples == 800 + 12000
-    r = s.receive_text(ah("close", 5, reason="end"))
+    r = s.receive(ah("close", 5, reason="end"))
     assert r.messages[0]["type"] == "closed" and r.messages[0]["seq"] == 3
     assert isinstance(r.events[0], CallStop)
 
 
 def test_audiohook_probe_is_answered_and_never_becomes_a_call() -> None:
     s = AudioHookSession(SID)
-    r = s.receive_text(ah("open", 1, organizationId="o", conversationId=PROBE_ID, media=OFFER))
+    r = s.receive(ah("open", 1, organizationId="o", conversationId=PROBE_ID, media=OFFER))
     assert r.messages[0]["type"] == "opened" and r.events == []
-    assert s.receive_bytes(b"\xff" * 400) == []
-    r = s.receive_text(ah("close", 2, reason="end"))
+    assert events(s, b"\xff" * 400) == []
+    r = s.receive(ah("close", 2, reason="end"))
     assert r.messages[0]["type"] == "closed" and r.events == []
 
 
 def test_audiohook_refuses_unusable_media_and_bad_sequencing() -> None:
     s = AudioHookSession(SID)
-    r = s.receive_text(ah("open", 1, organizationId="o", conversationId="c", media=OFFER[:1]))
+    r = s.receive(ah("open", 1, organizationId="o", conversationId="c", media=OFFER[:1]))
     assert r.close and r.messages[0]["type"] == "disconnect"
     s = AudioHookSession(SID)
     with pytest.raises(IngestError, match="seq"):
-        s.receive_text(ah("open", 2, conversationId="c", media=OFFER))
+        s.receive(ah("open", 2, conversationId="c", media=OFFER))
     with pytest.raises(IngestError, match="before open"):
-        AudioHookSession(SID).receive_text(ah("ping", 1))
+        AudioHookSession(SID).receive(ah("ping", 1))
     with pytest.raises(IngestError, match="Session-Id"):
-        AudioHookSession(SID).receive_text(ah("open", 1, sid="other", conversationId="c", media=OFFER))
+        AudioHookSession(SID).receive(ah("open", 1, sid="other", conversationId="c", media=OFFER))
     with pytest.raises(IngestError):
-        AudioHookSession(SID).receive_bytes(b"\x00\x00")
+        events(AudioHookSession(SID), b"\x00\x00")
 
 
 def test_durations() -> None:
@@ -272,24 +283,98 @@ def test_audiohook_request_signature() -> None:
 
 def test_native_mulaw_frames() -> None:
     ing = NativeIngest()
-    ing.receive_text(json.dumps({**START, "encoding": "mulaw"}))
+    events(ing, json.dumps({**START, "encoding": "mulaw"}))
     c, a = np.full(160, 4000, np.int16), np.full(160, -4000, np.int16)
     data = np.stack([np.frombuffer(mulaw_encode(c), np.uint8), np.frombuffer(mulaw_encode(a), np.uint8)], 1)
-    [audio] = ing.receive_bytes(data.tobytes())
+    [audio] = events(ing, data.tobytes())
     assert isinstance(audio, CallAudio)
     assert np.allclose(audio.customer, 4000, rtol=0.05) and np.allclose(audio.agent, -4000, rtol=0.05)
 
 
 def test_twilio_hands_on_aligned_audio_in_100_ms_steps_and_flushes_the_rest() -> None:
     ing = TwilioIngest()
-    ing.receive_text(TW_START)
+    events(ing, TW_START)
     frame = np.full(160, 4000, dtype=np.int16)
     sizes = []
     for i in range(7):  # 140 ms of both tracks
         for track in ("outbound", "inbound"):
-            sizes += [len(e.customer) for e in ing.receive_text(twilio_media(track, 20 * i, frame))
+            sizes += [len(e.customer) for e in events(ing, twilio_media(track, 20 * i, frame))
                       if isinstance(e, CallAudio)]
     assert sizes == [800]  # nothing until 100 ms were aligned, then all of it at once
     [tail] = ing.flush()  # a dropped connection: the remaining 40 ms are not lost
     assert isinstance(tail, CallAudio) and len(tail.customer) == len(tail.agent) == 320
     assert ing.flush() == []
+
+
+# -- the one contract: a message in, a Reply (messages, events, close) out -------------------------------------
+
+
+@pytest.mark.parametrize("parser", [NativeIngest(), TwilioIngest()])
+def test_native_and_twilio_refuse_with_the_error_and_its_close_code(parser: Parser) -> None:
+    err = IngestError("too_fast", "audio arrives faster than real time", 1008)
+    r = parser.refuse(err)
+    assert r.messages == [{"type": "error", "code": "too_fast", "message": "audio arrives faster than real time"}]
+    assert r.events == [] and r.close == Close(1008)
+
+
+def test_a_stop_closes_normally_after_the_held_audio() -> None:
+    ing = NativeIngest()
+    ing.receive(json.dumps({**START, "sample_rate": 16000}))
+    ing.receive(stereo(np.ones(320, np.int16), np.ones(320, np.int16)))
+    r = ing.receive('{"type":"stop"}')
+    assert [type(e) for e in r.events] == [CallAudio, CallStop] and r.close == Close(1000)
+    assert ing.call_opened("c1~2") == [{"type": "started", "call_id": "c1~2"}]
+    tw = TwilioIngest()
+    tw.receive(TW_START)
+    tw.receive(twilio_media("inbound", 0, np.ones(160, np.int16)))
+    r = tw.receive('{"event":"stop"}')
+    assert [type(e) for e in r.events] == [CallAudio, CallStop] and r.close == Close(1000)
+    assert tw.call_opened("CA1") == []
+
+
+def test_native_audio_is_the_wire_rows_when_they_are_customer_then_agent() -> None:
+    ing = NativeIngest()
+    ing.receive(json.dumps(START))
+    c, a = np.arange(160, dtype=np.int16), -np.arange(160, dtype=np.int16)
+    [audio] = events(ing, stereo(c, a))
+    assert isinstance(audio, CallAudio) and audio.frames.shape == (160, 2)
+    assert np.array_equal(audio.frames, np.stack([c, a], 1)) and audio.samples == 160
+
+
+def test_twilio_checks_the_stream_token_only_when_asked() -> None:
+    from service.core import auth
+
+    good = auth.issue("s", "ingest")
+    start = json.loads(TW_START)
+    start["start"]["customParameters"]["token"] = good
+    assert isinstance(events(TwilioIngest(token_secret="s"), json.dumps(start))[0], CallStart)
+    start["start"]["customParameters"]["token"] = auth.issue("s", "supervisor")
+    with pytest.raises(IngestError) as err:
+        TwilioIngest(token_secret="s").receive(json.dumps(start))
+    assert (err.value.code, err.value.close_code) == ("unauthorized", 1008)
+    assert isinstance(events(TwilioIngest(), json.dumps(start))[0], CallStart)
+
+
+def test_audiohook_refusal_is_the_disconnect_handshake() -> None:
+    s = AudioHookSession(SID)
+    s.receive(ah("open", 1, organizationId="o", conversationId="c", media=OFFER))
+    r = s.refuse(IngestError("bad_frame", "3 bytes is not whole stereo PCMU samples"))
+    [bye] = r.messages
+    assert bye["type"] == "disconnect" and bye["seq"] == 2
+    assert bye["parameters"] == {"reason": "error", "info": "3 bytes is not whole stereo PCMU samples"}
+    assert r.close == Close(1007, 5.0)  # the client gets a grace to end the session itself
+    # Until it does, what it still sends (audio in flight, anything malformed) is ignored ...
+    assert s.receive(b"\xff" * 400) == s.receive("nonsense") == s.receive(ah("ping", 2)) == Reply()
+    # ... and its close is answered with closed, after which it is to hang up (or is closed on, normally).
+    r = s.receive(ah("close", 3, reason="error"))
+    assert [m["type"] for m in r.messages] == ["closed"] and r.messages[0]["clientseq"] == 3
+    assert r.events == [] and r.close == Close(1000, 5.0) and s.close_reason == "error"
+
+
+def test_audiohook_close_from_the_client_closes_at_once() -> None:
+    s = AudioHookSession(SID)
+    s.receive(ah("open", 1, organizationId="o", conversationId="c", media=OFFER))
+    r = s.receive(ah("close", 2, reason="end"))
+    assert r.events == [CallStop("end")] and r.close == Close(1000)
+    refused = AudioHookSession(SID).receive(ah("open", 1, organizationId="o", conversationId="c", media=OFFER[:1]))
+    assert refused.close == Close(1008, 5.0)

@@ -23,7 +23,6 @@ from service.core.logsafe import redact
 from service.ingest.audiohook import (
     AudioHookSession,
     NonceCache,
-    Reply,
     check_request,
     parse_duration,
 )
@@ -39,6 +38,7 @@ from service.ingest.common import (
     CallUpdate,
     IngestError,
     IngestEvent,
+    Reply,
     clean_id,
 )
 from service.ingest.native import NativeIngest
@@ -90,7 +90,7 @@ def run(parser: Any, messages: list[str | bytes]) -> None:
     starts = 0
     for m in messages:
         try:
-            events = parser.receive_text(m) if isinstance(m, str) else parser.receive_bytes(m)
+            events = parser.receive(m).events
         except IngestError as err:
             documented(err)
             return
@@ -199,14 +199,11 @@ def audiohook_messages(draw: st.DrawFn) -> list[str | bytes]:
 
 @given(audiohook_messages())
 def test_audiohook_session_never_crashes(messages: list[str | bytes]) -> None:
-    s = AudioHookSession(SID, "org")
+    s = AudioHookSession(SID, "org", max_frame_bytes=1024)
     last_seq = 0
     for m in messages:
         try:
-            if isinstance(m, str):
-                reply: Reply = s.receive_text(m)
-            else:
-                reply = Reply(events=s.receive_bytes(m, 1024))
+            reply: Reply = s.receive(m)
         except IngestError as err:
             documented(err)
             return
