@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from service.analysis.redaction import replaced
-from service.analysis.wire import CallEvent
+from service.analysis.wire import CallChanged, CallEvent
 
 log = logging.getLogger("callwatch.store")
 
@@ -183,6 +183,8 @@ class SqlStore:
     """An utterance event's leg and start, in SQL."""
     _skip_locked = ""
     """What a locking read of the calls to close appends."""
+    _returning_id = ""
+    """What an ``INSERT`` appends to give the new row's id back, where the database needs that."""
 
     def __init__(self, *, worker_id: str | None = None, clock: Callable[[], float] | None = None) -> None:
         """``worker_id``: the worker whose calls this store writes (recorded as their owner while live).
@@ -215,11 +217,8 @@ class SqlStore:
         raise NotImplementedError
 
     def _inserted_id(self, cur: Cursor) -> int:
-        """The id of the row ``_insert_returning_id`` just inserted."""
+        """The id of the row that ``cur``'s last ``INSERT ...{_returning_id}`` made."""
         raise NotImplementedError
-
-    _returning_id = ""
-    """What ``INSERT`` appends to give the new row's id back, where the database needs that."""
 
     def close(self) -> None:
         raise NotImplementedError
@@ -429,10 +428,10 @@ class SqlStore:
                 call = interrupted(self._call_row(r), last_t)
                 cur.execute(self.q("UPDATE calls SET status = ?, duration = ?, ended = ? WHERE id = ?"),
                             (call["status"], call["duration"], call["ended"], call_id))
-                ev = {"type": "call_ended", "call_id": call_id, "t": call["duration"], "call": call}
+                ended = CallEvent(call_id, CallChanged("call_ended", call["duration"], call))
                 cur.execute(self.q("INSERT INTO events (call_id, seq, type, t, body) VALUES (?, ?, ?, ?, ?) "
                                    "ON CONFLICT (call_id, seq) DO NOTHING"),
-                            (call_id, 0 if last_seq is None else last_seq + 1, ev["type"], ev["t"], json.dumps(ev)))
+                            (call_id, 0 if last_seq is None else last_seq + 1, ended.type, ended.t, ended.json))
                 closed.append(call)
             if startup:
                 cur.execute(self.q("DELETE FROM workers WHERE last_seen < ? OR id = ?"), (cutoff, worker_id))

@@ -154,6 +154,24 @@ def test_a_row_the_database_refuses_is_skipped_and_the_rest_of_the_batch_written
     assert {c["id"] for c in store.list_calls()} == {"c0", "c1", "c2"}
 
 
+class OperationalError(Exception):
+    """What sqlite3 and psycopg both call a database that is away (``writer.transient``)."""
+
+
+def test_a_database_that_is_away_writes_nothing_and_says_so_for_the_writer_to_retry(
+        store: CallStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def away(*_: Any) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(type(store), "_insert_events", away)
+    with pytest.raises(OperationalError):  # not taken for a bad row: nothing is skipped, nothing written
+        store.write([("call", call("c1")), ("events", ("c1", 0, [ALERT]))])
+    monkeypatch.undo()
+    assert store.get_call("c1") is None
+    assert store.write([("call", call("c1")), ("events", ("c1", 0, [ALERT]))]) == 0  # the retry
+    assert store.events("c1") == [ALERT]
+
+
 def test_one_analysis_step_is_written_from_its_typed_events(store: CallStore) -> None:
     started = CallEvent("c1", CallChanged("call_started", 0.0, call("c1")))
     utterance = CallEvent("c1", UtteranceEvent("customer", 1.24, 3.0, "Card 4111", "en", 3.5,

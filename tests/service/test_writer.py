@@ -150,3 +150,32 @@ async def test_a_bad_row_is_logged_and_skipped_and_the_rest_of_the_batch_is_writ
     finally:
         await writer.close(timeout_s=10)
         store.close()
+
+
+class OperationalError(Exception):
+    """What sqlite3 and psycopg both call a database that is away."""
+
+
+class FlakyStore(RecordingStore):
+    """Away for its first ``away`` writes, then takes them."""
+
+    def __init__(self, away: int) -> None:
+        super().__init__()
+        self.away = away
+
+    def write(self, ops: Sequence[tuple[str, Any]]) -> int:
+        if self.away:
+            self.away -= 1
+            raise OperationalError("could not connect to server")
+        return super().write(ops)
+
+
+async def test_a_batch_waits_while_the_database_is_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("service.storage.writer.RETRY_FIRST_S", 0.01)
+    store = FlakyStore(away=2)
+    writer = Writer(store)  # type: ignore[arg-type]
+    writer.step("c1", [(0, CallEvent.from_wire(DEAD_AIR))], call_row("c1"))
+    writer.start()
+    assert await writer.close(timeout_s=10) == 0
+    assert [[name for name, _ in ops] for ops in store.batches] == [["step"]]
+    assert (writer.retries, writer.failures) == (2, 0)
