@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from service.web.app import create_app
 from tests.service.conftest import CALLS, Server, make_settings
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page
+    from playwright.async_api import Browser, BrowserContext, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 120_000
@@ -135,8 +135,11 @@ PAGE_ERRORS: dict[Page, list[str]] = {}
 
 
 async def signed_in(browser: Browser, srv: Server, path: str, token: str, width: int = 1400, height: int = 900,
-                    ) -> Page:
+                    *, setup: Callable[[BrowserContext], Awaitable[None]] | None = None) -> Page:
+    """``path`` opened and signed in with ``token``; ``setup`` prepares the context first (routes, say)."""
     context = await browser.new_context(viewport={"width": width, "height": height})
+    if setup is not None:
+        await setup(context)
     page = await context.new_page()
     errors = PAGE_ERRORS.setdefault(page, [])
     page.on("console", lambda m: errors.append(f"{path} console: {m.text}")

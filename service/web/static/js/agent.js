@@ -22,6 +22,7 @@ const transcript = byId("transcript");
 
 let current = null; // {id, t, at}: the call on screen, its latest audio time and when we heard it
 const live = new Map(); // call id -> call object, for the agent's calls still in progress
+const ended = new Set(); // ids of the calls that ended while this page was open: their late events stay off
 
 function startCall(call, t) {
   current = { id: call.id, t: t || call.duration || 0, at: performance.now() };
@@ -39,6 +40,7 @@ function startCall(call, t) {
 
 function endCall(call) {
   live.delete(call.id);
+  ended.add(call.id);
   if (!current || current.id !== call.id) return;
   current = null;
   const next = [...live.values()].at(-1);
@@ -58,12 +60,10 @@ function endCall(call) {
 
 function addUtterance(ev) {
   byId("transcript-empty").hidden = true;
-  const pending = transcript.querySelector(`.turn.partial[data-leg="${ev.leg}"]`);
-  const turn = h("li", { class: ev.type === "partial" ? "turn partial" : "turn", dataset: { leg: ev.leg, start: ev.start } },
+  const turn = h("li", { class: "turn", dataset: { leg: ev.leg, start: ev.start } },
     h("span", { class: `turn-who leg-${ev.leg}` }, ev.leg === "agent" ? "You" : legName(ev.leg),
       h("span", { class: "hint num" }, clock(ev.start))),
     h("p", { class: "turn-text" }, ev.text));
-  pending?.remove();
   // Transcripts finish out of order (a long turn takes longer): keep the conversation in spoken order.
   const later = [...transcript.children].find((node) => Number(node.dataset.start) > ev.start);
   transcript.insertBefore(turn, later || null);
@@ -88,6 +88,13 @@ function handle(ev) {
     endCall(ev.call);
     return;
   }
+  if (!current && ev.call_id && !ended.has(ev.call_id)) {
+    // Only this agent's calls come here: one whose first event is not its call object (an alert may overtake
+    // the call_updated that carries it) is shown at once, and its call object fills in when it arrives.
+    const call = live.get(ev.call_id) || { id: ev.call_id, status: "live" };
+    live.set(call.id, call);
+    startCall(call, ev.t);
+  }
   if (!current || ev.call_id !== current.id) return;
   if (typeof ev.t === "number" && ev.t >= current.t) {
     current.t = ev.t;
@@ -95,7 +102,7 @@ function handle(ev) {
   }
   if (ev.type === "alert") alerts.add(ev);
   else if (ev.type === "alert_retracted") alerts.retract(ev.id);
-  else if (ev.type === "utterance" || ev.type === "partial") addUtterance(ev);
+  else if (ev.type === "utterance") addUtterance(ev);
   else if (ev.type === "utterance_redacted") redactUtterance(ev);
   else if (ev.type === "prosody") {
     (ev.leg === "agent" ? agentMeter : customerMeter).update(ev);

@@ -10,7 +10,7 @@ await requireSession(["supervisor"]);
 const KEEP_ENDED_MS = 10 * 60 * 1000;
 const UTTERANCE_POLL_MS = 8000;
 
-const calls = new Map(); // id -> {call, t, at, severities, lastAlert, lastUtterance, endedAt, row}
+const calls = new Map(); // id -> {call, t, at, severities, known, lastAlert, lastUtterance, endedAt, row}
 const tbody = byId("rows");
 const filters = { agent: byId("filter-agent"), flagged: byId("filter-flagged"), ended: byId("filter-ended") };
 
@@ -18,7 +18,7 @@ function entry(id) {
   let item = calls.get(id);
   if (!item) {
     item = { call: null, t: 0, at: 0, severities: { info: 0, warning: 0, critical: 0 }, lastAlert: null,
-      lastUtterance: null, endedAt: null, row: null, cells: null, known: new Set() };
+      lastUtterance: null, endedAt: null, row: null, cells: null, known: new Map() /* alert id -> severity */ };
     calls.set(id, item);
   }
   return item;
@@ -39,7 +39,7 @@ function upsert(call, t) {
 function noteAlert(ev, live = true) {
   const item = entry(ev.call_id);
   if (item.known.has(ev.id)) return;
-  item.known.add(ev.id);
+  item.known.set(ev.id, ev.severity);
   item.severities[ev.severity] = (item.severities[ev.severity] || 0) + 1;
   if (!item.lastAlert || ev.t >= item.lastAlert.t) item.lastAlert = ev;
   if (live && item.row) {
@@ -55,9 +55,11 @@ function handle(ev) {
   else if (ev.type === "alert") noteAlert(ev);
   else if (ev.type === "alert_retracted") {
     const item = calls.get(ev.call_id);
-    if (item && item.known.delete(ev.id)) {
+    if (item?.known.has(ev.id)) {
+      // A retraction names the alert, not its severity: the count it came under is the one it leaves.
+      const severity = item.known.get(ev.id);
+      item.known.delete(ev.id);
       if (item.lastAlert?.id === ev.id) item.lastAlert = null;
-      const severity = ev.severity || "warning";
       item.severities[severity] = Math.max(0, (item.severities[severity] || 0) - 1);
       schedule();
     }
