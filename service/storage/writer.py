@@ -51,9 +51,9 @@ class Writer:
 
     def step(self, call_id: str, events: Sequence[tuple[int, CallEvent]], call: dict[str, Any] | None = None) -> None:
         """What one analysis step of ``call_id`` produced, as one item: its events with their sequence numbers,
-        and ``call``, the call row, when it changed. Events given as wire dicts are taken too."""
-        typed = [(seq, ev if isinstance(ev, CallEvent) else CallEvent.from_wire(ev)) for seq, ev in events]
-        self._queue.put_nowait(("step", (call_id, typed, call)))
+        and ``call``, the call row, when it changed. An event that arrived in its wire form is a
+        ``CallEvent.from_wire``."""
+        self._queue.put_nowait(("step", (call_id, list(events), call)))
 
     def io(self, fn: Callable[[], None]) -> None:
         """Blocking file work (recordings) that must stay in order with the rows that mention it."""
