@@ -49,6 +49,20 @@ def test_token_from_header_or_query() -> None:
     assert auth.token_from({"authorization": "Basic xyz"}, {}) is None
 
 
+def test_a_requests_claims_and_a_tokens_role_are_checked_in_one_place() -> None:
+    ingest = auth.issue("k", "ingest")
+    assert auth.claims("k", {"authorization": f"Bearer {ingest}"}, {}).role == "ingest"
+    assert auth.claims("k", {}, {"token": ingest}).role == "ingest"
+    with pytest.raises(auth.AuthError, match="missing token"):
+        auth.claims("k", {"authorization": "Basic xyz"}, {})
+    with pytest.raises(auth.AuthError, match="signature"):
+        auth.claims("other", {}, {"token": ingest})
+    assert auth.allows("k", ingest, "ingest")
+    assert not auth.allows("k", ingest, "supervisor")
+    assert not auth.allows("other", ingest, "ingest")
+    assert not auth.allows("k", None, "ingest") and not auth.allows("k", "é.é", "ingest")
+
+
 def test_secret_is_generated_once_and_persisted(tmp_path: Path) -> None:
     s1 = auth.ensure_secret(Settings(data_dir=tmp_path))
     s2 = auth.ensure_secret(Settings(data_dir=tmp_path))

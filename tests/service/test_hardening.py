@@ -183,6 +183,9 @@ async def test_a_gap_beyond_the_calls_clock_is_refused(tmp_path: Path) -> None:
         await ws.close()
         call = await wait_ended(srv, "conv-hour")
         assert call["duration"] == pytest.approx(0.5)
+        # The client's close answers our disconnect: the call ends for our reason, not the echo.
+        [ended] = (await get(srv, "/v1/calls/conv-hour/events?type=call_ended")).json()["events"]
+        assert ended["reason"] == "too_fast"
 
 
 # -- 4. no socket is held without authenticating; slow heads and crowds are cut off -----------------------
