@@ -17,7 +17,8 @@ class Rule:
     name: str
     severity: Severity
     message: str
-    """``str.format`` template over the triggering observation's fields (and ``seconds``, ``wpm``)."""
+    """``str.format`` template over what the engine passes the rule: ``what`` (interruption), ``seconds`` (dead air,
+    monologue), ``wpm`` and ``over`` (fast speech), ``text`` (frustration)."""
     tip: str
     cooldown_s: float
     max_per_call: int

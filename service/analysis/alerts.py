@@ -1,15 +1,27 @@
 """Turns one call's observations into coaching alerts: pure, synchronous, one engine per call.
 
-Observations are the SPEC event dicts; alerts are SPEC ``alert`` dicts whose ``cause`` holds the
-observation(s) behind them. Time only moves with the observations' ``t`` (call audio time), so a replayed
-call gets exactly the alerts it got live.
+Observations are the monitor's typed events (``wire.Observation``); what comes out are ``Alert`` and
+``AlertRetracted``, whose ``cause`` cites the observation(s) behind them. The rules read an observation's times
+as its wire form shows them (seconds to the millisecond, on the call's clock when the call skipped audio), and
+time only moves with the observations' ``t``, so a replayed call gets exactly the alerts it got live, and
+``callwatch analyze`` the alerts the live service raises.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from audio.events import (
+    DeadAir,
+    Interruption,
+    Monologue,
+    RaisedVoice,
+    RaisedVoiceEnded,
+    RaisedVoiceSustained,
+    seconds,
+)
 from service.analysis.alert_rules import (
     ALERT_CONFIDENCE,
     EMPATHY_CATEGORIES,
@@ -21,12 +33,66 @@ from service.analysis.alert_rules import (
     RULES,
     UPSET_WINDOW_S,
     Rule,
+    Severity,
 )
+from service.analysis.text_events import BackchannelConfirmed, PhraseEvent, SpeakingRateEvent
+from service.analysis.wire import Clock, Observation, WireEvent, wire_times
 
-Event = dict[str, Any]
 ESCALATING_PHRASES = frozenset({"frustration", "manager_request", "churn_threat"})
 ASR_SLACK_S = 4.0
 """Transcripts arrive seconds after the words; wait this long past a deadline before saying none came."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A coaching alert for the agent's screen (and the supervisor's board)."""
+
+    id: str
+    """``{call_id}-{n}``: the call's n-th alert."""
+    rule: str
+    severity: Severity
+    message: str
+    tip: str
+    cause: tuple[WireEvent, ...]
+    """The observations behind it, as they went out."""
+    t: float
+    type: Literal["alert"] = "alert"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "rule": self.rule, "severity": self.severity,
+                "message": self.message, "tip": self.tip, "cause": [c.to_dict() for c in self.cause], "t": self.t}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRetracted:
+    """An alert taken back, with the score it added: the words showed an "interruption" was a backchannel."""
+
+    id: str
+    rule: str
+    reason: Literal["backchannel"]
+    cause: tuple[WireEvent, ...]
+    t: float
+    type: Literal["alert_retracted"] = "alert_retracted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "rule": self.rule, "reason": self.reason,
+                "cause": [c.to_dict() for c in self.cause], "t": self.t}
+
+
+AlertEvent = Alert | AlertRetracted
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """An observation as the rules remember it: its times (wire seconds, call clock) and what an alert cites."""
+
+    t: float
+    start: float
+    cite: WireEvent
+
+
+def _same(s: float) -> float:
+    return s
 
 
 class AlertEngine:
@@ -41,15 +107,15 @@ class AlertEngine:
         self.fired: Counter[str] = Counter()
         self._last_fired: dict[str, float] = {}
         self._n = 0
-        self._raised: Event | None = None
+        self._raised: _Seen | None = None
         """The customer's raised-voice episode that is open, or ended less than UPSET_WINDOW_S ago."""
         self._raised_end: float | None = None
-        self._frustration: Event | None = None
-        self._empathy_due: tuple[float, Event] | None = None
+        self._frustration: _Seen | None = None
+        self._empathy_due: tuple[float, _Seen] | None = None
         self._last_empathy_start = float("-inf")
-        self._agent_interruptions: list[Event] = []
+        self._agent_interruptions: list[_Seen] = []
         """The agent's interruptions of the last ``PATTERN_WINDOW_S``, for the less certain ones."""
-        self._interruption_alerts: dict[float, Event] = {}
+        self._interruption_alerts: dict[float, Alert] = {}
         """Interruption alerts by the interruption's start, in case its words show it was a backchannel."""
 
     @property
@@ -60,90 +126,100 @@ class AlertEngine:
         """What the call object (``call_started``/``call_updated``/``call_ended``) says of the alerts so far."""
         return {"escalation_score": self.score, "flagged": self.flagged, "flags": sorted(self.flags)}
 
-    def observe(self, ev: Event) -> list[Event]:
-        t = float(ev.get("t", 0.0))
-        out = self._check_empathy(t)
-        kind = ev.get("type")
-        if kind == "raised_voice_sustained" and ev.get("leg") in FLAG_REASONS:
+    def observe(self, ev: Observation, *, clock: Clock | None = None,
+                cite: WireEvent | None = None) -> list[AlertEvent]:
+        """The alerts (and retractions) ``ev`` brings, in order. ``clock``: the call's clock when the call skipped
+        audio (the monitor's times leave the gaps out); ``cite``: what an alert shows for ``ev`` in its ``cause``
+        (the envelope it went out in), ``ev`` itself by default."""
+        at = clock or _same
+        t_s, start_s = wire_times(ev)
+        t = at(t_s)
+        seen = _Seen(t, t if start_s is None else at(start_s), ev if cite is None else cite)
+        out: list[AlertEvent] = [*self._check_empathy(t)]
+        if isinstance(ev, RaisedVoiceSustained) and ev.leg in FLAG_REASONS:
             # A voice that stayed raised is worth a supervisor's listen, whatever the score says.
-            self.flags.add(FLAG_REASONS[str(ev["leg"])])
-        if kind == "interruption" and ev.get("by") == "agent":
-            what = ("You cut the customer off" if ev.get("kind") == "cutoff"
-                    else "You talked over the customer")
-            earlier = [e for e in self._agent_interruptions if t - float(e.get("t", t)) <= PATTERN_WINDOW_S]
-            self._agent_interruptions = [*earlier, ev]
-            sure = float(ev.get("confidence", 1.0)) >= ALERT_CONFIDENCE
-            fired = self._fire("interruption", t, [ev] if sure else [*earlier[-1:], ev], what=what) \
-                if sure or earlier else []
-            if fired:
-                self._interruption_alerts[float(ev.get("start", t))] = fired[0]
-            out += fired
-        elif kind == "backchannel" and isinstance(ev.get("retracts"), dict):
-            out += self._retract(ev, t)
-        elif kind == "raised_voice" and ev.get("leg") == "customer":
-            out += self._customer_raised(ev, t)
-        elif kind == "raised_voice_end" and ev.get("leg") == "customer":
+            self.flags.add(FLAG_REASONS[ev.leg])
+        elif isinstance(ev, Interruption) and ev.by == "agent":
+            out += self._agent_interrupted(ev, seen)
+        elif isinstance(ev, BackchannelConfirmed):
+            out += self._retract(ev, seen, at)
+        elif isinstance(ev, RaisedVoice) and ev.leg == "customer":
+            out += self._customer_raised(seen)
+        elif isinstance(ev, RaisedVoiceEnded) and ev.leg == "customer":
             self._raised_end = t
-        elif kind == "raised_voice" and ev.get("leg") == "agent":
-            out += self._fire("agent_voice_rising", t, [ev])
-        elif kind == "dead_air":
-            out += self._fire("dead_air", t, [ev], seconds=float(ev.get("duration", 0)))
-        elif kind == "monologue" and ev.get("leg") == "agent":
-            out += self._fire("monologue", t, [ev], seconds=float(ev.get("duration", 0)))
-        elif kind == "speaking_rate" and ev.get("leg") == "agent" and float(ev.get("wpm", 0)) > FAST_WPM:
-            seconds = float(ev.get("seconds", 0))
-            out += self._fire("fast_speech", t, [ev], wpm=float(ev["wpm"]),
-                              over=f" over {seconds:.0f} s of talk" if seconds else "")
-        elif kind == "phrase":
-            out += self._phrase(ev, t)
+        elif isinstance(ev, RaisedVoice) and ev.leg == "agent":
+            out += self._fire("agent_voice_rising", t, [seen])
+        elif isinstance(ev, DeadAir):
+            out += self._fire("dead_air", t, [seen], seconds=seconds(ev.duration))
+        elif isinstance(ev, Monologue) and ev.leg == "agent":
+            out += self._fire("monologue", t, [seen], seconds=seconds(ev.duration))
+        elif isinstance(ev, SpeakingRateEvent) and ev.leg == "agent" and round(ev.wpm) > FAST_WPM:
+            over = round(ev.seconds, 1)  # as the wire shows them
+            out += self._fire("fast_speech", t, [seen], wpm=float(round(ev.wpm)),
+                              over=f" over {over:.0f} s of talk" if over else "")
+        elif isinstance(ev, PhraseEvent):
+            out += self._phrase(ev, seen)
         return out
 
-    def _retract(self, ev: Event, t: float) -> list[Event]:
+    def _agent_interrupted(self, ev: Interruption, seen: _Seen) -> list[Alert]:
+        what = "You cut the customer off" if ev.kind == "cutoff" else "You talked over the customer"
+        earlier = [e for e in self._agent_interruptions if seen.t - e.t <= PATTERN_WINDOW_S]
+        self._agent_interruptions = [*earlier, seen]
+        sure = ev.confidence >= ALERT_CONFIDENCE
+        if not sure and not earlier:
+            return []
+        fired = self._fire("interruption", seen.t, [seen] if sure else [*earlier[-1:], seen], what=what)
+        if fired:
+            self._interruption_alerts[seen.start] = fired[0]
+        return fired
+
+    def _retract(self, ev: BackchannelConfirmed, seen: _Seen, at: Clock) -> list[AlertRetracted]:
         """The transcript showed an "interruption" was only "mm-hm": withdraw its alert and its score."""
-        start = ev["retracts"].get("start")
-        self._agent_interruptions = [e for e in self._agent_interruptions if e.get("start") != start]
-        alert = self._interruption_alerts.pop(float(start), None) if isinstance(start, int | float) else None
+        if ev.retracts is None:
+            return []
+        start = at(seconds(ev.retracts.start))  # the interruption as the monitor emitted it: on its clock
+        self._agent_interruptions = [e for e in self._agent_interruptions if e.start != start]
+        alert = self._interruption_alerts.pop(start, None)
         if alert is None:
             return []
         self.score = max(0, self.score - self.rules["interruption"].score)
-        return [{"type": "alert_retracted", "id": alert["id"], "rule": alert["rule"], "reason": "backchannel",
-                 "cause": [ev], "t": t}]
+        return [AlertRetracted(alert.id, alert.rule, "backchannel", (seen.cite,), seen.t)]
 
-    def _customer_raised(self, ev: Event, t: float) -> list[Event]:
-        self._raised, self._raised_end = ev, None
-        self._escalated(ev, t)
+    def _customer_raised(self, seen: _Seen) -> list[Alert]:
+        self._raised, self._raised_end = seen, None
+        self._escalated(seen)
         f = self._frustration
-        if f is not None and abs(float(ev.get("start", t)) - float(f.get("start", t))) <= UPSET_WINDOW_S:
-            return self._fire("customer_upset", t, [ev, f])
-        return self._fire("customer_raised_voice", t, [ev])
+        if f is not None and abs(seen.start - f.start) <= UPSET_WINDOW_S:
+            return self._fire("customer_upset", seen.t, [seen, f])
+        return self._fire("customer_raised_voice", seen.t, [seen])
 
-    def _phrase(self, ev: Event, t: float) -> list[Event]:
-        category, leg = ev.get("category"), ev.get("leg")
+    def _phrase(self, ev: PhraseEvent, seen: _Seen) -> list[Alert]:
+        category, leg, t = ev.category, ev.leg, seen.t
         if leg == "agent" and category in EMPATHY_CATEGORIES:
-            self._last_empathy_start = max(self._last_empathy_start, float(ev.get("start", t)))
+            self._last_empathy_start = max(self._last_empathy_start, seen.start)
             return []
         if leg != "customer" or category not in ESCALATING_PHRASES:
             return []
-        self._escalated(ev, t)
+        self._escalated(seen)
         if category != "frustration":
-            return self._fire(str(category), t, [ev])
-        self._frustration = ev
+            return self._fire(category, t, [seen])
+        self._frustration = seen
         r = self._raised
         recent = r is not None and (self._raised_end is None or t - self._raised_end <= UPSET_WINDOW_S)
         if r is not None and recent:
-            return self._fire("customer_upset", t, [r, ev])
-        return self._fire("frustration", t, [ev], text=str(ev.get("text", ""))[:80])
+            return self._fire("customer_upset", t, [r, seen])
+        return self._fire("frustration", t, [seen], text=ev.text[:80])
 
-    def _escalated(self, ev: Event, t: float) -> None:
+    def _escalated(self, seen: _Seen) -> None:
         """Start the clock for the agent to acknowledge; needs transcripts, so only with ASR on."""
         if self.asr and self._empathy_due is None:
-            self._empathy_due = (float(ev.get("start", t)) + EMPATHY_WINDOW_S, ev)
+            self._empathy_due = (seen.start + EMPATHY_WINDOW_S, seen)
 
-    def _check_empathy(self, t: float) -> list[Event]:
+    def _check_empathy(self, t: float) -> list[Alert]:
         if self._empathy_due is None:
             return []
         deadline, cause = self._empathy_due
-        if self._last_empathy_start >= float(cause.get("start", deadline)) - 2.0:
+        if self._last_empathy_start >= cause.start - 2.0:
             self._empathy_due = None
             return []
         if t < deadline + ASR_SLACK_S:
@@ -151,7 +227,7 @@ class AlertEngine:
         self._empathy_due = None
         return self._fire("no_empathy", t, [cause])
 
-    def _fire(self, name: str, t: float, cause: list[Event], **fields: object) -> list[Event]:
+    def _fire(self, name: str, t: float, cause: list[_Seen], **fields: object) -> list[Alert]:
         rule = self.rules.get(name)
         if rule is None or self.fired[name] >= rule.max_per_call:
             return []
@@ -165,8 +241,8 @@ class AlertEngine:
         self.flags.add(name)
         self.critical = self.critical or rule.severity == "critical"
         try:
-            message = rule.message.format(**{**cause[0], **fields})
+            message = rule.message.format(**fields)
         except (KeyError, ValueError, IndexError):
             message = rule.message
-        return [{"type": "alert", "id": f"{self.call_id}-{self._n}", "rule": name, "severity": rule.severity,
-                 "message": message, "tip": rule.tip, "cause": cause, "t": t}]
+        return [Alert(f"{self.call_id}-{self._n}", name, rule.severity, message, rule.tip,
+                      tuple(c.cite for c in cause), t)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,16 +17,14 @@ from audio.analyzer import CallAnalyzer
 from audio.events import RATE, AcousticEvent, Interruption, Leg, SpeechEnded, SpeechStarted
 from audio.settings import AnalyzerSettings
 from service.analysis.redaction import UtteranceRedacted
-from service.analysis.text_events import BackchannelConfirmed, PhraseEvent, SpeakingRateEvent, UtteranceEvent
+from service.analysis.text_events import (
+    BackchannelConfirmed,
+    PhraseEvent,
+    SpeakingRateEvent,
+    TextEvent,
+    UtteranceEvent,
+)
 from service.analysis.text_rules import RateTracker, TextRules, text_rules
-
-
-class Event(Protocol):
-    @property
-    def type(self) -> str: ...
-
-    def to_dict(self) -> dict[str, object]: ...
-
 
 REPEAT_WINDOW_S = 15.0
 """A detail said back repeats words the other leg said at most this long before."""
@@ -117,11 +114,11 @@ class CallMonitor:
         return out
 
     def add_transcript(self, leg: str, start_s: float, end_s: float, text: str,
-                       words: Sequence[tuple[str, float, float]] = (), language: str | None = None) -> list[Event]:
+                       words: Sequence[tuple[str, float, float]] = (), language: str | None = None) -> list[TextEvent]:
         """Turn a recogniser's output for one segment into utterance, phrase, rate and backchannel events."""
         now = max(self.time_s, end_s)
         lang = language or self.language or ""
-        out: list[Event] = []
+        out: list[TextEvent] = []
         clean, words, revisions = self._redact(leg, start_s, end_s, text, words, lang, now)
         if clean:
             out.append(UtteranceEvent(leg, start_s, end_s, clean, lang, now, tuple(words)))
@@ -133,23 +130,23 @@ class CallMonitor:
         return out
 
     def _redact(self, leg: str, start_s: float, end_s: float, text: str, words: Sequence[tuple[str, float, float]],
-                lang: str, now: float) -> tuple[str, Sequence[tuple[str, float, float]], list[Event]]:
+                lang: str, now: float) -> tuple[str, Sequence[tuple[str, float, float]], list[TextEvent]]:
         if self.redactor is None:
             clean = self.text.redact(text).strip()
             return clean, (words if clean == text.strip() else ()), []  # the words would leak what it hid
         update = self.redactor.add(leg, start_s, end_s, text, tuple(words))
         self.silenced.extend(update.utterance.silence)
-        revisions: list[Event] = []
+        revisions: list[TextEvent] = []
         for r in update.revised:
             self.silenced.extend(r.silence)
             revisions.append(UtteranceRedacted(r.leg, r.start, r.end, r.text, lang, now, r.words, r.tags, r.silence))
         return update.utterance.text, update.utterance.words, revisions
 
     def _confirm_backchannel(self, leg: str, start_s: float, end_s: float, text: str, language: str | None,
-                             now: float) -> list[Event]:
+                             now: float) -> list[TextEvent]:
         """Withdraw interruptions whose words show a listener response: a backchannel ("uh-huh", "okay"), or
         the other leg's words said back. The interrupter's words and the other's may come in either order."""
-        out: list[Event] = []
+        out: list[TextEvent] = []
         said = self._said[leg]
         said.append((end_s, text))
         said[:] = [(e, t) for e, t in said if e > now - REPEAT_WINDOW_S - 30.0]
@@ -159,13 +156,13 @@ class CallMonitor:
                 continue
             self._interruptions.remove(ev)
             if self.text.is_backchannel(text, language) or self.text.repeats(text, self._heard_before(ev)):
-                out.append(BackchannelConfirmed(leg, s, text, now, retracts=ev.to_dict()))
+                out.append(BackchannelConfirmed(leg, s, text, now, retracts=ev))
             else:
                 self._heard.append((ev, text))
         for ev, words in list(self._heard):
             if ev.of == leg and self.text.repeats(words, self._heard_before(ev)):
                 self._heard.remove((ev, words))
-                out.append(BackchannelConfirmed(ev.by, ev.start / RATE, words, now, retracts=ev.to_dict()))
+                out.append(BackchannelConfirmed(ev.by, ev.start / RATE, words, now, retracts=ev))
         # Interruptions older than a minute will never be confirmed: forget them.
         self._interruptions = [ev for ev in self._interruptions if ev.start / RATE > now - 60.0]
         self._heard = [(ev, w) for ev, w in self._heard if ev.start / RATE > now - 60.0]
@@ -176,7 +173,7 @@ class CallMonitor:
         s = ev.start / RATE
         return " ".join(t for e, t in self._said[ev.of] if s - REPEAT_WINDOW_S <= e <= s + 30.0)
 
-    def _speaking_rate(self, leg: str, words: Sequence[tuple[str, float, float]], now: float) -> list[Event]:
+    def _speaking_rate(self, leg: str, words: Sequence[tuple[str, float, float]], now: float) -> list[TextEvent]:
         tracker = self._rates.get(leg)
         if tracker is None:
             tracker = self._rates[leg] = self.text.rate_tracker()

@@ -1,9 +1,13 @@
-"""Observations made from transcripts: the wire form of utterances, cue phrases and speaking rate."""
+"""Observations made from transcripts: utterances, cue phrases, speaking rate and backchannels confirmed by their
+words (``TextEvent``, with ``redaction.UtteranceRedacted``); ``to_dict`` is each one's wire form."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+from audio.events import Interruption
+from service.analysis.redaction import UtteranceRedacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +63,22 @@ class SpeakingRateEvent:
 class BackchannelConfirmed:
     """The words of a burst flagged as an interruption show it was a backchannel ("okay", "mm-hm").
 
-    Emitted so that alert rules and screens can withdraw the interruption; ``retracts`` names it.
+    Emitted so that alert rules and screens can withdraw the interruption: ``retracts`` is that interruption, as
+    the monitor emitted it (on the wire, its wire form; ``{}`` when there is none).
     """
 
     by: str
     start: float
     text: str
     t: float
-    retracts: dict[str, object] = field(default_factory=dict)
+    retracts: Interruption | None = None
     type: Literal["backchannel"] = "backchannel"
 
     def to_dict(self) -> dict[str, object]:
+        retracts = {} if self.retracts is None else self.retracts.to_dict()
         return {"type": self.type, "by": self.by, "start": round(self.start, 3), "text": self.text,
-                "confirmed_by": "words", "retracts": self.retracts, "t": round(self.t, 3)}
+                "confirmed_by": "words", "retracts": retracts, "t": round(self.t, 3)}
+
+
+TextEvent = UtteranceEvent | UtteranceRedacted | PhraseEvent | SpeakingRateEvent | BackchannelConfirmed
+"""What ``CallMonitor.add_transcript`` emits."""

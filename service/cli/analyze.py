@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,8 +18,10 @@ from numpy.typing import NDArray
 from audio.events import RATE
 from audio.pcm import resample
 from service.analysis.alerts import AlertEngine
-from service.analysis.monitor import CallMonitor, Event, MonitorSettings, Segment
+from service.analysis.monitor import CallMonitor, MonitorSettings, Segment
 from service.analysis.redaction import apply_redactions
+from service.analysis.text_events import TextEvent
+from service.analysis.wire import CallEvent, Observation, observation, wire_times
 
 CHUNK_S = 0.5
 """Audio pushed per step: any size gives the same events (the core is chunk-invariant)."""
@@ -85,9 +87,9 @@ def chunks(customer: NDArray[np.int16], agent: NDArray[np.int16]) -> Iterator[tu
 
 
 def analyze(customer: NDArray[np.int16], agent: NDArray[np.int16], monitor: CallMonitor,
-            transcribe: object | None = None, progress: IO[str] | None = None) -> list[Event]:
+            transcribe: object | None = None, progress: IO[str] | None = None) -> list[Observation]:
     """Runs a whole call; ``transcribe`` is a callable(list[Segment]) -> list[(text, words, language)]."""
-    events: list[Event] = []
+    events: list[Observation] = []
     total = max(len(customer), 1)
     next_report = 0.0
     live = progress is not None and progress.isatty()
@@ -106,33 +108,38 @@ def analyze(customer: NDArray[np.int16], agent: NDArray[np.int16], monitor: Call
     if progress is not None:
         progress.write(f"{head}analyzed {total / RATE:.1f} s of {total / RATE:.1f} s\n")
     # Sorted by t, stably: events known at the same moment keep the order they were made in.
-    return sorted(events, key=lambda e: float(e.to_dict()["t"]))  # type: ignore[arg-type]
+    return sorted(events, key=lambda e: wire_times(e)[0])
 
 
-def triage(events: list[dict[str, Any]], *, call_id: str, asr: bool, duration: float) -> list[dict[str, Any]]:
-    """The events with the alerts the live service would raise on them, each right after its cause, and the
-    same ``call_ended`` (escalation score, flagged, flags, counts) at the end: one engine, offline and live."""
+def triage(events: Sequence[Observation | dict[str, Any]], *, call_id: str, asr: bool,
+           duration: float) -> list[dict[str, Any]]:
+    """The events in their wire form (JSON lines) with the alerts the live service would raise on them, each right
+    after its cause, and the same ``call_ended`` (escalation score, flagged, flags, counts) at the end: one
+    engine, offline and live. ``events``: the monitor's, or their wire forms (``to_dict``)."""
     engine = AlertEngine(call_id, asr=asr)
     counts: Counter[str] = Counter()
     out: list[dict[str, Any]] = []
     for ev in events:
-        out.append(ev)
-        kind = str(ev.get("type"))
+        d, typed = (ev, observation(ev)) if isinstance(ev, dict) else (ev.to_dict(), ev)
+        out.append(d)
+        kind = str(d.get("type"))
         if kind not in INTERNAL and kind != "prosody":
             counts[kind] += 1
-        for alert in engine.observe(ev):
-            counts["alert"] += 1 if alert["type"] == "alert" else -1
-            out.append(alert)
+        if typed is None:
+            continue
+        for alert in engine.observe(typed, cite=CallEvent.from_wire(d)):
+            counts["alert"] += 1 if alert.type == "alert" else -1
+            out.append(alert.to_dict())
     call = {"id": call_id, "status": "ended", "duration": round(duration, 3), **engine.call_fields(),
             "counts": dict(counts)}
     out.append({"type": "call_ended", "t": round(duration, 3), "call": call})
     return out
 
 
-def _transcribe(monitor: CallMonitor, segments: list[Segment], transcribe: object) -> list[Event]:
+def _transcribe(monitor: CallMonitor, segments: list[Segment], transcribe: object) -> list[TextEvent]:
     if not segments:
         return []
-    out: list[Event] = []
+    out: list[TextEvent] = []
     results = transcribe(segments)  # type: ignore[operator]
     for seg, (text, words, language) in zip(segments, results, strict=True):
         out.extend(monitor.add_transcript(seg.leg, seg.start_s, seg.end_s, text, words, language))
@@ -163,8 +170,7 @@ def run(args: argparse.Namespace) -> int:
         # What is printed is what a store keeps after the call: utterances in their final, redacted form.
         call_id = (args.call or args.customer).stem
         seconds = len(customer) / RATE
-        triaged = triage([ev.to_dict() for ev in events], call_id=call_id, asr=transcribe is not None,
-                         duration=seconds)
+        triaged = triage(events, call_id=call_id, asr=transcribe is not None, duration=seconds)
         for d in apply_redactions(triaged):
             if args.all_events or d["type"] not in INTERNAL:
                 out.write(json.dumps(d, ensure_ascii=False) + "\n")

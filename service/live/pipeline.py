@@ -1,5 +1,9 @@
-"""The live path of one call: decoded audio -> CallMonitor -> events stamped with the call id -> alerts ->
-hub and store; plus the call's lifecycle (``call_started`` / ``call_updated`` / ``call_ended``).
+"""The live path of one call: decoded audio -> CallMonitor -> typed events, each in a ``CallEvent`` (the call id,
+the call's clock) -> alerts -> hub and store; plus the call's lifecycle (``call_started`` / ``call_updated`` /
+``call_ended``). Nothing here makes a dict of an event: its wire form is made once, where it leaves.
+
+Each analysis step (a chunk of audio analysed, a transcript read, a lifecycle change) goes out as one unit: every
+event once to the hub, in order, and one writer item with what the store may keep of it (``_send``).
 
 ``Runtime`` holds what all calls share (hub, writer, transcription, counters); ``LiveCall`` is one call.
 Everything runs on the event loop except blocking work, which goes to the writer or the ASR thread.
@@ -10,21 +14,22 @@ inline on each chunk, which keeps events in order without a queue per call.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from audio.events import RATE
 from service.analysis.alerts import AlertEngine
-from service.analysis.monitor import CallMonitor, Event, MonitorSettings, Segment
-from service.analysis.redaction import HeldUtterances
+from service.analysis.monitor import CallMonitor, MonitorSettings, Segment
+from service.analysis.redaction import HeldUtterances, UtteranceRedacted
+from service.analysis.text_events import UtteranceEvent
 from service.analysis.text_rules import TextRules
+from service.analysis.wire import CallChanged, CallEvent, Clock, Gap, Observation, call_clock
 from service.core.settings import Settings
 from service.fanout.hub import Hub
 from service.ingest.audiohook import NonceCache
@@ -54,8 +59,9 @@ ASR_DRAIN_S = 20.0
 GAP_AS_SILENCE = RATE
 """Gaps up to this many samples are analysed as silence (cheap, and exact for the detectors); longer ones only
 move the call's clock, so an hour's gap costs nothing and each skipped stretch is at least a second."""
-SHIFTED = ("t", "start", "end")
-"""Event fields that are points in call time (the others, such as ``duration``, are lengths)."""
+
+Outgoing = tuple[CallEvent, float | None]
+"""An event of a step on its way out, with where the utterance starts (monitor s) when its storing must wait."""
 
 MonitorFactory = Callable[[CallStart], CallMonitor]
 Submit = Callable[["LiveCall", Segment], "asyncio.Future[Any] | None"]
@@ -156,6 +162,9 @@ class LiveCall:
         self._gap_at: list[float] = []
         self._gap_total: list[float] = []
         """Monitor time (s) where each skipped gap starts, and the seconds skipped up to and including it."""
+        self._call_clock: Clock | None = None
+        """Monitor time to call time once a gap was skipped (None before: they are the same). Each gap makes a
+        new one, so an event's wire form, made later, still reads the clock of its own moment."""
         self.monitor = runtime.monitor_factory(start)
         self.alerts = AlertEngine(self.id, asr=runtime.submit is not None)
         self.counts: Counter[str] = Counter()
@@ -193,10 +202,11 @@ class LiveCall:
     def begin(self) -> None:
         self._lifecycle("call_started")
 
-    def _lifecycle(self, kind: str, **extra: Any) -> None:
+    def _lifecycle(self, kind: Literal["call_started", "call_updated", "call_ended"],
+                   reason: str | None = None) -> None:
         call = self.call_object()
-        self.rt.writer.db("call", call)
-        self._publish({"type": kind, "call_id": self.id, "t": self.t, "call": call, **extra})
+        self._send([(CallEvent(self.id, CallChanged(kind, self.t, call, reason)), None)], call,
+                   everything=kind == "call_ended")
 
     def _spend(self, samples: int) -> None:
         """Count audio against the call's clock: a sender may not run ahead of real time by more than the
@@ -224,21 +234,10 @@ class LiveCall:
         start = self.t
         self._gap_at.append(self.samples / RATE)
         self._gap_total.append((self._gap_total[-1] if self._gap_total else 0.0) + gap.samples / RATE)
+        self._call_clock = call_clock(tuple(self._gap_at), tuple(self._gap_total))
         self.skipped += gap.samples
         self.rt.stats.audio_seconds += gap.samples / RATE
-        self._publish({"type": "gap", "call_id": self.id, "start": start, "duration": round(gap.samples / RATE, 3),
-                       "t": self.t})
-
-    def _call_time(self, monitor_s: float) -> float:
-        """Monitor time (which never saw the skipped gaps) as call time."""
-        i = bisect.bisect_right(self._gap_at, monitor_s)
-        return round(monitor_s + (self._gap_total[i - 1] if i else 0.0), 3)
-
-    def _publish(self, ev: dict[str, Any]) -> None:
-        self.rt.hub.publish(ev, self.agent_id)
-        self.rt.writer.db("events", (self.id, self._seq, [ev]))
-        self._seq += 1
-        self.rt.stats.events += 1
+        self._send([(CallEvent(self.id, Gap(start, round(gap.samples / RATE, 3), self.t)), None)], None)
 
     def feed(self, audio: CallAudio) -> None:
         """One aligned chunk of both legs. Raises IngestError (1011) if the analysis itself fails."""
@@ -276,68 +275,74 @@ class LiveCall:
         st.audio_seconds += len(c) / RATE
         self.samples += len(c)
         self._emit(events)
-        self._store_settled()
         self._transcribe(segments)
-
-    def _hold_for_redaction(self, ev: Any, d: dict[str, Any]) -> bool:
-        """Show an utterance now but store it only once the number it may end with is over (``_store_settled``),
-        so the store never keeps digits that later words show to be a card number."""
-        if d["type"] == "utterance_redacted":
-            self.held.revise(d)
-            return False
-        redactor = self.monitor.redactor
-        if d["type"] != "utterance" or redactor is None or not redactor.pending(ev.leg, ev.start, self.monitor.time_s):
-            return False
-        self.rt.hub.publish(d, self.agent_id)
-        self.held.hold(self._seq, d, ev.start, self.monitor.time_s)
-        self._seq += 1
-        self.rt.stats.events += 1
-        return True
-
-    def _store_settled(self, *, everything: bool = False) -> None:
-        if not len(self.held):
-            return
-        redactor = self.monitor.redactor
-        released = self.held.release(redactor.pending if redactor else None, self.monitor.time_s,
-                                     everything=everything)
-        for seq, ev in released:
-            self.rt.writer.db("events", (self.id, seq, [ev]))
-        st = self.rt.stats
-        st.redaction_held += len(released)
-        st.redaction_hold_s_max = max(st.redaction_hold_s_max, max(self.held.delays, default=0.0))
 
     def update_language(self, language: str) -> None:
         self.language = language
         self._lifecycle("call_updated")
 
-    def _emit(self, events: list[Event] | list[Any]) -> None:
-        changed = False
+    def _emit(self, events: Sequence[Observation]) -> None:
+        """One step's observations, each followed by the alerts it brought; when those changed the call's score
+        or flags, one ``call_updated`` goes before the first of them, so a screen knows the call its alert is
+        about (the call object is the one after the whole step)."""
+        out: list[Outgoing] = []
+        changed_at: int | None = None
         for ev in events:
-            d = ev.to_dict()
-            d["call_id"] = self.id
-            if self._gap_at:
-                for key in SHIFTED:
-                    value = d.get(key)
-                    if isinstance(value, float | int):
-                        d[key] = self._call_time(float(value))
-            kind = str(d["type"])
-            if kind not in INTERNAL and kind != "prosody":
-                self.counts[kind] += 1
-            if not self._hold_for_redaction(ev, d):
-                self._publish(d)
+            wrapped = CallEvent(self.id, ev, self._call_clock)
+            if ev.type not in INTERNAL and ev.type != "prosody":
+                self.counts[ev.type] += 1
+            out.append((wrapped, self._storing_waits(ev)))
             before = (self.alerts.score, self.alerts.flagged)
-            for alert in self.alerts.observe(d):
-                alert["call_id"] = self.id
-                if alert["type"] == "alert":
-                    self.counts["alert"] += 1
-                    self.rt.stats.alerts[alert["rule"]] += 1
-                else:
-                    self.counts["alert"] -= 1
-                    self.rt.stats.alerts[alert["rule"]] -= 1
-                self._publish(alert)
-            changed = changed or before != (self.alerts.score, self.alerts.flagged)
-        if changed:
-            self._lifecycle("call_updated")
+            alerts = self.alerts.observe(ev, clock=self._call_clock, cite=wrapped)
+            if changed_at is None and before != (self.alerts.score, self.alerts.flagged):
+                changed_at = len(out)
+            for alert in alerts:
+                sign = 1 if alert.type == "alert" else -1
+                self.counts["alert"] += sign
+                self.rt.stats.alerts[alert.rule] += sign
+                out.append((CallEvent(self.id, alert), None))  # already on the call's clock
+        call = None
+        if changed_at is not None:
+            call = self.call_object()
+            out.insert(changed_at, (CallEvent(self.id, CallChanged("call_updated", self.t, call)), None))
+        self._send(out, call)
+
+    def _storing_waits(self, ev: Observation) -> float | None:
+        """For an utterance that may end with the first digits of a longer number: where it starts (monitor s),
+        so that it is shown now but stored only once the number is over and the redactor has had its say. The
+        store never keeps digits that later words show to be a card number."""
+        redactor = self.monitor.redactor
+        if isinstance(ev, UtteranceEvent) and redactor is not None \
+                and redactor.pending(ev.leg, ev.start, self.monitor.time_s):
+            return ev.start
+        return None
+
+    def _send(self, out: Sequence[Outgoing], call: dict[str, Any] | None, *, everything: bool = False) -> None:
+        """A step on its way out: each event once to the hub, in order, numbered in that order; then one writer
+        item with what the store may keep now (the step's events but the utterances whose storing waits, the
+        waiting ones that settled, all of them with ``everything``) and ``call``, the call row, if it changed."""
+        stored: list[tuple[int, CallEvent]] = []
+        now = self.monitor.time_s
+        for ev, waits_from in out:
+            seq, self._seq = self._seq, self._seq + 1
+            self.rt.hub.publish(ev, self.agent_id)
+            if waits_from is not None:
+                self.held.hold(seq, ev.wire, waits_from, now)
+                continue
+            if isinstance(ev.event, UtteranceRedacted):
+                self.held.revise(ev.wire)
+            stored.append((seq, ev))
+        self.rt.stats.events += len(out)
+        if len(self.held):
+            redactor = self.monitor.redactor
+            released = self.held.release(redactor.pending if redactor else None, now, everything=everything)
+            stored += [(seq, CallEvent.from_wire(wire)) for seq, wire in released]
+            stored.sort(key=lambda item: item[0])
+            st = self.rt.stats
+            st.redaction_held += len(released)
+            st.redaction_hold_s_max = max(st.redaction_hold_s_max, max(self.held.delays, default=0.0))
+        if stored or call is not None:
+            self.rt.writer.step(self.id, stored, call)
 
     def _transcribe(self, segments: list[Segment]) -> None:
         submit = self.rt.submit
@@ -367,7 +372,6 @@ class LiveCall:
             log.exception("turning a transcript of call %s into events failed", self.id)
             return
         self._emit(events)
-        self._store_settled()
 
     def _record(self, rows: np.ndarray[Any, np.dtype[np.int16]]) -> None:
         if self.recorder is None:
@@ -410,9 +414,8 @@ class LiveCall:
         finally:
             self.ended = time.time()
             self.status = "failed" if failed else "ended"
-            self._store_settled(everything=True)
             self._flush_recording()
-            self._lifecycle("call_ended", reason=reason)
+            self._lifecycle("call_ended", reason)  # with every utterance whose storing still waited
             self._finish_recording()  # after the row it updates, which call_ended rewrites
             self.rt.hub.end_call(self.id)
             self.rt.calls.pop(self.id, None)
@@ -434,4 +437,3 @@ class LiveCall:
                 writer.store.write([("recording", (call_id, str(path)))])
 
         writer.io(finish)
-
