@@ -47,6 +47,11 @@ _TRANSCRIPT_INSERT = 'INSERT INTO transcripts (call_id, leg, start, "end", text,
 ORPHANED = ("status = 'live' AND (worker IS NOT NULL AND worker <> ? AND worker NOT IN "
             "(SELECT id FROM workers WHERE last_seen >= ?) OR ? AND (worker IS NULL OR worker = ?))")
 
+ENDED = ("ended", "interrupted", "failed")
+"""The statuses of a call that is over: its derived metrics are made when its row first says so (and again if
+it is written again)."""
+_STATUS = CALL_COLUMNS.index("status")
+
 MAX_SESSIONS = 1000
 """Sessions one call id may have; past that, reusing it is refused (a sender stuck in a retry loop)."""
 
@@ -106,6 +111,12 @@ class Cursor(Protocol):
 @dataclass(slots=True)
 class _CallRow:
     values: list[Any]
+    team: str | None = None
+    """The agent's team, where the call object says (from the ingest's metadata)."""
+
+    @property
+    def ended(self) -> bool:
+        return self.values[_STATUS] in ENDED
 
 
 @dataclass(slots=True)
@@ -125,6 +136,11 @@ class _RecordingRow:
 
 
 _Unit = _CallRow | _EventRow | _RecordingRow
+
+
+def _call_row(call: Row, worker: str | None) -> _CallRow:
+    team = call.get("team")
+    return _CallRow(_call_values(call, worker), team if isinstance(team, str) and team else None)
 
 
 def _call_values(call: Row, worker: str | None) -> list[Any]:
@@ -273,12 +289,21 @@ class SqlStore:
             for unit in units:
                 try:
                     with self._savepoint(cur):
-                        self._apply(cur, [unit])
+                        self._apply(cur, [unit], derive=False)
                 except Exception as e:
                     if transient(e):
                         raise
                     skipped += 1
                     log.error("skipped a row the database refused (%s): %s", _unit_name(unit), _first_line(e))
+            ended = _ended(units)
+            if ended:
+                try:
+                    with self._savepoint(cur):
+                        self._calls_ended(cur, ended)
+                except Exception as e:
+                    if transient(e):
+                        raise
+                    log.error("could not derive the metrics of %d ended calls: %s", len(ended), _first_line(e))
         return skipped
 
     def _units(self, ops: Sequence[tuple[str, Any]]) -> tuple[list[_Unit], int]:
@@ -288,7 +313,7 @@ class SqlStore:
         for name, arg in ops:
             try:
                 if name == "call":
-                    units.append(_CallRow(_call_values(arg, self.worker_id)))
+                    units.append(_call_row(arg, self.worker_id))
                     continue
                 if name == "recording":
                     units.append(_RecordingRow(arg[0], arg[1]))
@@ -296,7 +321,7 @@ class SqlStore:
                 if name == "step":
                     call_id, events, call = arg
                     if call is not None:
-                        units.append(_CallRow(_call_values(call, self.worker_id)))
+                        units.append(_call_row(call, self.worker_id))
                 elif name == "events":
                     call_id, first_seq, evs = arg
                     events = [(first_seq + i, ev) for i, ev in enumerate(evs)]
@@ -315,9 +340,10 @@ class SqlStore:
                               _first_line(e))
         return units, skipped
 
-    def _apply(self, cur: Cursor, units: Sequence[_Unit]) -> None:
+    def _apply(self, cur: Cursor, units: Sequence[_Unit], *, derive: bool = True) -> None:
         """Write ``units`` in order. Runs of events become one insert per table; only a redaction (which
-        rewrites utterances stored before it) waits for the events ahead of it."""
+        rewrites utterances stored before it) waits for the events ahead of it. ``derive``: then make the
+        derived rows of the calls whose row says they ended (``_calls_ended``), from everything written."""
         events: list[_EventRow] = []
         for unit in units:
             if isinstance(unit, _EventRow):
@@ -333,6 +359,16 @@ class SqlStore:
             else:
                 cur.execute(self.q("UPDATE calls SET recording = ? WHERE id = ?"), (unit.path, unit.call_id))
         self._insert_events(cur, events)
+        ended = _ended(units) if derive else {}
+        if ended:
+            self._calls_ended(cur, ended)
+
+    def _calls_ended(self, cur: Cursor, calls: dict[str, str | None]) -> None:
+        """Calls (id: team from the call object, or None) whose row has just said they are over, with all their
+        events written: the place for rows derived from a whole call (``coaching.CoachingStore``)."""
+
+    def _line_redacted(self, cur: Cursor, call_id: str) -> None:
+        """A stored transcript line of ``call_id`` got its redacted text (``_replace_utterance``)."""
 
     def _insert_events(self, cur: Cursor, rows: Sequence[_EventRow]) -> None:
         if not rows:
@@ -354,6 +390,7 @@ class SqlStore:
                         (json.dumps(replaced(json.loads(body), redaction)), call_id, seq))
         cur.execute(self.q("UPDATE transcripts SET text = ? WHERE call_id = ? AND leg = ? AND start = ?"),
                     (redaction["text"], call_id, redaction["leg"], redaction["start"]))
+        self._line_redacted(cur, call_id)
 
     def claim_call(self, call: Row) -> str:
         """Store a new call's first row under an id no call has had: ``call["id"]`` itself, else the next of
@@ -433,6 +470,8 @@ class SqlStore:
                                    "ON CONFLICT (call_id, seq) DO NOTHING"),
                             (call_id, 0 if last_seq is None else last_seq + 1, ended.type, ended.t, ended.json))
                 closed.append(call)
+            if closed:
+                self._calls_ended(cur, {c["id"]: None for c in closed})
             if startup:
                 cur.execute(self.q("DELETE FROM workers WHERE last_seen < ? OR id = ?"), (cutoff, worker_id))
             else:
@@ -511,6 +550,11 @@ class SqlStore:
                                "AND ended IS NOT NULL AND ended < ?"), (before,))
             rows = cur.fetchall()
         return [(r[0], r[1]) for r in rows]
+
+
+def _ended(units: Sequence[_Unit]) -> dict[str, str | None]:
+    """The calls whose row in ``units`` says they are over, with the team their call object named."""
+    return {u.values[0]: u.team for u in units if isinstance(u, _CallRow) and u.ended}
 
 
 def _unit_name(unit: _Unit) -> str:

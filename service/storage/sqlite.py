@@ -12,7 +12,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from service.storage.coaching import CoachingStore
+from service.storage.fulltext import fts5_query, indexed
 from service.storage.sql import (
     CALL_COLUMNS,
     MAX_SESSIONS,
@@ -20,7 +23,6 @@ from service.storage.sql import (
     CallLive,
     Cursor,
     Row,
-    SqlStore,
     interrupted,
     previous_session,
     session_ids,
@@ -59,10 +61,45 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE workers (id TEXT PRIMARY KEY, started REAL NOT NULL, last_seen REAL NOT NULL);
     CREATE INDEX calls_live ON calls (worker) WHERE status = 'live';
     """,
+    # 3: coaching across calls (service.storage.coaching, docs/coaching.md). Teams; per-call metrics derived when
+    # a call ends, with its review state; notes at a moment and their acknowledgement; incidents; the full-text
+    # index of the redacted transcript lines (their stems, see service.storage.fulltext; rowid = transcripts').
+    """
+    CREATE TABLE agent_teams (agent_id TEXT PRIMARY KEY, team TEXT NOT NULL, source TEXT NOT NULL,
+                              updated REAL NOT NULL);
+    CREATE INDEX agent_teams_team ON agent_teams (team, agent_id);
+    CREATE TABLE call_metrics (
+        call_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, language TEXT NOT NULL, lang TEXT NOT NULL,
+        started REAL NOT NULL, ended REAL, day INTEGER NOT NULL, duration REAL NOT NULL, status TEXT NOT NULL,
+        escalation_score INTEGER NOT NULL, flagged INTEGER NOT NULL,
+        agent_talk_s REAL NOT NULL, customer_talk_s REAL NOT NULL, interruptions INTEGER NOT NULL,
+        dead_air INTEGER NOT NULL, dead_air_s REAL NOT NULL, monologues INTEGER NOT NULL, fast_speech INTEGER NOT NULL,
+        voice_rising INTEGER NOT NULL, escalations INTEGER NOT NULL, answered INTEGER NOT NULL,
+        raised_after INTEGER NOT NULL, alerts INTEGER NOT NULL,
+        review TEXT NOT NULL DEFAULT 'new', review_updated REAL, reviewed_by TEXT);
+    CREATE INDEX call_metrics_agent ON call_metrics (agent_id, started);
+    CREATE INDEX call_metrics_started ON call_metrics (started, call_id);
+    CREATE INDEX call_metrics_queue ON call_metrics (flagged, review, started);
+    CREATE INDEX alerts_rule ON alerts (rule, call_id);
+    ALTER TABLE notes ADD COLUMN t REAL;
+    ALTER TABLE notes ADD COLUMN acknowledged_at REAL;
+    CREATE INDEX notes_call ON notes (call_id, id);
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT, agent_id TEXT NOT NULL, t REAL, category TEXT NOT NULL,
+        severity TEXT NOT NULL, what_happened TEXT NOT NULL, outcome TEXT NOT NULL, follow_up TEXT NOT NULL,
+        author TEXT NOT NULL, created REAL NOT NULL);
+    CREATE INDEX incidents_created ON incidents (created);
+    CREATE INDEX incidents_call ON incidents (call_id);
+    CREATE VIRTUAL TABLE transcript_fts USING fts5 (terms, tokenize = 'porter unicode61 remove_diacritics 2');
+    """,
 )
 
 
-class Store(SqlStore):
+COACHING_VERSION = 3
+"""The migration that made ``call_metrics``: calls that ended before it get their rows once it has run."""
+
+
+class Store(CoachingStore):
     def __init__(self, url: str, *, worker_id: str | None = None, clock: Callable[[], float] | None = None) -> None:
         """``worker_id``: the worker whose calls this store writes (recorded as their owner while live).
         ``clock``: "now" in Unix seconds (None: the machine's clock); see ``SqlStore``."""
@@ -90,7 +127,31 @@ class Store(SqlStore):
             current = row[0] or 0
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 self._db.executescript(f"BEGIN; {script}; INSERT INTO schema_version VALUES ({version}); COMMIT;")
-            return len(MIGRATIONS)
+        if current < COACHING_VERSION <= len(MIGRATIONS):
+            self.derive_missing()
+        return len(MIGRATIONS)
+
+    # -- full text: FTS5 rows of each line's terms, rowid = the line's rowid in transcripts (not aliased by a
+    # column, so a VACUUM could renumber them: callwatch never runs one, and neither should an operator).
+
+    def _text_hits(self, q: str) -> tuple[str, list[Any]] | None:
+        match = fts5_query(q)
+        if match is None:
+            return None
+        # SQLite takes the bare columns of a MIN() aggregate from the row that has the minimum.
+        return ('SELECT t.call_id AS call_id, MIN(t.start) AS start, t.leg AS leg, t."end" AS "end", t.text AS text '
+                "FROM transcripts t WHERE t.rowid IN (SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH ?) "
+                "GROUP BY t.call_id", [match])
+
+    def _index_lines(self, cur: Cursor, call_id: str) -> None:
+        self._unindex_lines(cur, call_id)
+        cur.execute("SELECT rowid, text FROM transcripts WHERE call_id = ?", (call_id,))
+        cur.executemany("INSERT INTO transcript_fts (rowid, terms) VALUES (?, ?)",
+                        [(rowid, indexed(text)) for rowid, text in cur.fetchall()])
+
+    def _unindex_lines(self, cur: Cursor, call_id: str) -> None:
+        cur.execute("DELETE FROM transcript_fts WHERE rowid IN (SELECT rowid FROM transcripts WHERE call_id = ?)",
+                    (call_id,))
 
     @contextmanager
     def _reading(self) -> Iterator[Cursor]:
