@@ -65,6 +65,8 @@ Outgoing = tuple[CallEvent, float | None]
 
 MonitorFactory = Callable[[CallStart], CallMonitor]
 Submit = Callable[["LiveCall", Segment], "asyncio.Future[Any] | None"]
+CLAIM_SETTLE_S = 2.0
+"""How long a new session waits for this worker's queued rows before an id that reads as live is refused."""
 
 
 class Stats:
@@ -117,12 +119,17 @@ class Runtime:
             # The client ended that session and reconnects at once (AudioHook answers `close` with `closed` while
             # the call is still being finished): this session follows it as ``id~N`` once it is stored as ended.
             await earlier.close()
-            await self.writer.flush()
         if start.call_id in self.calls:
             raise IngestError("call_live", f"call {start.call_id} is already streaming", CLOSE_POLICY)
         call = LiveCall(self, start)
         try:
-            claimed = await asyncio.to_thread(self.writer.store.claim_call, call.call_object())
+            try:
+                claimed = await asyncio.to_thread(self.writer.store.claim_call, call.call_object())
+            except CallLive:
+                # Live in the store but not here: perhaps a session of this worker that has just ended, whose
+                # last row is still queued. Once the queue is written, only another worker's call is live.
+                await self.writer.settle(CLAIM_SETTLE_S)
+                claimed = await asyncio.to_thread(self.writer.store.claim_call, call.call_object())
         except CallLive as e:
             raise IngestError("call_live", str(e), CLOSE_POLICY) from None
         except Exception:
