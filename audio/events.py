@@ -1,7 +1,7 @@
 """Typed observations the per-call core emits.
 
 Times inside are sample counts at the analysis rate (8 kHz); ``to_dict`` turns them into the seconds of the
-public contract (SPEC.md). ``t`` is the amount of call audio consumed when the event became known, so
+public contract (docs/integration.md). ``t`` is the amount of call audio consumed when the event became known, so
 ``t - start`` is an honest detection delay.
 """
 

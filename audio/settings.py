@@ -1,4 +1,4 @@
-"""Every detection threshold as a named, documented setting. Defaults and their sources: NOTES.md."""
+"""Every detection threshold as a named, documented setting. Defaults and their sources: docs/detectors.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The naive monitor NOTES.md measures the floor with: raw webrtcvad overlap, level jumps, joint silence.
+"""The naive monitor, the floor any detector must beat: raw webrtcvad overlap, level jumps, joint silence.
 
 Kept deliberately simple, so the detectors' gains over it are visible in the same run on the same data.
 """

@@ -52,7 +52,7 @@ RULES: dict[str, Rule] = {r.name: r for r in (
 )}
 
 FAST_WPM = 185.0
-"""Normal conversational pace is ~120-180 wpm (NOTES.md); a little above that before nagging."""
+"""Normal conversational pace is ~120-180 wpm (docs/detectors.md); a little above that before nagging."""
 EMPATHY_WINDOW_S = 20.0
 """How long after a customer escalation the agent has to acknowledge it before ``no_empathy`` fires."""
 UPSET_WINDOW_S = 30.0

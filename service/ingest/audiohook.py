@@ -1,4 +1,5 @@
-"""``/v1/ingest/audiohook``: Genesys Cloud AudioHook Monitor, protocol v2 (research/protocols.md §2).
+"""``/v1/ingest/audiohook``: Genesys Cloud AudioHook Monitor, protocol v2
+(https://developer.genesys.cloud/devapps/audiohook/protocol-reference).
 
 The server side of the session as a sans-I/O parser (``service.ingest.common.Parser``): ``receive`` returns
 the messages to send, the call events for the pipeline and when to close. Audio is PCMU (or L16) stereo,

@@ -1,4 +1,4 @@
-"""``/v1/ingest/native``: a JSON ``start``, binary interleaved sample frames, a JSON ``stop`` (SPEC.md)."""
+"""``/v1/ingest/native``: a JSON ``start``, binary interleaved sample frames, a JSON ``stop`` (docs/integration.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``/v1/ingest/twilio``: Twilio Media Streams, ``<Start><Stream track="both_tracks">``.
 
-See research/protocols.md §1.
+Twilio's reference: https://www.twilio.com/docs/voice/media-streams/websocket-messages
 
 Both tracks arrive as separate 20 ms mu-law ``media`` messages on one socket: ``inbound`` is the customer,
 ``outbound`` the agent. They are aligned by ``media.timestamp`` (milliseconds of stream time), never by

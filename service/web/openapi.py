@@ -26,7 +26,7 @@ def spec(version: str = "0.1.0") -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "callwatch", "version": version,
                  "description": "Live call coaching. Websocket endpoints (ingest, subscribers) are described "
-                                "in docs/SPEC.md; this covers the HTTP API."},
+                                "in docs/integration.md; this covers the HTTP API."},
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "token from `callwatch token`"}}},
         "paths": {
