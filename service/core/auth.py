@@ -38,6 +38,8 @@ class Claims:
     role: Role
     agent_id: str | None
     exp: int
+    teams: tuple[str, ...] | None = None
+    """A supervisor scoped to these teams sees only their agents (None: every agent)."""
 
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
@@ -56,7 +58,7 @@ def _sign(secret: str, body: str) -> str:
 
 
 def issue(secret: str, role: Role, agent_id: str | None = None, ttl_s: int = 12 * 3600,
-          now: float | None = None) -> str:
+          now: float | None = None, teams: tuple[str, ...] | None = None) -> str:
     if not secret:
         raise ValueError("cannot sign a token without a secret")
     if role not in ROLES:
@@ -67,6 +69,8 @@ def issue(secret: str, role: Role, agent_id: str | None = None, ttl_s: int = 12 
     payload: dict[str, object] = {"role": role, "exp": exp}
     if agent_id:
         payload["agent_id"] = agent_id
+    if teams is not None:
+        payload["teams"] = list(teams)
     body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
     return f"{body}.{_sign(secret, body)}"
 
@@ -93,7 +97,11 @@ def verify(secret: str, token: str, now: float | None = None) -> Claims:
         raise AuthError("token expired")
     if role == "agent" and not agent_id:
         raise AuthError("agent token without agent id")
-    return Claims(role=cast(Role, role), agent_id=agent_id, exp=exp)
+    teams = payload.get("teams")
+    if teams is not None and not (isinstance(teams, list) and all(isinstance(t, str) for t in teams)):
+        raise AuthError("malformed token")
+    return Claims(role=cast(Role, role), agent_id=agent_id, exp=exp,
+                  teams=None if teams is None else tuple(teams))
 
 
 MISSING = "missing token: send Authorization: Bearer <token>"

@@ -230,6 +230,9 @@ class CoachingStore(SqlStore):
     def _unindex_lines(self, cur: Cursor, call_id: str) -> None:
         """Remove the full-text rows of ``call_id``'s lines (before the lines themselves go)."""
 
+    def _purge_index(self, cur: Cursor) -> None:
+        """After an erasure: make sure no part of the full-text index still holds the erased words."""
+
     # -- derived rows, made as calls end --------------------------------------------------------------------
 
     def _calls_ended(self, cur: Cursor, calls: dict[str, str | None]) -> None:
@@ -674,6 +677,7 @@ class CoachingStore(SqlStore):
                 cur.execute(self.q(f"DELETE FROM {table} WHERE call_id = ?"), (call_id,))
                 counts[table] = cur.rowcount
             cur.execute(self.q("DELETE FROM calls WHERE id = ?"), (call_id,))
+            self._purge_index(cur)
             if keep_incidents:
                 cur.execute(self.q("UPDATE incidents SET call_id = NULL, t = NULL WHERE call_id = ?"), (call_id,))
                 kept, deleted = cur.rowcount, 0

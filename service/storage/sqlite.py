@@ -153,6 +153,11 @@ class Store(CoachingStore):
         cur.execute("DELETE FROM transcript_fts WHERE rowid IN (SELECT rowid FROM transcripts WHERE call_id = ?)",
                     (call_id,))
 
+    def _purge_index(self, cur: Cursor) -> None:
+        # FTS5 keeps a deleted row's terms in its index segments until they are merged (SQLite 3.40 has no
+        # secure-delete option): merging them all drops the erased words; secure_delete zeroes the pages freed.
+        cur.execute("INSERT INTO transcript_fts (transcript_fts) VALUES ('optimize')")
+
     @contextmanager
     def _reading(self) -> Iterator[Cursor]:
         with self._lock:

@@ -29,6 +29,7 @@ from service.live.priority import run_lowered
 from service.storage import recording
 from service.storage.backends import CallStore, open_store
 from service.storage.writer import Writer
+from service.web import coaching as coaching_api
 from service.web import rest as http_api
 from service.web import subscribers as ws_subscribe
 from service.web.openapi import spec
@@ -245,6 +246,7 @@ def create_app(settings: Settings, *, submit: Submit | None = None) -> Starlette
         Route("/healthz", http_api.healthz),
         Route("/metrics", http_api.metrics),
         Route("/openapi.json", openapi),
+        *coaching_api.routes(),
         *page_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_api.http_error})
