@@ -81,3 +81,38 @@ async def test_audiohook_without_credentials_is_refused(server: Server) -> None:
     with pytest.raises(InvalidStatus):
         async with connect(f"{server.ws}/v1/ingest/audiohook"):
             pass
+
+
+TRAVERSALS = ["/static/../app.py", "/static/js/../../app.py", "/static/..%2fapp.py", "/static/%2e%2e/app.py",
+              "/static/%2e%2e%2fapp.py", "/static/js/%2e%2e%2f%2e%2e%2fapp.py", "/static/..%5capp.py",
+              "/static/%252e%252e%252fapp.py", "/static//etc/passwd", "/static/../../../../../../etc/passwd"]
+"""Paths out of the static folder as a client may send them: raw, percent-encoded, doubly encoded. The folder
+sits beside ``service/web/app.py``, which is what ``..`` would reach."""
+
+
+async def raw_get(port: int, path: str) -> tuple[int, bytes]:
+    """A GET of ``path`` exactly as written: HTTP clients (httpx among them) resolve ``..`` before sending."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+async def test_no_path_leaves_the_static_folder(server: Server, path: str) -> None:
+    status, body = await raw_get(server.port, path)
+    assert status in (400, 404), (path, status, body[:200])
+    assert b"import" not in body and b"root:" not in body, path
+    if status == 404:  # the app's own answer (a 400 comes from the HTTP parser, before the app)
+        assert json.loads(body) == {"error": "Not Found", "status": 404}, path
+
+
+async def test_the_raw_request_reaches_the_static_files(server: Server) -> None:
+    """The check above is worth something only if a raw request is served like any other."""
+    status, body = await raw_get(server.port, "/static/js/dom.js")
+    assert status == 200 and b"export function" in body
