@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from service.analysis.wire import CallChanged, CallEvent
 from service.fanout.hub import Hub
 from tests.service.conftest import Server, dev_call, make_settings, native_call, running
 
@@ -108,24 +109,41 @@ async def _until_listening(server: Server, call_id: str) -> None:
             await asyncio.sleep(0.01)
 
 
+def event(kind: str, n: int = 0) -> CallEvent:
+    return CallEvent.from_wire({"type": kind, "call_id": "c", "id": str(n)})
+
+
 def test_hub_cuts_off_a_subscriber_that_falls_behind_without_waiting() -> None:
     async def scenario() -> None:
         hub = Hub(queue_size=3)
         slow = hub.subscribe("supervisor")
         fast = hub.subscribe("supervisor")
         for i in range(4):
-            hub.publish({"type": "alert", "call_id": "c", "id": str(i)}, "a")
+            hub.publish(event("alert", i), "a")
             if i < 3:
                 assert (await fast.queue.get()) is not None
         assert slow.cut_off and slow.queue.get_nowait() is None and slow.queue.empty()
-        assert not fast.cut_off and hub.cut_off == 1
-        hub.publish({"type": "alert", "call_id": "c", "id": "4"}, "a")
+        assert not fast.cut_off and hub.stats().cut_off == 1
+        hub.publish(event("alert", 4), "a")
         assert fast.queue.qsize() == 2 and slow.queue.empty()
         agent = hub.subscribe("agent", "ann")
-        hub.publish({"type": "prosody", "call_id": "c"}, "bob")
-        hub.publish({"type": "speech_start", "call_id": "c"}, "ann")
-        hub.publish({"type": "prosody", "call_id": "c"}, "ann")
+        hub.publish(event("prosody"), "bob")
+        hub.publish(event("speech_start"), "ann")
+        hub.publish(event("prosody"), "ann")
         assert agent.queue.qsize() == 1
+
+    asyncio.run(scenario())
+
+
+def test_every_screen_gets_the_one_event_serialised_once() -> None:
+    async def scenario() -> None:
+        hub = Hub()
+        screens = [hub.subscribe("supervisor"), hub.subscribe("agent", "ann"), hub.subscribe("supervisor")]
+        ev = CallEvent("c", CallChanged("call_started", 0.0, {"id": "c", "agent_id": "ann"}))
+        hub.publish(ev, "ann")
+        got = [s.queue.get_nowait() for s in screens]
+        assert all(g is ev for g in got)
+        assert got[0] is not None and got[0].json is got[1].json  # type: ignore[union-attr]
 
     asyncio.run(scenario())
 
