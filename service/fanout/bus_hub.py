@@ -27,7 +27,7 @@ from typing import Any
 
 from service.analysis.wire import CallChanged, CallEvent
 from service.fanout.bus import Bus, Subscription
-from service.fanout.hub import Fanout, Hub, HubStats, Listener, LiveCallView, as_call_event
+from service.fanout.hub import Fanout, Hub, HubStats, Listener, LiveCallView
 from service.fanout.redis_bus import open_bus
 
 log = logging.getLogger("callwatch.hub")
@@ -111,8 +111,7 @@ class BusHub(Hub):
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def publish(self, ev: CallEvent | dict[str, Any], agent_id: str) -> None:
-        ev = as_call_event(ev)
+    def publish(self, ev: CallEvent, agent_id: str) -> None:
         kind, call_id = ev.type, ev.call_id
         if kind == "call_started":
             self.own_calls.add(call_id)

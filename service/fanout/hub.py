@@ -93,7 +93,7 @@ class Fanout(ABC):
     def unsubscribe(self, sub: Subscriber) -> None: ...
 
     @abstractmethod
-    def publish(self, ev: CallEvent | dict[str, Any], agent_id: str) -> None:
+    def publish(self, ev: CallEvent, agent_id: str) -> None:
         """Deliver ``ev`` (one of ``agent_id``'s calls) to every subscriber that wants it; never waits."""
 
     @abstractmethod
@@ -137,11 +137,6 @@ class Fanout(ABC):
         """Stop whatever runs in the background; safe to call twice."""
 
 
-def as_call_event(ev: CallEvent | dict[str, Any]) -> CallEvent:
-    """An event still in its wire form (``dict``) as a ``CallEvent``: for publishers not yet passing types."""
-    return ev if isinstance(ev, CallEvent) else CallEvent.from_wire(ev)
-
-
 class Hub(Fanout):
     """Everything in this process: the embedded default, and the local half of ``BusHub``."""
 
@@ -162,8 +157,8 @@ class Hub(Fanout):
     def unsubscribe(self, sub: Subscriber) -> None:
         self._subs.discard(sub)
 
-    def publish(self, ev: CallEvent | dict[str, Any], agent_id: str) -> None:
-        self._deliver(as_call_event(ev), agent_id)
+    def publish(self, ev: CallEvent, agent_id: str) -> None:
+        self._deliver(ev, agent_id)
 
     def _deliver(self, ev: CallEvent, agent_id: str) -> None:
         for sub in tuple(self._subs):
