@@ -113,7 +113,7 @@ def generate(n: int, seed: int = 7) -> Iterator[tuple[dict[str, Any], list[dict[
                            "message": rule, "tip": "", "cause": {}, "t": round(rnd.uniform(0, duration), 3)})
         events.sort(key=lambda e: e["t"])
         score = min(100, score)
-        call = {"id": call_id, "agent_id": agent, "source": "twilio", "language": "ru" if ru else "en",
+        call: dict[str, Any] = {"id": call_id, "agent_id": agent, "source": "twilio", "language": "ru" if ru else "en",
                 "started": started, "ended": started + duration, "status": "ended", "duration": duration,
                 "escalation_score": score, "flagged": score >= 50, "flags": [], "counts": {}, "recording": None,
                 "worker": None}
@@ -309,12 +309,17 @@ def main() -> None:
     ap.add_argument("--naive-runs", type=int, default=5)
     ap.add_argument("--pg", default="", help="postgresql://... of a server to create a scratch database on")
     ap.add_argument("--sqlite-only", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the filled databases, and reuse them when they exist "
+                                                         "(SQLite in /tmp, PostgreSQL's scratch database)")
     args = ap.parse_args()
     results: dict[str, list[tuple[str, float, float, float | None, float | None]]] = {}
-    with tempfile.TemporaryDirectory(prefix="callwatch-analytics-") as tmp:
-        path = Path(tmp) / "bench.db"
+    with contextlib.ExitStack() as stack:
+        tmp = Path("/tmp") if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix="callwatch-analytics-")))
+        path = tmp / f"callwatch-analytics-{args.calls}.db"
         t0 = time.perf_counter()
-        fill_sqlite(path, args.calls)
+        if not path.exists():
+            fill_sqlite(path, args.calls)
         print(f"sqlite: {args.calls} calls filled in {time.perf_counter() - t0:.0f} s "
               f"({path.stat().st_size / 1e6:.0f} MB)", flush=True)
         store = open_store(f"sqlite:///{path}")
@@ -322,9 +327,10 @@ def main() -> None:
         results["sqlite"] = measure(store, args.runs, args.naive_runs)
         store.close()
     if args.pg and not args.sqlite_only:
-        with scratch_database(args.pg) as url:
+        with scratch_database(args.pg, args.keep) as (url, filled):
             t0 = time.perf_counter()
-            fill_postgres(url, args.calls)
+            if not filled:
+                fill_postgres(url, args.calls)
             print(f"postgresql: {args.calls} calls filled in {time.perf_counter() - t0:.0f} s", flush=True)
             pg = open_store(url)
             assert isinstance(pg, CoachingStore)
@@ -343,19 +349,29 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
+def scratch_database(server_url: str, keep: bool) -> Iterator[tuple[str, bool]]:
+    """A database of the benchmark's own on ``server_url``'s server, and whether it is filled already (kept)."""
     import psycopg
 
     name = "callwatch_analytics_bench"
     base = server_url.rsplit("/", 1)[0]
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if exists and not keep:
+            conn.execute(f"DROP DATABASE {name}")
+        if not (exists and keep):
+            conn.execute(f"CREATE DATABASE {name}")
+    filled = exists and keep
+    if filled:
+        with psycopg.connect(f"{base}/{name}") as conn:
+            filled = conn.execute("SELECT to_regclass('call_metrics') IS NOT NULL").fetchone() == (True,)
+            filled = filled and conn.execute("SELECT COUNT(*) > 0 FROM call_metrics").fetchone() == (True,)
     try:
-        yield f"{base}/{name}"
+        yield f"{base}/{name}", filled
     finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        if not keep:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 if __name__ == "__main__":

@@ -182,15 +182,6 @@ class Scope:
     agent_id: str | None = None
     teams: tuple[str, ...] | None = None
 
-    def where(self, column: str = "m.agent_id") -> tuple[str, list[Any]]:
-        if self.agent_id is not None:
-            return f"{column} = ?", [self.agent_id]
-        if self.teams is not None:
-            if not self.teams:
-                return "1 = 0", []
-            marks = ", ".join("?" * len(self.teams))
-            return f"{column} IN (SELECT agent_id FROM agent_teams WHERE team IN ({marks}))", list(self.teams)
-        return "", []
 
 
 @dataclass
@@ -219,10 +210,18 @@ class CoachingStore(SqlStore):
 
     # -- what a subclass provides -------------------------------------------------------------------------
 
-    def _text_hits(self, q: str) -> tuple[str, list[Any]] | None:
-        """SQL whose rows are ``(call_id, start, leg, "end", text)``: each call's earliest transcript line that
-        holds every word of ``q``; None when ``q`` has no word to look for (nothing matches)."""
+    def _line_match(self, q: str) -> tuple[str, list[Any]] | None:
+        """A condition on a transcript line ``t`` that holds when the line has every word of ``q``; None when
+        ``q`` has no word to look for (nothing matches)."""
         raise NotImplementedError
+
+    def _call_match(self, cur: Cursor, q: str) -> tuple[str, list[Any]] | None:
+        """A condition on a ``call_metrics`` row ``m`` that holds when one of its call's lines matches ``q``
+        (the plan is the database's to choose, where it can)."""
+        line = self._line_match(q)
+        if line is None:
+            return None
+        return f"EXISTS (SELECT 1 FROM transcripts t WHERE t.call_id = m.call_id AND {line[0]})", line[1]
 
     def _index_lines(self, cur: Cursor, call_id: str) -> None:
         """(Re)make the full-text rows of ``call_id``'s transcript lines, where the database needs that done."""
@@ -315,35 +314,54 @@ class CoachingStore(SqlStore):
                            f"({', '.join('?' * len(wanted))})"), wanted)
         return dict(cur.fetchall())
 
+    def _members(self, cur: Cursor, teams: Sequence[str]) -> list[str]:
+        """The agents in ``teams`` now. Queries take them as a list: ``agent_id IN (...)`` is one index range per
+        agent on both databases, where a subquery left SQLite scanning by time."""
+        if not teams:
+            return []
+        cur.execute(self.q(f"SELECT agent_id FROM agent_teams WHERE team IN ({', '.join('?' * len(teams))}) "
+                           "ORDER BY agent_id"), list(teams))
+        return [r[0] for r in cur.fetchall()]
+
+    @staticmethod
+    def _in(column: str, agents: Sequence[str]) -> tuple[str, list[Any]]:
+        return (f"{column} IN ({', '.join('?' * len(agents))})", list(agents)) if agents else ("1 = 0", [])
+
+    def _team_sql(self, cur: Cursor, team: str, column: str = "m.agent_id") -> tuple[str, list[Any]]:
+        return self._in(column, self._members(cur, [team]))
+
+    def _scope_sql(self, cur: Cursor, scope: Scope | None, column: str = "m.agent_id") -> tuple[str, list[Any]]:
+        if scope is None:
+            return "", []
+        if scope.agent_id is not None:
+            return f"{column} = ?", [scope.agent_id]
+        if scope.teams is not None:
+            return self._in(column, self._members(cur, scope.teams))
+        return "", []
+
     # -- search ----------------------------------------------------------------------------------------------
 
     def search(self, f: Filters, *, limit: int = 50, offset: int = 0) -> tuple[list[Row], int | None]:
         """Ended calls that pass ``f``, a page of them, and the offset of the next page (None: the last)."""
+        with self._reading() as cur:
+            return self._search(cur, f, limit, offset)
+
+    def _search(self, cur: Cursor, f: Filters, limit: int, offset: int) -> tuple[list[Row], int | None]:
         where: list[str] = []
         args: list[Any] = []
-        head = ""
-        join = ""
-        extra = ", NULL, NULL, NULL, NULL"
-        if f.q is not None:
-            hits = self._text_hits(f.q)
-            if hits is None:
-                return [], None
-            head = f"WITH hits AS ({hits[0]}) "
-            args += hits[1]
-            join = " JOIN hits h ON h.call_id = m.call_id"
-            extra = ', h.start, h.leg, h."end", h.text'
 
         def add(clause: str, *values: Any) -> None:
             where.append(clause)
             args.extend(values)
 
-        scope, scope_args = f.scope.where()
+        scope, scope_args = self._scope_sql(cur, f.scope)
         if scope:
             add(scope, *scope_args)
         if f.agent_id is not None:
             add("m.agent_id = ?", f.agent_id)
         if f.team is not None:
-            add("m.agent_id IN (SELECT agent_id FROM agent_teams WHERE team = ?)", f.team)
+            team, team_args = self._team_sql(cur, f.team)
+            add(team, *team_args)
         if f.start_from is not None:
             add("m.started >= ?", f.start_from)
         if f.start_to is not None:
@@ -364,22 +382,33 @@ class CoachingStore(SqlStore):
             add(("" if f.has_notes else "NOT ") + "EXISTS (SELECT 1 FROM notes n WHERE n.call_id = m.call_id)")
         if f.review is not None:
             add("m.review = ?", f.review)
+        if f.q is not None:
+            text = self._call_match(cur, f.q)
+            if text is None:
+                return [], None
+            add(text[0], *text[1])
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        sql = (f"{head}SELECT {_SUMMARY_SELECT}{extra} FROM call_metrics m{join}{clause} "
-               f"ORDER BY {SORTS[f.sort]} LIMIT ? OFFSET ?")
-        with self._reading() as cur:
-            cur.execute(self.q(sql), [*args, limit + 1, offset])
-            rows = cur.fetchall()
-            more = len(rows) > limit
-            rows = rows[:limit]
-            hits_out = [self._summary(r[: len(SUMMARY)]) for r in rows]
-            self._annotate(cur, hits_out)
-        out = []
-        for hit, r in zip(hits_out, rows, strict=True):
-            start, leg, end, text = r[len(SUMMARY):]
-            match = None if start is None else {"t": start, "leg": leg, "start": start, "end": end, "text": text}
-            out.append({"call": hit, "match": match})
-        return out, offset + limit if more else None
+        cur.execute(self.q(f"SELECT {_SUMMARY_SELECT} FROM call_metrics m{clause} "
+                           f"ORDER BY {SORTS[f.sort]} LIMIT ? OFFSET ?"), [*args, limit + 1, offset])
+        rows = cur.fetchall()
+        more = len(rows) > limit
+        calls = [self._summary(r) for r in rows[:limit]]
+        self._annotate(cur, calls)
+        lines = self._first_lines(cur, f.q, [c["id"] for c in calls]) if f.q is not None else {}
+        return [{"call": c, "match": lines.get(c["id"])} for c in calls], offset + limit if more else None
+
+    def _first_lines(self, cur: Cursor, q: str, ids: list[str]) -> dict[str, Row]:
+        """Each of ``ids``' earliest line that matches ``q``, for the page to open the call at that moment."""
+        line = self._line_match(q)
+        if line is None or not ids:
+            return {}
+        cur.execute(self.q(f'SELECT t.call_id, t.start, t.leg, t."end", t.text FROM transcripts t WHERE t.call_id '
+                           f"IN ({', '.join('?' * len(ids))}) AND {line[0]} ORDER BY t.call_id, t.start"),
+                    [*ids, *line[1]])
+        out: dict[str, Row] = {}
+        for call_id, start, leg, end, text in cur.fetchall():
+            out.setdefault(call_id, {"t": start, "leg": leg, "start": start, "end": end, "text": text})
+        return out
 
     @staticmethod
     def _summary(row: Sequence[Any]) -> Row:
@@ -431,8 +460,7 @@ class CoachingStore(SqlStore):
             for b, call_id in cur.fetchall():
                 ids[int(b)].append(call_id)
             team_rows = [] if team is None else self._sums(
-                cur, "agent_id IN (SELECT agent_id FROM agent_teams WHERE team = ?)", [team], period, start, end,
-                by_agent=True)
+                cur, *self._team_sql(cur, team, "agent_id"), period, start, end, by_agent=True)
         per_bucket: dict[int, list[dict[str, float | int | None]]] = defaultdict(list)
         for r in team_rows:
             per_bucket[int(r[1])].append(rates(*self._split(r[2:])))
@@ -454,11 +482,11 @@ class CoachingStore(SqlStore):
     def team_scorecard(self, team: str, period: str, start: float, end: float) -> Row:
         """Each agent of ``team``'s METRICS per day or week, and their median per period."""
         bucket = self._bucket(period)
-        members = "agent_id IN (SELECT agent_id FROM agent_teams WHERE team = ?)"
         with self._reading() as cur:
-            rows = self._sums(cur, members, [team], period, start, end, by_agent=True)
+            members, member_ids = self._team_sql(cur, team, "agent_id")
+            rows = self._sums(cur, members, member_ids, period, start, end, by_agent=True)
             cur.execute(self.q(f"SELECT agent_id, {bucket}, call_id FROM call_metrics WHERE {members} "
-                               "AND started >= ? AND started < ? ORDER BY started, call_id"), (team, start, end))
+                               "AND started >= ? AND started < ? ORDER BY started, call_id"), (*member_ids, start, end))
             ids: dict[tuple[str, int], list[str]] = defaultdict(list)
             for agent, b, call_id in cur.fetchall():
                 ids[agent, int(b)].append(call_id)
@@ -484,24 +512,21 @@ class CoachingStore(SqlStore):
         """Flagged ended calls in ``review`` state (None: all), newest first, with the counts of every state."""
         where = ["m.flagged = ?"]
         args: list[Any] = [True]
-        scope_sql, scope_args = (scope or Scope()).where()
-        if scope_sql:
-            where.append(scope_sql)
-            args += scope_args
-        if agent_id is not None:
-            where.append("m.agent_id = ?")
-            args.append(agent_id)
-        if team is not None:
-            where.append("m.agent_id IN (SELECT agent_id FROM agent_teams WHERE team = ?)")
-            args.append(team)
-        if start_from is not None:
-            where.append("m.started >= ?")
-            args.append(start_from)
-        if start_to is not None:
-            where.append("m.started < ?")
-            args.append(start_to)
-        clause = " AND ".join(where)
         with self._reading() as cur:
+            for sql, values in (self._scope_sql(cur, scope), ("", []) if team is None else self._team_sql(cur, team)):
+                if sql:
+                    where.append(sql)
+                    args += values
+            if agent_id is not None:
+                where.append("m.agent_id = ?")
+                args.append(agent_id)
+            if start_from is not None:
+                where.append("m.started >= ?")
+                args.append(start_from)
+            if start_to is not None:
+                where.append("m.started < ?")
+                args.append(start_to)
+            clause = " AND ".join(where)
             counts = dict.fromkeys(REVIEW_STATES, 0)
             for state in REVIEW_STATES:  # each an index range count, not one scan of every flagged call
                 cur.execute(self.q(f"SELECT COUNT(*) FROM call_metrics m WHERE {clause} AND m.review = ?"),
@@ -571,20 +596,20 @@ class CoachingStore(SqlStore):
                    offset: int = 0) -> tuple[list[Row], int | None]:
         where: list[str] = []
         args: list[Any] = []
-        scope_sql, scope_args = (scope or Scope()).where("c.agent_id")
-        if scope_sql:
-            where.append(scope_sql)
-            args += scope_args
-        if agent_id is not None:
-            where.append("c.agent_id = ?")
-            args.append(agent_id)
-        if call_id is not None:
-            where.append("n.call_id = ?")
-            args.append(call_id)
-        if acknowledged is not None:
-            where.append("n.acknowledged_at IS " + ("NOT NULL" if acknowledged else "NULL"))
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._reading() as cur:
+            scope_sql, scope_args = self._scope_sql(cur, scope, "c.agent_id")
+            if scope_sql:
+                where.append(scope_sql)
+                args += scope_args
+            if agent_id is not None:
+                where.append("c.agent_id = ?")
+                args.append(agent_id)
+            if call_id is not None:
+                where.append("n.call_id = ?")
+                args.append(call_id)
+            if acknowledged is not None:
+                where.append("n.acknowledged_at IS " + ("NOT NULL" if acknowledged else "NULL"))
+            clause = f" WHERE {' AND '.join(where)}" if where else ""
             cur.execute(self.q(f"{self._NOTE_SELECT}{clause} ORDER BY n.created DESC, n.id DESC LIMIT ? OFFSET ?"),
                         [*args, limit + 1, offset])
             rows = cur.fetchall()
@@ -624,21 +649,20 @@ class CoachingStore(SqlStore):
         """Incidents, newest first (``limit`` None: every one)."""
         where: list[str] = []
         args: list[Any] = []
-        scope_sql, scope_args = (scope or Scope()).where("i.agent_id")
-        for sql, value in ((scope_sql, None), ("i.call_id = ?", call_id), ("i.agent_id = ?", agent_id),
-                           ("i.agent_id IN (SELECT agent_id FROM agent_teams WHERE team = ?)", team),
-                           ("i.category = ?", category), ("i.severity = ?", severity),
-                           ("i.created >= ?", created_from), ("i.created < ?", created_to)):
-            if sql == scope_sql:
-                if scope_sql:
-                    where.append(scope_sql)
-                    args += scope_args
-            elif value is not None:
-                where.append(sql)
-                args.append(value)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
         page = "" if limit is None else " LIMIT ? OFFSET ?"
         with self._reading() as cur:
+            for sql, values in (self._scope_sql(cur, scope, "i.agent_id"),
+                                ("", []) if team is None else self._team_sql(cur, team, "i.agent_id")):
+                if sql:
+                    where.append(sql)
+                    args += values
+            for sql, value in (("i.call_id = ?", call_id), ("i.agent_id = ?", agent_id), ("i.category = ?", category),
+                               ("i.severity = ?", severity), ("i.created >= ?", created_from),
+                               ("i.created < ?", created_to)):
+                if value is not None:
+                    where.append(sql)
+                    args.append(value)
+            clause = f" WHERE {' AND '.join(where)}" if where else ""
             cur.execute(self.q(f"SELECT {', '.join('i.' + c for c in INCIDENT_COLUMNS)} FROM incidents i{clause} "
                                f"ORDER BY i.created DESC, i.id DESC{page}"),
                         args if limit is None else [*args, limit + 1, offset])

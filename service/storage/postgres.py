@@ -111,8 +111,8 @@ def _pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-_MATCH = ("tsv @@ plainto_tsquery('english', ?) OR tsv @@ plainto_tsquery('russian', ?) "
-          "OR tsv @@ plainto_tsquery('simple', ?)")
+_MATCH = ("t.tsv @@ plainto_tsquery('english', ?) OR t.tsv @@ plainto_tsquery('russian', ?) "
+          "OR t.tsv @@ plainto_tsquery('simple', ?)")
 """A line matches when the query, read in any of the configurations its ``tsv`` may have been made with, does."""
 COACHING_VERSION = 3
 
@@ -156,11 +156,10 @@ class PgStore(CoachingStore):
             self.derive_missing()
         return len(MIGRATIONS)
 
-    def _text_hits(self, q: str) -> tuple[str, list[Any]] | None:
+    def _line_match(self, q: str) -> tuple[str, list[Any]] | None:
         if not terms(q):  # only stop words: nothing to look for, as on SQLite
             return None
-        return ('SELECT DISTINCT ON (call_id) call_id, start, leg, "end", text FROM transcripts '
-                f"WHERE {_MATCH} ORDER BY call_id, start", [q, q, q])
+        return f"({_MATCH})", [q, q, q]
 
     def q(self, sql: str) -> str:
         return _pyformat(sql)

@@ -96,6 +96,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 COACHING_VERSION = 3
+FEW_LINES = 20000
+"""Up to this many matching transcript lines, search finds their calls first (see ``Store._call_match``)."""
 """The migration that made ``call_metrics``: calls that ended before it get their rows once it has run."""
 
 
@@ -134,14 +136,23 @@ class Store(CoachingStore):
     # -- full text: FTS5 rows of each line's terms, rowid = the line's rowid in transcripts (not aliased by a
     # column, so a VACUUM could renumber them: callwatch never runs one, and neither should an operator).
 
-    def _text_hits(self, q: str) -> tuple[str, list[Any]] | None:
+    def _line_match(self, q: str) -> tuple[str, list[Any]] | None:
         match = fts5_query(q)
         if match is None:
             return None
-        # SQLite takes the bare columns of a MIN() aggregate from the row that has the minimum.
-        return ('SELECT t.call_id AS call_id, MIN(t.start) AS start, t.leg AS leg, t."end" AS "end", t.text AS text '
-                "FROM transcripts t WHERE t.rowid IN (SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH ?) "
-                "GROUP BY t.call_id", [match])
+        return "t.rowid IN (SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH ?)", [match]
+
+    def _call_match(self, cur: Cursor, q: str) -> tuple[str, list[Any]] | None:
+        # SQLite's planner cannot weigh a full-text match: we do. Few matching lines: the set of their calls first
+        # (SQLite builds it once). Many: walk the calls in the requested order, each checked against the matched
+        # lines, and stop at the page's end.
+        line = self._line_match(q)
+        if line is None:
+            return None
+        cur.execute("SELECT COUNT(*) FROM transcript_fts WHERE transcript_fts MATCH ?", line[1])
+        if int(cur.fetchone()[0]) <= FEW_LINES:
+            return f"m.call_id IN (SELECT t.call_id FROM transcripts t WHERE {line[0]})", line[1]
+        return super()._call_match(cur, q)
 
     def _index_lines(self, cur: Cursor, call_id: str) -> None:
         self._unindex_lines(cur, call_id)
