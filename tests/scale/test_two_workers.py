@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import uvicorn
 from starlette.applications import Starlette
@@ -124,3 +125,10 @@ async def test_an_agent_whose_screen_lands_on_the_other_worker_mid_call_sees_the
                 with contextlib.suppress(TimeoutError):
                     got = await asyncio.wait_for(other.recv(), 0.5)
                     raise AssertionError(f"another agent's screen was shown {got!r}")
+        # /metrics of a worker on the bus shows the bus's counters and the hub's.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_b}") as client:
+            metrics = (await client.get("/metrics")).text
+        lines = set(metrics.splitlines())
+        assert {"callwatch_remote_calls_expired_total 0", "callwatch_subscribers_cut_off_total 0"} <= lines
+        assert any(line.startswith("callwatch_bus_published ") for line in lines)
+        assert any(line.startswith("callwatch_bus_subscriber_reconnects ") for line in lines)
