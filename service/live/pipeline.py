@@ -31,7 +31,7 @@ from service.analysis.text_events import UtteranceEvent
 from service.analysis.text_rules import TextRules
 from service.analysis.wire import CallChanged, CallEvent, Clock, Gap, Observation, call_clock
 from service.core.settings import Settings
-from service.fanout.hub import Hub
+from service.fanout.hub import Fanout
 from service.ingest.audiohook import NonceCache
 from service.ingest.common import (
     CLOSE_INTERNAL,
@@ -92,7 +92,7 @@ class Stats:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, hub: Hub, writer: Writer, *, text: TextRules | None = None,
+    def __init__(self, settings: Settings, hub: Fanout, writer: Writer, *, text: TextRules | None = None,
                  submit: Submit | None = None, monitor_factory: MonitorFactory | None = None) -> None:
         self.settings = settings
         self.hub = hub

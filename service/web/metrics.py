@@ -29,6 +29,15 @@ def render(rt: Runtime, writer: Writer, worker: WorkerCounters, scheduler: Trans
     out += _line("callwatch_calls_live", len(rt.calls), "Calls streaming now.")
     out += _line("callwatch_calls_started_total", st.calls_started, "Calls started.", "counter")
     out += _line("callwatch_calls_failed_total", st.calls_failed, "Calls whose analysis failed.", "counter")
+    out += _line("callwatch_calls_ended_total", st.calls_ended, "Calls ended, failed ones included.", "counter")
+    out += _line("callwatch_asr_segments_submitted_total", st.asr_submitted, "Speech segments sent for transcription.",
+                 "counter")
+    out += _line("callwatch_asr_segments_dropped_total", st.asr_dropped,
+                 "Speech segments transcription dropped under overload (no transcript, no redaction).", "counter")
+    out += _line("callwatch_redaction_held_total", st.redaction_held,
+                 "Utterances stored late because a number they ended with could go on.", "counter")
+    out += _line("callwatch_redaction_hold_seconds_max", st.redaction_hold_s_max,
+                 "Longest such wait, in call seconds.")
     out += ["# HELP callwatch_alerts_total Alerts raised, by rule.", "# TYPE callwatch_alerts_total counter"]
     out += [f'callwatch_alerts_total{{rule="{r}"}} {n}' for r, n in sorted(st.alerts.items())]
     out += _line("callwatch_events_total", st.events, "Events published.", "counter")

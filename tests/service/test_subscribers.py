@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from service.analysis.wire import CallChanged, CallEvent
 from service.fanout.hub import Hub
-from tests.service.conftest import Server, dev_call, make_settings, native_call, running
+from tests.service.conftest import Server, dev_call, make_settings, native_call, running, wait_ended
 
 START = {"type": "start", "sample_rate": 8000, "encoding": "pcm16", "channels": 2,
          "channel_map": ["customer", "agent"], "language": "en"}
@@ -210,3 +210,16 @@ async def test_supervisor_can_follow_one_call_and_filter_the_list(server: Server
         flagged = {c["id"] for c in (await client.get("/v1/calls?flagged=true")).json()["calls"]}
         calm = {c["id"] for c in (await client.get("/v1/calls?flagged=false")).json()["calls"]}
     assert "other" in calm and "other" not in flagged and flagged | calm == {"other", "followed"}
+
+
+async def test_metrics_count_ended_calls_and_transcription_and_redaction_work(server: Server) -> None:
+    silence = np.zeros(8000, dtype=np.int16)
+    await native_call(server, silence, silence, call_id="counted")
+    await wait_ended(server, "counted")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        text = (await client.get("/metrics")).text
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and line[0] != "#"}
+    assert values["callwatch_calls_ended_total"] >= 1
+    for name in ("callwatch_asr_segments_submitted_total", "callwatch_asr_segments_dropped_total",
+                 "callwatch_redaction_held_total", "callwatch_redaction_hold_seconds_max"):
+        assert name in values
