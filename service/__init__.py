@@ -6,7 +6,8 @@ Packages, each allowed to import only those listed before it (``tests/test_layer
 - ``analysis``: the per-call core shared by ``callwatch analyze`` and the live service (``CallMonitor``), the
   typed events it emits, redaction with call memory, and the alert engine.
 - ``ingest``: the three wire protocols (native, Twilio Media Streams, Genesys AudioHook) as sans-I/O parsers.
-- ``fanout``: delivery of live events and audio to screens, in one process (``Hub``) or across workers.
+- ``fanout``: delivery of live events and audio to screens, in one process (``Hub``) or across workers
+  (``BusHub``), behind one interface (``Fanout``); it carries ``analysis.wire.CallEvent``.
 - ``storage``: the database (SQLite or PostgreSQL), the single writer, recordings.
 - ``live``: one call's pipeline, the socket pump that feeds it, and the transcription scheduler.
 - ``web``: the Starlette application: REST, subscriber websockets, pages, OpenAPI, metrics.
