@@ -79,7 +79,10 @@ MIGRATIONS: tuple[str, ...] = (
         escalations INTEGER NOT NULL, answered INTEGER NOT NULL, raised_after INTEGER NOT NULL,
         alerts INTEGER NOT NULL, review TEXT NOT NULL DEFAULT 'new', review_updated DOUBLE PRECISION,
         reviewed_by TEXT);
-    CREATE INDEX call_metrics_agent ON call_metrics (agent_id, started);
+    CREATE INDEX call_metrics_agent ON call_metrics (agent_id, started) INCLUDE (day, call_id, flagged,
+        agent_talk_s, customer_talk_s, interruptions, dead_air, dead_air_s, monologues, fast_speech, voice_rising,
+        escalations, answered, raised_after, alerts);
+    CREATE INDEX call_metrics_agent_queue ON call_metrics (agent_id, flagged, review, started);
     CREATE INDEX call_metrics_started ON call_metrics (started, call_id);
     CREATE INDEX call_metrics_queue ON call_metrics (flagged, review, started);
     CREATE INDEX alerts_rule ON alerts (rule, call_id);
