@@ -7,6 +7,7 @@ checks of the API are the only access control. Mount with ``routes=[*page_routes
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -49,6 +50,18 @@ async def review_page(request: Request) -> Response:
     return _page("call.html")
 
 
+COACHING_PAGES = {"/search": "search.html", "/scorecard": "scorecard.html", "/queue": "queue.html",
+                  "/notes": "notes.html", "/incidents": "incidents.html"}
+"""Issue 16's pages: call search, scorecards, the review queue, coaching notes and incidents."""
+
+
+def _static_page(name: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return _page(name)
+
+    return endpoint
+
+
 async def calls_index(request: Request) -> Response:
     """``/calls`` alone has no page of its own: the board lists the calls."""
     return RedirectResponse("/supervisor", status_code=307)
@@ -68,11 +81,12 @@ class _Assets(StaticFiles):
 
 
 def page_routes() -> list[BaseRoute]:
-    """``/agent``, ``/supervisor``, ``/calls/{call_id}`` and ``/static/...``."""
+    """``/agent``, ``/supervisor``, ``/calls/{call_id}``, the coaching pages and ``/static/...``."""
     return [
         Route("/agent", agent_page, methods=["GET", "HEAD"]),
         Route("/supervisor", supervisor_page, methods=["GET", "HEAD"]),
         Route("/calls", calls_index, methods=["GET", "HEAD"]),
         Route("/calls/{call_id}", review_page, methods=["GET", "HEAD"]),
+        *(Route(path, _static_page(name), methods=["GET", "HEAD"]) for path, name in COACHING_PAGES.items()),
         Mount("/static", app=_Assets(directory=STATIC), name="static"),
     ]

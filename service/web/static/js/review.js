@@ -10,6 +10,7 @@ import { raisedEpisodes, summarize } from "./summary.js";
 
 const session = await requireSession(["supervisor", "agent"]);
 const isSupervisor = session.claims.role === "supervisor";
+document.body.dataset.role = session.claims.role; // the nav shows each role its own pages (coaching.css)
 const callId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const path = `/v1/calls/${encodeURIComponent(callId)}`;
 const audio = byId("audio");
@@ -18,6 +19,22 @@ let call = null;
 let events = [];
 let transcript = [];
 let cursor = 0; // call time under review: the audio's position, or the last place clicked without audio
+let coachingNotes = null; // the call's notes with their moments (GET /v1/notes); null: only call.notes
+let pendingSeek = momentFromUrl(); // `?t=SECONDS` or `#t=SECONDS`: open the call at that moment
+
+function momentFromUrl() {
+  const raw = new URLSearchParams(location.search).get("t") ?? new URLSearchParams(location.hash.slice(1)).get("t");
+  const t = raw === null || raw.trim() === "" ? NaN : Number(raw);
+  return Number.isFinite(t) && t >= 0 ? t : null;
+}
+
+async function loadCoachingNotes() {
+  try {
+    coachingNotes = (await api(`/v1/notes?call_id=${encodeURIComponent(callId)}&limit=200`)).notes.reverse();
+  } catch {
+    coachingNotes = null;
+  }
+}
 
 async function load() {
   try {
@@ -29,6 +46,7 @@ async function load() {
     byId("main").hidden = true;
     return false;
   }
+  await loadCoachingNotes();
   renderAll();
   return true;
 }
@@ -117,10 +135,28 @@ function renderTranscript() {
   highlight();
 }
 
+function noteAcknowledgement(n) {
+  if (n.acknowledged_at) return h("span", { class: "hint", "data-testid": "acknowledged" }, `✓ acknowledged ${wallDateTime(n.acknowledged_at)}`);
+  if (isSupervisor || n.acknowledged_at === undefined) return "";
+  return h("button", { type: "button", "data-testid": "acknowledge", onclick: async (event) => {
+    event.currentTarget.disabled = true;
+    try {
+      await api(`/v1/notes/${n.id}/acknowledge`, { method: "POST" });
+      await loadCoachingNotes();
+      renderNotes();
+    } catch (error) {
+      showBanner(explainRefusal(error), "error");
+    }
+  } }, "Acknowledge");
+}
+
 function renderNotes() {
-  const notes = call.notes || [];
+  const notes = coachingNotes || call.notes || [];
   byId("notes").replaceChildren(...(notes.length ? notes.map((n) => h("li", { class: "note", "data-testid": "note" },
-    h("span", { class: "hint" }, `${n.author} · ${wallDateTime(n.created)}`), h("p", {}, n.text))) :
+    h("span", { class: "hint" }, `${n.author} · ${wallDateTime(n.created)}`,
+      n.t === null || n.t === undefined ? "" : h("button", { class: "quiet", type: "button", "data-testid": "note-moment",
+        onclick: () => seek(n.t) }, `at ${clock(n.t)}`)),
+    h("p", {}, n.text), noteAcknowledgement(n))) :
     [h("li", { class: "hint" }, "No notes yet.")]));
   if (!isSupervisor) {
     byId("note-form").replaceChildren(h("p", { class: "hint" }, "Supervisors write notes on calls."));
@@ -168,6 +204,10 @@ function seek(t) {
 
 function movePlayheads() {
   const total = duration();
+  for (const id of ["note-moment", "incident-moment"]) {
+    const moment = byId(id);
+    if (moment) moment.textContent = clock(cursor);
+  }
   byId("timeline-playhead").style.left = `${(100 * cursor) / total}%`;
   for (const canvas of document.querySelectorAll("canvas[data-testid=plot]")) {
     canvas.nextElementSibling.style.left = `${100 * plotFraction(canvas, cursor, total)}%`;
@@ -191,11 +231,16 @@ function highlight() {
 }
 
 audio.addEventListener("timeupdate", () => {
+  if (pendingSeek !== null) return; // the recording is still loading: keep the moment the link asked for
   cursor = audio.currentTime;
   highlight();
   movePlayheads();
 });
 audio.addEventListener("loadedmetadata", () => {
+  if (pendingSeek !== null) {
+    audio.currentTime = Math.min(pendingSeek, audio.duration || pendingSeek);
+    pendingSeek = null;
+  }
   renderTimeline();
   drawPlots();
 });
@@ -243,12 +288,48 @@ byId("note-form").addEventListener("submit", async (event) => {
   const author = authorInput.value.trim() || "supervisor";
   localStorage.setItem("callwatch.author", authorInput.value.trim());
   status.textContent = "Saving…";
+  const t = byId("note-at-moment").checked ? Math.round(cursor * 10) / 10 : null;
   try {
-    await api(`${path}/notes`, { method: "POST", body: { text, author } });
-    call = await api(path);
+    await api("/v1/notes", { method: "POST", body: { call_id: callId, t, text, author } });
+    call = { ...call, notes: (await api(path)).notes };
+    await loadCoachingNotes();
     renderNotes();
     byId("note-text").value = "";
     status.textContent = "Saved.";
+  } catch (error) {
+    status.textContent = explainRefusal(error);
+  }
+});
+
+// -- incidents (supervisors): filed from here, at a moment of the call ------------------------------------------
+
+async function renderIncidents() {
+  let incidents = [];
+  try {
+    incidents = (await api(`/v1/incidents?call_id=${encodeURIComponent(callId)}&limit=200`)).incidents;
+  } catch (error) {
+    byId("incident-status").textContent = explainRefusal(error);
+  }
+  byId("call-incidents").replaceChildren(...(incidents.length ? incidents.map((i) => h("li", { class: "note", "data-testid": "incident" },
+    h("span", { class: "hint" }, `${i.category} · ${i.severity} · ${i.author} · ${wallDateTime(i.created)}`,
+      i.t === null ? "" : h("button", { class: "quiet", type: "button", onclick: () => seek(i.t) }, `at ${clock(i.t)}`)),
+    h("p", {}, i.what_happened))) : [h("li", { class: "hint" }, "No incidents filed.")]));
+}
+
+byId("incident-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const status = byId("incident-status");
+  const body = Object.fromEntries(["category", "severity", "what_happened", "outcome", "follow_up"]
+    .map((name) => [name, form.elements[name].value.trim()]));
+  body.t = byId("incident-at-moment").checked ? Math.round(cursor * 10) / 10 : null;
+  body.author = authorInput.value.trim() || "supervisor";
+  status.textContent = "Filing…";
+  try {
+    await api(`${path}/incidents`, { method: "POST", body });
+    form.reset();
+    status.textContent = "Filed.";
+    await renderIncidents();
   } catch (error) {
     status.textContent = explainRefusal(error);
   }
@@ -288,6 +369,17 @@ function followLive() {
 }
 
 if (await load()) {
+  if (pendingSeek !== null) {
+    cursor = pendingSeek;
+    highlight();
+    movePlayheads();
+    byId("review-transcript").querySelector(".line[aria-current=true]")?.scrollIntoView({ block: "center" });
+  }
+  if (isSupervisor) {
+    byId("incidents-panel").hidden = false;
+    renderIncidents();
+  }
   await loadRecording();
+  if (!audio.src) pendingSeek = null;
   if (isSupervisor && (call.status === "live" || call.status === "closing")) followLive();
 }
