@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -214,6 +215,7 @@ async def test_file_an_incident_and_export_it(coaching_site: Server, browser: Br
     await page.fill("#incident-follow-up", "=cmd| flag the account")
     await page.click("[data-testid=file-incident]")
     await expect(page.locator("[data-testid=incident]")).to_contain_text("swore", timeout=WAIT_MS)
+    await page.screenshot(path=str(artifacts / "review-incident.png"), animations="disabled", full_page=True)
 
     await page.goto(f"{coaching_site.http}/incidents")
     rows = page.locator("[data-testid=incident-row]")
@@ -237,6 +239,22 @@ async def test_file_an_incident_and_export_it(coaching_site: Server, browser: Br
 
 async def test_an_agent_sees_only_their_own(coaching_site: Server, browser: Browser) -> None:
     ann = coaching_site.token("agent", "ann")
+    async with httpx.AsyncClient(base_url=coaching_site.http, headers=coaching_site.bearer("supervisor")) as client:
+        for call_id, t, text in (("ann-1", 40.0, "Good apology here."), ("bob-1", 20.0, "bob's own coaching")):
+            r = await client.post("/v1/notes", json={"call_id": call_id, "t": t, "text": text})
+            assert r.status_code == 201
+    notes = await signed_in(browser, coaching_site, "/notes?agent_id=bob", ann)
+    await expect(notes.locator("[data-testid=coaching-note]")).to_have_count(1, timeout=WAIT_MS)
+    await expect(notes.locator("[data-testid=coaching-note]")).to_contain_text("Good apology")
+
+    # The review page opens at #t= too, and the agent acknowledges the note there.
+    own = await signed_in(browser, coaching_site, "/calls/ann-1#t=40", ann)
+    await expect(own.locator("#review-transcript .line[aria-current=true]")).to_contain_text("I am sorry",
+                                                                                        timeout=WAIT_MS)
+    await own.locator("[data-testid=note] [data-testid=acknowledge]").click()
+    await expect(own.locator("[data-testid=note] [data-testid=acknowledged]")).to_be_visible()
+    await expect(own.locator("#incidents-panel")).to_be_hidden()
+
     page = await signed_in(browser, coaching_site, "/search?agent_id=bob", ann)
     hits = page.locator("[data-testid=hit]")
     await expect(hits).to_have_count(3, timeout=WAIT_MS)  # ann's, whatever the address asked for
@@ -260,4 +278,5 @@ async def test_an_agent_sees_only_their_own(coaching_site: Server, browser: Brow
     await expect(queue.locator("#signin-error")).to_contain_text("agent token")
     incidents = await signed_in(browser, coaching_site, "/incidents", ann)
     await expect(incidents.locator("#signin-error")).to_contain_text("agent token")
-    no_errors(page, card, review)
+    assert "bob's own coaching" not in await notes.content()
+    no_errors(notes, own, page, card, review)
