@@ -8,6 +8,8 @@ import { api } from "./session.js";
 /** Marks the page with the signed-in role: the nav hides the links the role has no use for (coaching.css). */
 export function applyRole(claims) {
   document.body.dataset.role = claims.role;
+  const brand = document.querySelector(".brand");
+  if (brand && claims.role === "agent") brand.setAttribute("href", "/agent");
 }
 
 /** The page's query string as a plain object (the token is never in it: session.js takes it out first). */
