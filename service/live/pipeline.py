@@ -180,7 +180,10 @@ class LiveCall:
         """The one buffer of the live path: stereo rows (customer, agent) until a step's worth is in."""
         self._unanalysed_samples = 0
         self._seq = 0
-        self._pending_asr: set[asyncio.Future[Any]] = set()
+        self._pending_asr: dict[asyncio.Future[Any], Segment] = {}
+        self._unheard: list[tuple[float, float]] = []
+        """Speech no transcript came for (dropped under overload, failed, or still pending at the end): redaction
+        could not look at it, so a kept recording holds silence there (monitor time)."""
         self._closing: asyncio.Task[None] | None = None
         policy = runtime.settings.recording
         self.recorder = None if policy == "none" else RawRecorder(runtime.recordings, self.id)
@@ -360,16 +363,18 @@ class LiveCall:
             if fut is None:
                 continue
             self.rt.stats.asr_submitted += 1
-            self._pending_asr.add(fut)
+            self._pending_asr[fut] = seg
             fut.add_done_callback(functools.partial(self._transcribed, seg=seg))
 
     def _transcribed(self, fut: asyncio.Future[Any], *, seg: Segment) -> None:
-        self._pending_asr.discard(fut)
+        self._pending_asr.pop(fut, None)
         if fut.cancelled() or fut.exception() is not None:
+            self._unheard.append((seg.start_s, seg.end_s))
             return
         tr = fut.result()
         if getattr(tr, "rejected", None) == "dropped":
             self.rt.stats.asr_dropped += 1
+            self._unheard.append((seg.start_s, seg.end_s))
         if not tr.text or self.status not in ("live", "closing"):
             return
         words = [(w.word, w.start, w.end) for w in tr.words]
@@ -415,6 +420,7 @@ class LiveCall:
                 self._transcribe(self.monitor.take_segments())
             if self._pending_asr:
                 await asyncio.wait(set(self._pending_asr), timeout=ASR_DRAIN_S)
+                self._unheard.extend((seg.start_s, seg.end_s) for seg in self._pending_asr.values())
         except Exception:
             log.exception("finishing call %s failed", self.id)
             failed = True
@@ -436,7 +442,7 @@ class LiveCall:
             return
         keep = self.rt.settings.recording == "all" or self.alerts.flagged
         call_id, writer = self.id, self.rt.writer
-        silence = list(self.monitor.silenced)  # monitor time, as the recorder's audio is
+        silence = [*self.monitor.silenced, *self._unheard]  # monitor time, as the recorder's audio is
 
         def finish() -> None:
             path = rec.finish(keep, silence=silence)
