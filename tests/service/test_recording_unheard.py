@@ -13,18 +13,19 @@ import numpy as np
 import soundfile as sf
 
 from tests.service.conftest import make_settings, native_call, wait_ended
-from tests.service.test_redaction_live import serving
+from tests.service.test_redaction_live import Scripted, serving
 from tests.signals import leg, vowel
 
 BURST_S, STEP_S = 0.9, 1.6
 
 
-class DropsSome:
+class DropsSome(Scripted):
     """Answers the customer's segments in order: the ones in ``dropped`` as the scheduler does under overload
     (an empty transcript, ``rejected="dropped"``), the one in ``failed`` with an exception, the rest with a word."""
 
     def __init__(self, dropped: set[int], failed: set[int]) -> None:
-        self.n, self.dropped, self.failed = 0, dropped, failed
+        super().__init__()
+        self.dropped, self.failed = dropped, failed
 
     def __call__(self, call: Any, seg: Any) -> asyncio.Future[Any]:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
