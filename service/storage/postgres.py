@@ -114,9 +114,13 @@ def _pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-_MATCH = ("t.tsv @@ plainto_tsquery('english', ?) OR t.tsv @@ plainto_tsquery('russian', ?) "
-          "OR t.tsv @@ plainto_tsquery('simple', ?)")
-"""A line matches when the query, read in any of the configurations its ``tsv`` may have been made with, does."""
+_MATCH = "t.tsv @@ (plainto_tsquery('english', ?) || plainto_tsquery('russian', ?) || plainto_tsquery('simple', ?))"
+"""A line matches when the query, read in any of the configurations its ``tsv`` may have been made with, does
+(one GIN scan of the three readings OR-ed)."""
+FEW_LINES = 2000
+"""Up to this many matching lines, search lets the planner join them to the calls; past that, it walks the calls in
+the order asked and checks each one's lines (``PgStore._call_match``). Counted, not estimated: the planner's guess
+for a word it has no statistics on is thousands of lines."""
 COACHING_VERSION = 3
 
 
@@ -163,6 +167,20 @@ class PgStore(CoachingStore):
         if not terms(q):  # only stop words: nothing to look for, as on SQLite
             return None
         return f"({_MATCH})", [q, q, q]
+
+    def _call_match(self, cur: Cursor, q: str) -> tuple[str, list[Any]] | None:
+        # The planner joins a common word's every matching line (a heap fetch each) before it sorts; walking the
+        # calls in order and probing each one's lines finds a page at once. OFFSET 0 keeps the probe per call.
+        line = self._line_match(q)
+        if line is None:
+            return None
+        cur.execute(self.q(f"SELECT t.call_id FROM transcripts t WHERE {line[0]} LIMIT ?"), [*line[1], FEW_LINES + 1])
+        lines = cur.fetchall()
+        if len(lines) <= FEW_LINES:  # their calls, as a list: the planner cannot misjudge that
+            ids = sorted({r[0] for r in lines})
+            return (f"m.call_id IN ({', '.join('?' * len(ids))})", ids) if ids else ("1 = 0", [])
+        return (f"EXISTS (SELECT 1 FROM transcripts t WHERE t.call_id = m.call_id AND {line[0]} OFFSET 0)",
+                line[1])
 
     def q(self, sql: str) -> str:
         return _pyformat(sql)

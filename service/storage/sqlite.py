@@ -141,21 +141,23 @@ class Store(CoachingStore):
     # column, so a VACUUM could renumber them: callwatch never runs one, and neither should an operator).
 
     def _line_match(self, q: str) -> tuple[str, list[Any]] | None:
+        # One line's probe: FTS5 seeks the line's rowid in the match's doclists (no set of every match is built).
         match = fts5_query(q)
         if match is None:
             return None
-        return "t.rowid IN (SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH ?)", [match]
+        return "EXISTS (SELECT 1 FROM transcript_fts f WHERE f.rowid = t.rowid AND f.terms MATCH ?)", [match]
 
     def _call_match(self, cur: Cursor, q: str) -> tuple[str, list[Any]] | None:
         # SQLite's planner cannot weigh a full-text match: we do. Few matching lines: the set of their calls first
         # (SQLite builds it once). Many: walk the calls in the requested order, each checked against the matched
         # lines, and stop at the page's end.
-        line = self._line_match(q)
-        if line is None:
+        match = fts5_query(q)
+        if match is None:
             return None
-        cur.execute("SELECT COUNT(*) FROM transcript_fts WHERE transcript_fts MATCH ?", line[1])
+        cur.execute("SELECT COUNT(*) FROM transcript_fts WHERE transcript_fts MATCH ?", (match,))
         if int(cur.fetchone()[0]) <= FEW_LINES:
-            return f"m.call_id IN (SELECT t.call_id FROM transcripts t WHERE {line[0]})", line[1]
+            return ("m.call_id IN (SELECT t.call_id FROM transcripts t WHERE t.rowid IN "
+                    "(SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH ?))", [match])
         return super()._call_match(cur, q)
 
     def _index_lines(self, cur: Cursor, call_id: str) -> None:

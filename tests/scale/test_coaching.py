@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from service.core import auth
 from service.core.settings import Settings
+from service.storage import postgres as postgres_store
 from service.storage import sqlite as sqlite_store
 from service.storage.backends import open_store
 from service.storage.coaching import CoachingStore, Filters, Scope, derive
@@ -98,12 +99,13 @@ def test_search_stems_english_and_russian_lines_and_points_at_the_moment(store: 
 
 
 def test_search_gives_the_same_answers_by_either_plan(store: CoachingStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite finds the calls of few matching lines first, and walks the calls when many lines match."""
+    """Both stores find the calls of few matching lines first, and walk the calls when many lines match."""
     for i in range(6):
         add_call(store, f"p{i}", agent=f"a{i % 2}", started=MONDAY + i * 60, score=10 * i,
                  events=[line("customer", 3.0 + i, "refund" if i % 3 else "no match here")])
     expected = ids(store, q="refunds", agent_id="a1"), ids(store, q="refund", sort="score")
     monkeypatch.setattr(sqlite_store, "FEW_LINES", 0)
+    monkeypatch.setattr(postgres_store, "FEW_LINES", 0)
     assert (ids(store, q="refunds", agent_id="a1"), ids(store, q="refund", sort="score")) == expected
     assert expected == (["p5", "p1"], ["p5", "p4", "p2", "p1"])
 
