@@ -39,6 +39,40 @@ class LiveCallView:
 
 
 @dataclass(eq=False)
+class TeamScope:
+    """A supervisor scoped to ``teams`` (the token's ``teams`` claim) sees only their agents' calls.
+
+    ``members``: the agents filed under one of the teams when the screen connected; ``others``: those filed under
+    another team. An agent in neither (no team filed yet) is seen once a call object of theirs names one of the
+    teams (the ingest's ``team``). Who is filed where is read once, at connect: a screen sees a later change of
+    an agent's team when it reconnects."""
+
+    teams: frozenset[str]
+    members: set[str]
+    others: frozenset[str] = frozenset()
+
+    def admits(self, ev: CallEvent, agent_id: str) -> bool:
+        if agent_id in self.members:
+            return True
+        if agent_id in self.others:
+            return False
+        if ev.type not in ("call_started", "call_updated", "call_ended"):
+            return False
+        call = ev.event.call if isinstance(ev.event, CallChanged) else ev.wire.get("call")
+        if isinstance(call, dict) and call.get("team") in self.teams:
+            self.members.add(agent_id)
+            return True
+        return False
+
+    def admits_call(self, call: dict[str, Any]) -> bool:
+        """Whether a call (its call object) is one of the scope's, without remembering its agent."""
+        agent = call.get("agent_id")
+        if agent in self.members:
+            return True
+        return agent not in self.others and call.get("team") in self.teams
+
+
+@dataclass(eq=False)
 class Subscriber:
     role: SubscriberRole
     agent_id: str | None
@@ -48,10 +82,14 @@ class Subscriber:
     cut_off: bool = False
     types: frozenset[str] | None = None
     """Only these event types (``?types=alert,call_ended``), for clients that want less than everything."""
+    scope: TeamScope | None = None
+    """A supervisor scoped to teams: only their agents' calls."""
 
     def wants(self, ev: CallEvent, agent_id: str) -> bool:
         kind = ev.type
         if self.types is not None and kind not in self.types:
+            return False
+        if self.scope is not None and not self.scope.admits(ev, agent_id):
             return False
         if self.role == "agent":
             return agent_id == self.agent_id and kind not in AGENT_HIDDEN
@@ -87,7 +125,7 @@ class Fanout(ABC):
 
     @abstractmethod
     def subscribe(self, role: SubscriberRole, agent_id: str | None = None, call_id: str | None = None,
-                  types: frozenset[str] | None = None) -> Subscriber: ...
+                  types: frozenset[str] | None = None, scope: TeamScope | None = None) -> Subscriber: ...
 
     @abstractmethod
     def unsubscribe(self, sub: Subscriber) -> None: ...
@@ -149,8 +187,8 @@ class Hub(Fanout):
         self.audio_dropped = 0
 
     def subscribe(self, role: SubscriberRole, agent_id: str | None = None, call_id: str | None = None,
-                  types: frozenset[str] | None = None) -> Subscriber:
-        sub = Subscriber(role, agent_id, call_id, asyncio.Queue(self.queue_size), types=types)
+                  types: frozenset[str] | None = None, scope: TeamScope | None = None) -> Subscriber:
+        sub = Subscriber(role, agent_id, call_id, asyncio.Queue(self.queue_size), types=types, scope=scope)
         self._subs.add(sub)
         return sub
 

@@ -43,6 +43,7 @@ from service.ingest.common import (
     IngestEvent,
     Reply,
     clean_id,
+    clean_team,
 )
 from service.ingest.native import parse_json
 
@@ -276,13 +277,17 @@ class AudioHookSession:
             return Reply([reply])
         lang = language(params["language"]) if params.get("language") is not None else "auto"
         agent_id = self.default_agent_id
+        team: str | None = None
         custom = params.get("customConfig")
         if isinstance(custom, dict) and isinstance(custom.get("agent_id"), str):
             agent_id = custom["agent_id"]
+        if isinstance(custom, dict) and isinstance(custom.get("team"), str):
+            team = clean_team(custom["team"], "team")
         start = CallStart(call_id=clean_id(conversation, "conversationId"),
                           agent_id=clean_id(agent_id, "agent_id"),
                           language=lang,
-                          source="audiohook")
+                          source="audiohook",
+                          team=team)
         return Reply([reply], [start])
 
     def _discarded(self, duration: object) -> list[IngestEvent]:

@@ -51,6 +51,9 @@ class CallStart:
     agent_id: str
     language: str = "auto"
     source: str = "native"
+    team: str | None = None
+    """The agent's team, where the sender names one (``clean_id``); the store files the agent under it when the
+    call ends, unless a supervisor set the agent's team."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,11 @@ class Parser(Protocol):
     def flush(self) -> list[IngestEvent]:
         """Audio still held, at the end of the stream (a stop, or a dropped connection)."""
         ...
+
+
+def clean_team(value: object, what: str = "team") -> str | None:
+    """An optional team name: absent (None or ``""``) is None; anything else must pass ``clean_id``."""
+    return None if value is None or value == "" else clean_id(value, what)
 
 
 def clean_id(value: object, what: str, max_len: int = 128) -> str:

@@ -89,6 +89,7 @@ class NativeIngest:
         call_id = msg.get("call_id") or uuid.uuid4().hex
         call_id = clean_id(call_id, "call_id")
         agent_id = clean_id(msg.get("agent_id"), "agent_id")
+        team = None if msg.get("team") is None else clean_id(msg.get("team"), "team")
         encoding = msg.get("encoding", "pcm16")
         if encoding not in ENCODINGS:
             raise IngestError("unsupported_encoding", f"encoding {encoding!r} is not supported: "
@@ -113,7 +114,7 @@ class NativeIngest:
         self._encoding, self._channels = str(encoding), channels
         self._legs = (cmap.index("customer"), cmap.index("agent"))
         self._resamplers = None if rate == RATE else (StreamResampler(rate, RATE), StreamResampler(rate, RATE))
-        return CallStart(call_id=call_id, agent_id=agent_id, language=language, source="native")
+        return CallStart(call_id=call_id, agent_id=agent_id, language=language, source="native", team=team)
 
     def _audio(self, data: bytes) -> list[IngestEvent]:
         if not self.started:

@@ -36,6 +36,7 @@ from service.ingest.common import (
     Int16,
     Reply,
     clean_id,
+    clean_team,
     refusal,
 )
 from service.ingest.native import parse_json
@@ -175,8 +176,9 @@ class TwilioIngest:
         language = params.get("language") or self.default_language
         if not isinstance(language, str) or not 2 <= len(language) <= 8:
             raise IngestError("bad_language", "customParameters.language must be a code such as en or auto")
+        team = clean_team(params.get("team"), "team")
         self.started = True
-        return CallStart(call_id=call_id, agent_id=agent_id, language=language, source="twilio")
+        return CallStart(call_id=call_id, agent_id=agent_id, language=language, source="twilio", team=team)
 
     def _media(self, msg: dict[str, object]) -> list[IngestEvent]:
         if not self.started:

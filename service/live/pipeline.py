@@ -155,6 +155,8 @@ class LiveCall:
         self.rt = runtime
         self.id = start.call_id
         self.agent_id = start.agent_id
+        self.team = start.team
+        """The agent's team as the ingest named it (None: not named); the store files the agent under it."""
         self.source = start.source
         self.language = start.language
         self.started = time.time()
@@ -204,7 +206,8 @@ class LiveCall:
         return round((self.samples + self.skipped) / RATE, 3)
 
     def call_object(self) -> dict[str, Any]:
-        return {"id": self.id, "agent_id": self.agent_id, "source": self.source, "language": self.language,
+        return {"id": self.id, "agent_id": self.agent_id, "team": self.team, "source": self.source,
+                "language": self.language,
                 "started": self.started, "ended": self.ended, "status": self.status, "duration": self.t,
                 **self.alerts.call_fields(), "counts": dict(self.counts), "recording": None,
                 "previous": previous_session(self.id)}

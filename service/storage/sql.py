@@ -495,9 +495,15 @@ class SqlStore:
         return None if row is None else self._call_row(row)
 
     def list_calls(self, *, status: str | None = None, flagged: bool | None = None, agent_id: str | None = None,
-                   limit: int = 100, offset: int = 0) -> list[Row]:
+                   agent_ids: Sequence[str] | None = None, limit: int = 100, offset: int = 0) -> list[Row]:
+        """Calls, newest first; ``agent_ids``: only these agents' (a supervisor scoped to teams; empty: none)."""
         where: list[str] = []
         args: list[object] = []
+        if agent_ids is not None:
+            if not agent_ids:
+                return []
+            where.append(f"agent_id IN ({', '.join('?' * len(agent_ids))})")
+            args += list(agent_ids)
         if status is not None:
             where.append("status = ?")
             args.append(status)
@@ -539,10 +545,10 @@ class SqlStore:
 
     def notes(self, call_id: str) -> list[Row]:
         with self._reading() as cur:
-            cur.execute(self.q("SELECT id, author, text, created FROM notes WHERE call_id = ? ORDER BY id"),
+            cur.execute(self.q("SELECT id, author, text, created, t FROM notes WHERE call_id = ? ORDER BY id"),
                         (call_id,))
             rows = cur.fetchall()
-        return [dict(zip(("id", "author", "text", "created"), r, strict=True)) for r in rows]
+        return [dict(zip(("id", "author", "text", "created", "t"), r, strict=True)) for r in rows]
 
     def expired_recordings(self, before: float) -> list[tuple[str, str]]:
         with self._reading() as cur:

@@ -120,7 +120,8 @@ def spec(version: str = "0.1.0") -> dict[str, Any]:
                 _query("agent_id", "string", "one agent's calls"),
                 _query("limit", "integer", "at most this many (default 100)"),
                 _query("offset", "integer", "skip this many stored calls")]),
-            "/v1/calls/{call_id}": {**_get("One call, with supervisor notes", [_CALL_ID]), **_ERASE},
+            "/v1/calls/{call_id}": {**_get("One call, with its notes and (once ended) its review state", [_CALL_ID]),
+                                    **_ERASE},
             "/v1/calls/{call_id}/events": _get("The call's events in order", [
                 _CALL_ID, _query("type", "string", "comma-separated event types"),
                 _query("since", "number", "call time in seconds")]),
@@ -128,11 +129,12 @@ def spec(version: str = "0.1.0") -> dict[str, Any]:
             "/v1/calls/{call_id}/recording": _get("Stereo WAV, channel 0 customer, 1 agent (supervisor)",
                                                   [_CALL_ID], {"audio/wav": {}}),
             "/v1/calls/{call_id}/notes": {"post": {
-                "summary": "Add a supervisor incident note", "parameters": [_CALL_ID],
+                "summary": "Add a supervisor note, at a moment (t) or for the whole call", "parameters": [_CALL_ID],
                 "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["text"],
-                    "properties": {"text": {"type": "string"}, "author": {"type": "string"}}}}}},
+                    "properties": {"text": {"type": "string"}, "author": {"type": "string"},
+                                   "t": {"type": ["number", "null"], "description": "call time in seconds"}}}}}},
                 "responses": {"201": {"description": "created", "content": _JSON},
                               "422": {"description": "bad note", "content": _JSON}, **_ERRORS}}},
             **coaching_paths(),

@@ -6,15 +6,17 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
 from service.core import auth
+from service.fanout.hub import TeamScope
 from service.live.state import runtime as _rt
 from service.storage.backends import CallStore
+from service.storage.coaching import CoachingStore
 from service.storage.sqlite import previous_session
 from service.web.metrics import render
 
@@ -77,6 +79,19 @@ def public(call: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def team_scope(store: Any, c: auth.Claims) -> TeamScope | None:
+    """A supervisor token's ``teams`` claim as the agents it may see (None: every agent). Read from the store's
+    teams: the agents filed under those teams, and those filed under others; an agent filed under none is seen
+    when their call names one of the teams (a live call's ingest ``team``)."""
+    if c.role != "supervisor" or c.teams is None:
+        return None
+    rows = await asyncio.to_thread(cast(CoachingStore, store).teams)
+    teams = frozenset(c.teams)
+    members = {a for r in rows if r["team"] in teams for a in r["agents"]}
+    others = frozenset(a for r in rows if r["team"] not in teams for a in r["agents"])
+    return TeamScope(teams, members, others)
+
+
 async def _call_or_404(request: Request, c: auth.Claims) -> dict[str, Any]:
     call_id = request.path_params["call_id"]
     live = _rt(request).calls.get(call_id)
@@ -87,6 +102,9 @@ async def _call_or_404(request: Request, c: auth.Claims) -> dict[str, Any]:
     # An agent asking for someone else's call learns nothing, not even that it exists.
     if call is None or (c.role == "agent" and call["agent_id"] != c.agent_id):
         raise HTTPException(404, f"no call {call_id}")
+    scope = await team_scope(_store(request), c)
+    if scope is not None and not scope.admits_call(call):
+        raise HTTPException(403, "this token is scoped to teams this call's agent is not in")
     return call
 
 
@@ -100,16 +118,21 @@ async def list_calls(request: Request) -> Response:
         agent_id = c.agent_id
     limit, offset = _int(request, "limit", 100, 1000), _int(request, "offset", 0, 10**9)
     rt = _rt(request)
+    scope = await team_scope(_store(request), c)
+    if scope is not None and agent_id is not None and agent_id in scope.others:
+        raise HTTPException(403, "this token is scoped to teams this agent is not in")
     if live is not True:
         # So that a call that has just ended is listed as ended, not missing.
         await _settle(request)
     live_calls = [call.call_object() for call in rt.calls.values()]
     live_calls += [view.call for view in rt.hub.calls_elsewhere() if view.call["id"] not in rt.calls]
     live_calls = [x for x in live_calls if (agent_id is None or x["agent_id"] == agent_id)
-                  and (flagged is None or x["flagged"] == flagged)]
+                  and (flagged is None or x["flagged"] == flagged)
+                  and (scope is None or scope.admits_call(x))]
     stored: list[dict[str, Any]] = []
     if live is not True:
         stored = await asyncio.to_thread(_store(request).list_calls, flagged=flagged, agent_id=agent_id,
+                                         agent_ids=None if scope is None else sorted(scope.members),
                                          limit=limit + len(live_calls), offset=offset)
         live_ids = {x["id"] for x in live_calls}
         stored = [x for x in stored if x["id"] not in live_ids and x["status"] != "live"]
@@ -121,7 +144,10 @@ async def get_call(request: Request) -> Response:
     c = claims(request, "supervisor", "agent")
     call = await _call_or_404(request, c)
     notes = await asyncio.to_thread(_store(request).notes, call["id"])
-    return JSONResponse({**public(call), "notes": notes})
+    # The review state lives in the row derived when the call ended (docs/coaching.md); none before that.
+    metrics = await asyncio.to_thread(cast(CoachingStore, _store(request)).metrics, call["id"])
+    review = {k: None if metrics is None else metrics[k] for k in ("review", "review_updated", "reviewed_by")}
+    return JSONResponse({**public(call), "notes": notes, **review})
 
 
 async def call_events(request: Request) -> Response:
@@ -164,8 +190,12 @@ async def add_note(request: Request) -> Response:
     text = body.get("text") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE:
         raise HTTPException(422, f"text must be a non-empty string of at most {MAX_NOTE} characters")
+    t = body.get("t")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < 10**7):
+        raise HTTPException(422, "t must be call time in seconds (a number >= 0) or null")
     author = body.get("author") if isinstance(body.get("author"), str) else "supervisor"
-    note = await asyncio.to_thread(_store(request).add_note, call["id"], author[:100], text.strip())
+    note = await asyncio.to_thread(cast(CoachingStore, _store(request)).add_coaching_note, call["id"],
+                                   None if t is None else float(t), author[:100], text.strip())
     return JSONResponse(note, status_code=201)
 
 

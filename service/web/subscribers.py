@@ -16,11 +16,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from service.analysis.wire import CallEvent
 from service.core import auth
-from service.fanout.hub import Fanout, LiveCallView
+from service.fanout.hub import Fanout, LiveCallView, TeamScope
 from service.ingest.common import CLOSE_NORMAL, CLOSE_POLICY
 from service.ingest.refuse import FORBIDDEN, UNAUTHORIZED, deny
 from service.live.pipeline import Runtime
 from service.live.state import runtime as _runtime
+from service.web.rest import team_scope
 
 log = logging.getLogger("callwatch.subscribe")
 
@@ -96,7 +97,22 @@ async def supervisor(ws: WebSocket) -> None:
     if claims is None or claims.role != "supervisor":
         await _deny_non_supervisor(ws, claims)
         return
-    await _subscribe(ws, rt.hub, "supervisor", None, ws.query_params.get("call_id"))
+    call_id = ws.query_params.get("call_id")
+    scope = await team_scope(ws.app.state.store, claims)
+    if scope is not None and call_id is not None:
+        call = _live_call(rt, call_id)
+        if call is not None and not scope.admits_call(call):
+            await deny(ws, FORBIDDEN, "this token is scoped to teams this call's agent is not in")
+            return
+    await _subscribe(ws, rt.hub, "supervisor", None, call_id, scope)
+
+
+def _live_call(rt: Runtime, call_id: str) -> dict[str, Any] | None:
+    """The call object of a call in progress, on this worker or another; None if it is not live."""
+    here = rt.calls.get(call_id)
+    if here is not None:
+        return here.call_object()
+    return next((v.call for v in rt.hub.calls_elsewhere() if v.call["id"] == call_id), None)
 
 
 def live_here(rt: Runtime) -> list[LiveCallView]:
@@ -104,11 +120,12 @@ def live_here(rt: Runtime) -> list[LiveCallView]:
     return [LiveCallView(call.call_object(), call.agent_id, call.t) for call in list(rt.calls.values())]
 
 
-async def _subscribe(ws: WebSocket, hub: Fanout, role: Any, agent_id: str | None, call_id: str | None) -> None:
+async def _subscribe(ws: WebSocket, hub: Fanout, role: Any, agent_id: str | None, call_id: str | None,
+                     scope: TeamScope | None = None) -> None:
     await ws.accept()
     raw = ws.query_params.get("types")
     types = frozenset(t for t in raw.split(",") if t) if raw else None
-    sub = hub.subscribe(role, agent_id, call_id, types)
+    sub = hub.subscribe(role, agent_id, call_id, types, scope)
     # Calls already in progress, on this worker or another, so a screen opened mid-call is not blank until the
     # next event.
     for ev in hub.snapshot(sub, live_here(_runtime(ws))):
@@ -126,6 +143,11 @@ async def listen(ws: WebSocket) -> None:
     call_id = ws.path_params["call_id"]
     if claims is None or claims.role != "supervisor":
         await _deny_non_supervisor(ws, claims)
+        return
+    scope = await team_scope(ws.app.state.store, claims)
+    call = _live_call(rt, call_id) if scope is not None else None
+    if scope is not None and call is not None and not scope.admits_call(call):
+        await deny(ws, FORBIDDEN, "this token is scoped to teams this call's agent is not in")
         return
     if call_id not in rt.calls and not rt.hub.is_live_elsewhere(call_id):
         await ws.accept()

@@ -205,6 +205,28 @@ async def test_coaching_note_at_a_moment_and_the_agents_acknowledgement(coaching
     no_errors(sup, agent)
 
 
+async def test_the_review_page_shows_and_changes_the_review_state(coaching_site: Server, browser: Browser,
+                                                                  artifacts: Path) -> None:
+    page = await signed_in(browser, coaching_site, "/calls/ann-3", coaching_site.token("supervisor"))
+    state = page.locator("[data-testid=call-review]")
+    await expect(state).to_have_value("new", timeout=WAIT_MS)
+    await expect(state).to_be_enabled()
+    await state.select_option("coached")
+    await expect(page.locator("#review-status")).to_have_text("Coached.")
+    await expect(page.locator("#review-box")).to_have_attribute("data-review", "coached")
+    await page.screenshot(path=str(artifacts / "review-state.png"), animations="disabled")
+    page.set_default_timeout(WAIT_MS)
+    await page.goto(f"{coaching_site.http}/queue")  # the queue agrees: ann-3 has left the new tab
+    await expect(page.locator("[data-testid=queue-row]")).to_have_count(2)  # ann-1 and bob-1 are still new
+    await page.locator("#tabs button[data-state=coached]").click()
+    await expect(page.locator("[data-testid=queue-row][data-call-id=ann-3]")).to_be_visible()
+
+    agent = await signed_in(browser, coaching_site, "/calls/ann-3", coaching_site.token("agent", "ann"))
+    await expect(agent.locator("[data-testid=call-review]")).to_have_value("coached", timeout=WAIT_MS)
+    await expect(agent.locator("[data-testid=call-review]")).to_be_disabled()  # an agent sees it, no more
+    no_errors(page, agent)
+
+
 async def test_file_an_incident_and_export_it(coaching_site: Server, browser: Browser, artifacts: Path) -> None:
     page = await signed_in(browser, coaching_site, "/calls/bob-1?t=20", coaching_site.token("supervisor"))
     await page.locator("[data-testid=incident-open]").click()

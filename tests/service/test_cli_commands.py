@@ -25,6 +25,19 @@ def test_token_prints_a_token_for_the_configured_secret(monkeypatch: pytest.Monk
     assert main(["token", "--role", "agent"]) == 2  # an agent token needs an agent id
 
 
+def test_token_scopes_a_supervisor_to_teams(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CALLWATCH_SECRET", "s3")
+    assert main(["token", "--role", "supervisor", "--teams", "north, south,north"]) == 0
+    claims = auth.verify("s3", capsys.readouterr().out.strip())
+    assert (claims.role, claims.teams) == ("supervisor", ("north", "south"))
+    assert main(["token", "--role", "supervisor"]) == 0
+    assert auth.verify("s3", capsys.readouterr().out.strip()).teams is None  # unscoped: every agent
+    assert main(["token", "--role", "agent", "--agent-id", "ann", "--teams", "north"]) == 2
+    assert main(["token", "--role", "supervisor", "--teams", " , "]) == 2
+    assert "--teams" in capsys.readouterr().err
+
+
 def test_token_persists_a_generated_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("CALLWATCH_SECRET", raising=False)

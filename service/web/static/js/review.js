@@ -2,6 +2,7 @@
 // summary, supervisor notes, export.
 
 import { byId, h } from "./dom.js";
+import { REVIEW_LABELS } from "./coaching.js";
 import { exportCall } from "./export.js";
 import { clock, legName, percent, ruleTitle, wallDateTime } from "./format.js";
 import { drawPlot, plotFraction, plotTimeAt } from "./plots.js";
@@ -58,6 +59,7 @@ function duration() {
 
 function renderAll() {
   renderHead();
+  renderReview();
   renderSummary();
   renderAlerts();
   renderTranscript();
@@ -76,6 +78,36 @@ function renderHead() {
     `escalation score ${call.escalation_score}`, call.language && call.language !== "auto" ? call.language : ""]
     .filter(Boolean).join(" · ");
 }
+
+// The review state of an ended call (GET /v1/calls/{id} has it from the row derived when the call ended):
+// a supervisor changes it here as on the queue; an agent sees it.
+function renderReview() {
+  const box = byId("review-box");
+  box.hidden = !call.review;
+  if (!call.review) return;
+  const select = byId("review-state");
+  select.value = call.review;
+  select.disabled = !isSupervisor;
+  box.dataset.review = call.review;
+  byId("review-by").textContent = call.review_updated ?
+    [call.reviewed_by ? `by ${call.reviewed_by}` : "", wallDateTime(call.review_updated)].filter(Boolean).join(" · ") : "";
+}
+
+byId("review-state").addEventListener("change", async (event) => {
+  const select = event.currentTarget;
+  const status = byId("review-status");
+  select.disabled = true;
+  try {
+    const out = await api(`${path}/review`, {
+      method: "PUT", body: { state: select.value, author: localStorage.getItem("callwatch.author") || undefined },
+    });
+    call = { ...call, review: out.review, review_updated: out.review_updated, reviewed_by: out.reviewed_by };
+    status.textContent = `${REVIEW_LABELS[out.review]}.`;
+  } catch (error) {
+    status.textContent = explainRefusal(error);
+  }
+  renderReview();
+});
 
 function renderSummary() {
   const s = summarize(events, call);
@@ -346,7 +378,7 @@ function followLive() {
   const stream = openStream(`/v1/ws/supervisor?call_id=${encodeURIComponent(callId)}`, {
     onMessage(ev) {
       if (ev.call_id !== callId) return;
-      if (ev.call) call = { ...ev.call, notes: call.notes };
+      if (ev.call) call = { ...ev.call, notes: call.notes, review: call.review };
       if (ev.type === "call_started") return;
       if (ev.type === "call_ended") {
         stream.close();
