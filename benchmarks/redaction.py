@@ -363,26 +363,51 @@ PACES = {"ivr": (0.12, 0.12), "careful": (0.55, 0.55), "grouped": (0.08, 1.3)}
 
 
 def read_number(digits: str, groups: tuple[int, ...], lang: str, pace: str) -> Any:
+    return read_number_spans(digits, groups, lang, pace)[0]
+
+
+def read_number_spans(digits: str, groups: tuple[int, ...], lang: str,
+                      pace: str) -> tuple[Any, list[tuple[float, float]]]:
+    """The reading, and where each digit's voice lies in it (seconds)."""
     import numpy as np
     import soundfile as sf
 
     between, group_gap = PACES[pace]
     parts = []
+    spans = []
     bounds = set()
-    at = 0
+    at, n_at = 0, 0
     for n in groups:
         at += n
         bounds.add(at)
     for i, d in enumerate(digits):
         x, rate = sf.read(SOUNDS[lang] / f"{d}.wav", dtype="int16")
         assert rate == 8000
+        voiced = np.flatnonzero(np.abs(x.astype(np.int32)) > 300)
+        a, b = (voiced[0], voiced[-1] + 1) if len(voiced) else (0, len(x))
+        spans.append(((n_at + a) / 8000, (n_at + b) / 8000))
         parts.append(x)
         gap = group_gap if (i + 1) in bounds else between
         parts.append(np.zeros(int(gap * 8000), dtype=np.int16))
-    return np.concatenate(parts)
+        n_at += len(x) + int(gap * 8000)
+    return np.concatenate(parts), spans
 
 
-async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) -> dict[str, Any]:
+def audible_digits(original: Any, stored: Any, spans: list[tuple[float, float]], digits: str) -> list[str]:
+    """Digits of ``spans`` whose voice the stored channel still holds (more than 40 ms of it not silenced)."""
+    import numpy as np
+
+    out = []
+    for d, (a, b) in zip(digits, spans, strict=True):
+        i, j = int(a * 8000), min(int(b * 8000), len(stored))
+        left = np.count_nonzero((stored[i:j] != 0) & (original[i:j] != 0))
+        if left > 0.04 * 8000:
+            out.append(f"{d}@{a:.2f}-{b:.2f}:{left / 8000:.2f}s")
+    return out
+
+
+async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
+                     only: set[str] | None = None) -> dict[str, Any]:
     import numpy as np
     import soundfile as sf
 
@@ -411,10 +436,16 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
               calls = [["card", "cvv"], ["ssn"], ["phone"], ["passport"]]
               for items in calls:
                   pieces, said = [np.zeros(8000, dtype=np.int16)], []
+                  spans: list[tuple[float, float]] = []
                   for item in items:
                       digits, groups = sensitive_number(item, lang, rng)
                       said.append((item, digits))
-                      pieces += [read_number(digits, groups, lang, pace), np.zeros(int(1.5 * 8000), dtype=np.int16)]
+                      x, where = read_number_spans(digits, groups, lang, pace)
+                      offset = sum(len(p) for p in pieces) / 8000
+                      spans += [(a + offset, b + offset) for a, b in where]
+                      pieces += [x, np.zeros(int(1.5 * 8000), dtype=np.int16)]
+                  if only is not None and items[0] not in only:
+                      continue  # drawn all the same, so a subset reads the same numbers as the full run
                   customer = np.concatenate(pieces)
                   result = await _live_call(port, settings, customer, f"{lang}-{pace}-{items[0]}", lang)
                   # The stored WAV, transcribed again with redaction off: what can still be heard.
@@ -432,7 +463,12 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
                                "stored_digits": result["stored_digits"], "shown_after": result["shown_after"],
                                "stored_texts": result["stored_texts"],
                                "shown_before_retraction": result["shown_before"],
-                               "audible_in_wav": len(audible), "retractions": result["retractions"]})
+                               "audible_in_wav": len(audible), "retractions": result["retractions"],
+                               "said": [d for _, d in said], "heard": heard_before, "audible": audible,
+                               "wav_texts": [str(e.to_dict().get("text")) for e in again if e.type == "utterance"],
+                               "silenced": result["silenced"],
+                               "unsilenced_digits": audible_digits(customer, wav[:, 0], spans,
+                                                                   "".join(d for _, d in said))})
                   print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
     survived = sum(1 for r in rows if max(r["stored_digits"], r["shown_after"]) >= 6)
     return {"calls": len(rows), "numbers": sum(len(r["items"]) for r in rows),
@@ -441,7 +477,8 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
             "calls_with_6_digits_stored_or_shown_after": survived,
             "sensitive_digits_stored": sum(r["stored_digits"] for r in rows),
             "digits_on_screen_before_retraction_max": max((r["shown_before_retraction"] for r in rows), default=0),
-            "digits_audible_in_redacted_wav": sum(r["audible_in_wav"] for r in rows), "screen_delay_s": 0.0}
+            "digits_audible_in_redacted_wav": sum(r["audible_in_wav"] for r in rows),
+            "digits_with_voice_left_in_wav": sum(len(r["unsilenced_digits"]) for r in rows), "screen_delay_s": 0.0}
 
 
 @contextlib.asynccontextmanager
@@ -522,6 +559,8 @@ async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang
     return {"recording": settings.data_dir / "recordings" / f"{call_id}.wav", "stored_digits": stored,
             "shown_after": count(final_shown), "shown_before": shown_before,
             "stored_texts": [r["text"] for r in rows],
+            "silenced": sorted({(e["start"], tuple(tuple(x) for x in e.get("silenced", ()))) for e in seen
+                                if e["type"] == "utterance_redacted"}),
             "retractions": sum(e["type"] == "utterance_redacted" for e in seen)}
 
 
@@ -533,11 +572,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--langs", default="en,ru")
     p.add_argument("--paces", default=",".join(PACES))
     p.add_argument("--work", type=Path, default=Path("/tmp/callwatch-redaction-bench"))
+    p.add_argument("--only", default="", help="speech: only these calls (card, ssn, phone, passport), numbers drawn "
+                   "as in the full run")
     args = p.parse_args(argv)
     if args.mode == "text":
         out = run_text(args.calls, args.seed)
     else:
-        out = asyncio.run(run_speech(args.langs.split(","), args.paces.split(","), args.seed, args.work))
+        out = asyncio.run(run_speech(args.langs.split(","), args.paces.split(","), args.seed, args.work,
+                                     set(args.only.split(",")) if args.only else None))
     print(json.dumps(out, ensure_ascii=False))
     return 0
 
