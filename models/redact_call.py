@@ -242,9 +242,15 @@ class CallRedactor:
         for whole in self._runs(seq):
             # The run as a whole, and what follows each pause in it on its own: "order 4601 2809." and then a
             # card number in the next breath is one run of digits, but the order cue was for the first part.
+            ordered = False
             for run in [whole, *self._continuations(whole)]:
-                tag = self._tag(run, leg, cues, numbers, run.start - last_card_end <= CUE_S)
+                # An order number read in pieces is kept whole, and the rest of it after a pause is no new number
+                # while what came before is too short to be the whole order number ("order 0 | 7 9 | 3 8 9 2 0");
+                # a number after a complete one ("reference 123456." and a card) is judged on its own.
+                explained = ordered and len(whole.digits) - len(run.digits) < 6
+                tag = self._tag(run, leg, cues, numbers, run.start - last_card_end <= CUE_S, explained)
                 if tag is None:
+                    ordered = ordered or (run is whole and self._cue_for(whole, leg, cues, numbers) == "order")
                     continue
                 if tag == "card" or (tag == "number" and len(run.digits) >= 12):
                     last_card_end = run.end
@@ -261,7 +267,7 @@ class CallRedactor:
                     u.redacted[i] = "email"
 
     def _tag(self, run: _Run, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]],
-             after_card: bool) -> str | None:
+             after_card: bool, explained: bool = False) -> str | None:
         first_u, first_i = run.parts[0]
         first = first_u.tokens[first_i]
         cue = self._cue_for(run, leg, cues, numbers)
@@ -270,7 +276,7 @@ class CallRedactor:
             after_card = all(t.kind == "number" or (t.kind == "word" and t.word in FILLERS)
                              for u in {id(u): u for u, _ in run.parts}.values() for t in u.tokens)
         return classify(Run(run.digits, run.groups, cue, after_card, first.plus,
-                            first.kind == "keep" and first.date_like))
+                            first.kind == "keep" and first.date_like, explained))
 
     @staticmethod
     def _continuations(run: _Run) -> list[_Run]:

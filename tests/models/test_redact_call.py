@@ -161,3 +161,15 @@ def test_benign_numbers_far_from_a_sensitive_run_are_not_silenced() -> None:
         u = r.add("customer", start, start + 3.0, text, words)
         spans += [*u.utterance.silence, *(s for v in u.revised for s in v.silence)]
     assert silenced(spans, 2.5, 3.4) and not any(e > 20.0 for _, e in spans)
+
+
+def test_an_order_number_read_digit_by_digit_stays_whole() -> None:
+    # "My order number is" and then the digits as a recogniser cut them from a reading with pauses: the part
+    # after the first pause is no new number of 7 digits.
+    said = ["My order number is", "0", "7, 9.", "Three.", "8, 9, 2", "0", "Four dollars."]
+    assert list(read(said, pause=0.5).values()) == said
+
+
+def test_a_card_right_after_a_complete_order_number_is_still_a_card() -> None:
+    shown = read(["Reference 123456.", "930344596350."], pause=1.0)
+    assert list(shown.values()) == ["Reference 123456.", "[number]."]
