@@ -30,7 +30,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import ctranslate2
 import numpy as np
@@ -61,6 +61,14 @@ measure against (``benchmarks.leakage``, ``benchmarks.asr``). ``utterance``: one
 utterance over its own encoder frames (measured far less accurate, module docstring)."""
 
 Ownership = Literal["speech", "time"]
+
+
+def isolation_named(name: str) -> Isolation:
+    """``name`` as an ``Isolation``; ``ValueError`` naming the choices when it is none."""
+    for choice in get_args(Isolation):
+        if name == choice:
+            return cast(Isolation, choice)
+    raise ValueError(f"isolation must be one of {', '.join(get_args(Isolation))}, got {name!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,11 @@ come free, not for a batch of several windows (one thread decodes a lone window 
 batch of four). Which is best depends on the load (``service/settings.py``): on two cores one replica of two
 threads gives fresher text up to about 10 calls, two of one thread under a heavier load.
 
+With ``per_call`` (the transcriber keeps every call in windows of its own, ``DecodeSettings.isolation="call"``)
+a side-by-side batch is one call's waiting utterances, oldest call first, since one call is one window; the
+other calls' utterances keep their places in the queue for the next free worker. A lone worker takes
+everything waiting, as before: the transcriber makes a window per call and batches them.
+
 When recognition falls behind, stale work is dropped rather than queued forever: a coaching cue about
 something said a minute ago is worthless, while a growing backlog would delay every later call too.
 Dropped utterances resolve to an empty transcript with ``rejected="dropped"``, and are counted.
@@ -63,7 +68,8 @@ def _skipped(utt: Utterance, reason: str) -> Transcript:
 class TranscriptionScheduler:
     """``workers``: batches run side by side (the model needs as many replicas). ``window_s`` and ``gap_s``: how
     much audio one of the transcriber's windows holds and the silence it puts between utterances; when given,
-    a batch of side-by-side workers is at most one window (else a burst is shared out between them by count)."""
+    a batch of side-by-side workers is at most one window (else a burst is shared out between them by count).
+    ``per_call``: the transcriber packs each call apart, so a side-by-side batch is one call's (module docstring)."""
 
     def __init__(
         self,
@@ -77,6 +83,7 @@ class TranscriptionScheduler:
         workers: int = 1,
         window_s: float = 0.0,
         gap_s: float = 0.0,
+        per_call: bool = False,
     ) -> None:
         if max_queue < 1 or max_batch < 1 or workers < 1:
             raise ValueError("max_queue, max_batch and workers must be at least 1")
@@ -92,6 +99,7 @@ class TranscriptionScheduler:
         self._workers_wanted = workers
         self._window_s = window_s
         self._gap_s = gap_s
+        self._per_call = per_call
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr",
                                             initializer=lower_this_thread, initargs=(nice,))
         self._workers: list[asyncio.Task[None]] = []
@@ -164,8 +172,14 @@ class TranscriptionScheduler:
             # Window size unknown: a burst is shared out by count between the free workers.
             free = max(1, self._workers_wanted - self._busy)
             limit = min(limit, -(-len(self._queue) // free))
+        one_call = self._per_call and room < math.inf
         batch: list[_Job] = []
+        passed: list[_Job] = []
+        """Other calls' utterances looked past for a one-call batch: they go back in their places."""
         while self._queue and len(batch) < limit:
+            if one_call and batch and self._queue[0].utterance.call_id != batch[0].utterance.call_id:
+                passed.append(self._queue.popleft())
+                continue
             if batch and room < self._packed_s(self._queue[0].utterance):
                 break
             job = self._queue.popleft()
@@ -173,6 +187,7 @@ class TranscriptionScheduler:
             # A caller that gave up (cancelled its future) no longer needs the work done.
             if not job.future.done():
                 batch.append(job)
+        self._queue.extendleft(reversed(passed))
         return batch
 
     def _packed_s(self, utterance: Utterance) -> float:
