@@ -75,7 +75,7 @@ class NativeIngest:
         call_id = clean_id(call_id, "call_id")
         agent_id = clean_id(msg.get("agent_id"), "agent_id")
         encoding = msg.get("encoding", "pcm16")
-        if encoding not in ENCODINGS:
+        if not isinstance(encoding, str) or encoding not in ENCODINGS:  # a list or an object is unhashable
             raise IngestError("unsupported_encoding", f"encoding {encoding!r} is not supported: "
                               "use pcm16 or mulaw", CLOSE_UNSUPPORTED)
         rate = msg.get("sample_rate", RATE)
