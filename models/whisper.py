@@ -1,27 +1,29 @@
 """faster-whisper behind the ``Transcriber`` protocol, tuned for many short utterances.
 
 Stock ``WhisperModel.transcribe()`` pads each utterance to 30 s, so a 2 s reply costs a whole
-window. Here utterances of one language, from every call, are packed into shared 30 s windows
-(``models.packing``) and several windows go through the encoder as one batch: the encoder, which
-costs the same however little speech a window holds, is what packing saves.
+window. Here utterances of one language are packed into 30 s windows (``models.packing``) and several
+windows go through the encoder as one batch: the encoder, which costs the same however little speech a
+window holds, is what packing saves.
 
-By default (``isolation="shared"``) a window is decoded as one text and its words are handed back to the
-utterances by their time, which measured best: on the shared set WER en 0.056 / ru 0.134 at 2.2 utterances a
-second, against en 0.114 / ru 0.191 at 1.1 for per-utterance decoding below, in the same week on the same
-machine (stock: en 0.049 / ru 0.154 at 0.34). Per-utterance decoding stays available, and measured, for the
-day its accuracy is fixed; until then cross-call isolation rests on the time split (issue 13 is open).
+Which utterances share a window (``DecodeSettings.isolation``). By default (``call``) a window holds one
+call's utterances only, and the windows of several calls are batched through the encoder and the decoder,
+whose batch members never attend to each other: no decoder ever sees another call's audio, so no word can
+be attributed across calls, whatever the alignment does (issue 13). ``shared`` packs every call's
+utterances together (fewer windows, so faster under load, but a boundary word can land in another call's
+transcript); it stays selectable to measure against. Within a window, each is decoded as one text and its
+words are handed back to the utterances by ``packing.speaker``: to the one whose *speech* the word's aligned
+time covers most, not the one nearest its middle, because the aligner stretches an utterance's first word
+back over the silence before it, far enough to land it in the previous utterance.
 
 Per-utterance decoding (``isolation="utterance"``): each utterance gets its own decoder sequence,
 whose cross-attention memory is only the encoder frames of that utterance's own stretch of the window
 (plus a margin of the silence around it, less than half the gap) followed by the window's last seconds,
 kept free of speech for this. It is prompted with the timestamp at which its stretch starts, and what it
 says after the timestamp where its audio ends is cut. No decoder ever sees the frames of another
-utterance, so it cannot run on into a neighbour's first word, and no step hands words to utterances by
-their time: everything a sequence says belongs to its utterance. That keeps one caller's words out of
-another call's transcript by construction, and boundary words with their own utterance. A decode that
-ran on past its audio, repeated itself or was unsure is done again with the utterance alone in a window.
-The encoder's self-attention still spans the whole window (what it can carry across is measured by
-``benchmarks.leakage`` against each utterance transcribed alone).
+utterance, but the encoder's self-attention still spans the whole window. Measured far less accurate
+(WER en 0.114 / ru 0.191 against 0.056 / 0.134 for one text per window), it stays for the day that is fixed.
+A decode that ran on past its audio, repeated itself or was unsure is done again with the utterance alone in
+a window.
 """
 
 from __future__ import annotations
