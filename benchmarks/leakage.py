@@ -6,11 +6,13 @@
 Every utterance of the manifest is first transcribed alone (a window of its own: nothing else to hear). Then,
 for each packing order (the manifest's, then seeded shuffles) and each batch shape the live scheduler hands
 the transcriber (``32``: what one replica takes from a backlog, its ``max_batch``, every call's; ``window``:
-what each of several side-by-side replicas takes, one 30 s window's worth, and with ``call`` isolation one
-call's only, oldest first, as ``service.transcription`` does with ``per_call``; any number: that many
-utterances), the utterances are given, in that order, to ``N`` pretend calls in turn (utterance k to call
-k mod N) and transcribed in batches of that shape, exactly as ``transcribe_batch`` is called live. Each
-isolation is a variant as in ``benchmarks.asr`` (``ISOLATION[/OWNERSHIP][@GAP_S]``).
+what each of several side-by-side replicas takes, one 30 s window's worth; any number: that many utterances;
+with ``call`` isolation a batch holds the oldest calls only, one with ``window``, as many as the transcriber's
+``batch_windows`` otherwise, as ``service.transcription`` does with ``per_call``), the utterances are given,
+in that order, to ``N`` pretend calls in turn (utterance k to call k mod N) and transcribed in batches of
+that shape, exactly as ``transcribe_batch`` is called live. Each isolation is a variant as in
+``benchmarks.asr`` (``ISOLATION[/OWNERSHIP][@GAP_S]``). Every window decoded is checked: how many held
+utterances of more than one call (0 by construction with ``call``).
 
 A word of an utterance's packed transcript is *foreign* when neither its reference nor its transcript alone
 holds it (words compared after the normaliser of ``benchmarks.asr``, as multisets). A foreign word that
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import time
@@ -56,33 +59,38 @@ def utterances(items: Sequence[Item], calls: int) -> list[Utterance]:
     ]
 
 
-def batches(utts: Sequence[Utterance], shape: str, window_s: float, gap_s: float, per_call: bool = False
+def batches(utts: Sequence[Utterance], shape: str, window_s: float, gap_s: float, per_call: int = 0
             ) -> list[list[int]]:
-    """Indices of ``utts`` in the batches the live scheduler would make of them (``service.transcription``),
-    all queued at once in this order: ``window`` is ``TranscriptionScheduler._take_batch`` with side-by-side
-    workers (and ``per_call``: one call's utterances a batch, the others keeping their places)."""
+    """Indices of ``utts`` in the batches the live scheduler would make of them, all queued at once in this order
+    (``TranscriptionScheduler._take_batch``): ``window``, side-by-side workers, one window's worth each; a
+    number, a lone worker taking up to that many. ``per_call`` (call isolation): a batch holds at most that many
+    calls (one with ``window``), the other calls' utterances keeping their places."""
     out: list[list[int]] = []
-    if shape == "window":
-        queue = list(range(len(utts)))
-        while queue:
-            room = window_s
-            batch: list[int] = []
-            rest: list[int] = []
-            for position, k in enumerate(queue):
-                if per_call and batch and utts[k].call_id != utts[batch[0]].call_id:
-                    rest.append(k)
-                    continue
-                packed = utts[k].end_s - utts[k].start_s + gap_s
-                if batch and room < packed:
-                    rest.extend(queue[position:])
-                    break
-                batch.append(k)
-                room -= packed
-            out.append(batch)
-            queue = rest
-        return out
-    size = int(shape)
-    return [list(range(first, min(first + size, len(utts)))) for first in range(0, len(utts), size)]
+    queue = list(range(len(utts)))
+    limit = len(utts) if shape == "window" else int(shape)
+    wanted = (1 if shape == "window" else per_call) if per_call else 0
+    while queue:
+        room = window_s if shape == "window" else math.inf
+        batch: list[int] = []
+        calls: set[str] = set()
+        rest: list[int] = []
+        for position, k in enumerate(queue):
+            if len(batch) >= limit:
+                rest.extend(queue[position:])
+                break
+            if wanted and utts[k].call_id not in calls and len(calls) >= wanted:
+                rest.append(k)
+                continue
+            packed = utts[k].end_s - utts[k].start_s + gap_s
+            if batch and room < packed:
+                rest.extend(queue[position:])
+                break
+            batch.append(k)
+            calls.add(utts[k].call_id)
+            room -= packed
+        out.append(batch)
+        queue = rest
+    return out
 
 
 def words(text: str, language: str) -> Counter[str]:
@@ -180,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ordered = [items[k] for k in index]
             for shape in args.shapes.split(","):
                 utts = utterances(ordered, args.calls)
-                groups = batches(utts, shape, settings.window_s, settings.gap_s, settings.isolation == "call")
+                per_call = settings.batch_windows if settings.isolation == "call" else 0
+                groups = batches(utts, shape, settings.window_s, settings.gap_s, per_call)
                 windows, mixed = transcriber.windows, transcriber.mixed
                 texts, cpu = transcribe(transcriber, utts, groups)
                 windows, mixed = transcriber.windows - windows, transcriber.mixed - mixed

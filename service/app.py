@@ -63,7 +63,7 @@ def start_asr(settings: Settings) -> tuple[Any, Submit]:
     transcriber = WhisperTranscriber(model, language=fixed, settings=decode)
     scheduler = TranscriptionScheduler(transcriber, nice=settings.asr_nice, workers=settings.asr_workers,
                                        window_s=decode.window_s, gap_s=decode.gap_s,
-                                       per_call=decode.isolation == "call")
+                                       per_call=decode.batch_windows if decode.isolation == "call" else 0)
 
     def submit(call: LiveCall, seg: Segment) -> asyncio.Future[Any]:
         lang = fixed or (None if call.language in ("", "auto") else call.language.split("-")[0])

@@ -10,9 +10,11 @@ batch of four). Which is best depends on the load (``service/settings.py``): on 
 threads gives fresher text up to about 10 calls, two of one thread under a heavier load.
 
 With ``per_call`` (the transcriber keeps every call in windows of its own, ``DecodeSettings.isolation="call"``)
-a side-by-side batch is one call's waiting utterances, oldest call first, since one call is one window; the
-other calls' utterances keep their places in the queue for the next free worker. A lone worker takes
-everything waiting, as before: the transcriber makes a window per call and batches them.
+a batch holds the waiting utterances of at most ``per_call`` calls, oldest first, since each call is a window
+of its own: a lone worker takes as many calls as the transcriber puts through the encoder at once (its
+``batch_windows``), so the oldest get their text after one encoder pass instead of waiting for a window of
+every call that spoke; side-by-side workers take one call each. The other calls' utterances keep their places
+in the queue (and gather more of their own call's speech for a fuller window).
 
 When recognition falls behind, stale work is dropped rather than queued forever: a coaching cue about
 something said a minute ago is worthless, while a growing backlog would delay every later call too.
@@ -69,7 +71,8 @@ class TranscriptionScheduler:
     """``workers``: batches run side by side (the model needs as many replicas). ``window_s`` and ``gap_s``: how
     much audio one of the transcriber's windows holds and the silence it puts between utterances; when given,
     a batch of side-by-side workers is at most one window (else a burst is shared out between them by count).
-    ``per_call``: the transcriber packs each call apart, so a side-by-side batch is one call's (module docstring)."""
+    ``per_call``: the transcriber packs each call apart; a batch holds at most this many calls (one with side-by-side
+    workers and a window size), 0 for no limit (module docstring)."""
 
     def __init__(
         self,
@@ -83,7 +86,7 @@ class TranscriptionScheduler:
         workers: int = 1,
         window_s: float = 0.0,
         gap_s: float = 0.0,
-        per_call: bool = False,
+        per_call: int = 0,
     ) -> None:
         if max_queue < 1 or max_batch < 1 or workers < 1:
             raise ValueError("max_queue, max_batch and workers must be at least 1")
@@ -172,12 +175,14 @@ class TranscriptionScheduler:
             # Window size unknown: a burst is shared out by count between the free workers.
             free = max(1, self._workers_wanted - self._busy)
             limit = min(limit, -(-len(self._queue) // free))
-        one_call = self._per_call and room < math.inf
+        calls_wanted = (1 if room < math.inf else self._per_call) if self._per_call else 0
+        calls: set[str] = set()
         batch: list[_Job] = []
         passed: list[_Job] = []
-        """Other calls' utterances looked past for a one-call batch: they go back in their places."""
+        """Utterances of calls beyond ``calls_wanted``, looked past: they go back in their places."""
         while self._queue and len(batch) < limit:
-            if one_call and batch and self._queue[0].utterance.call_id != batch[0].utterance.call_id:
+            call = self._queue[0].utterance.call_id
+            if calls_wanted and call not in calls and len(calls) >= calls_wanted:
                 passed.append(self._queue.popleft())
                 continue
             if batch and room < self._packed_s(self._queue[0].utterance):
@@ -187,6 +192,7 @@ class TranscriptionScheduler:
             # A caller that gave up (cancelled its future) no longer needs the work done.
             if not job.future.done():
                 batch.append(job)
+                calls.add(call)
         self._queue.extendleft(reversed(passed))
         return batch
 

@@ -21,10 +21,13 @@ def test_window_batches_hold_one_call_each_with_call_isolation_and_keep_the_orde
     assert shared == [[0, 1, 2], [3, 4], [5, 6, 7]]
     assert [k for b in shared for k in b] == list(range(len(utts)))
     assert all(sum(utts[k].end_s + 0.5 for k in b) <= 30.0 or len(b) == 1 for b in shared)
-    per_call = batches(utts, "window", 30.0, 0.5, per_call=True)
+    per_call = batches(utts, "window", 30.0, 0.5, per_call=4)
     assert all(len({utts[k].call_id for k in b}) == 1 for b in per_call)
     assert per_call == [[0, 2, 4, 6], [1, 5], [3], [7]]
     assert batches(utts, "3", 30.0, 0.5) == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    # A lone worker with call isolation: the oldest calls' utterances, up to the limit, in order.
+    assert batches(utts, "32", 30.0, 0.5, per_call=2) == [[0, 1, 2, 4, 5, 6, 7], [3]]
+    assert batches(utts, "4", 30.0, 0.5, per_call=2) == [[0, 1, 2, 4], [3, 5], [6, 7]]
 
 
 def test_variants() -> None:
