@@ -124,7 +124,12 @@ def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str], 
             m = metrics(port)
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                # A batch of transcription in progress, on a loaded machine, can outlast the shutdown's limits.
+                server.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     lines = [line for line in replay.stdout.splitlines() if line.startswith("{")]
     if replay.returncode != 0 or not lines:
         return {"calls": n, "failed": (replay.stderr or replay.stdout)[-500:]}
