@@ -10,7 +10,9 @@ call excerpt at real-time pace (new call ids each round), and reports the round'
 each round reports their worst; after it, the server's resident memory. The verdict compares the last third
 of the run with the first third: memory within ``--rss-slack`` (default 10 %) and alert latency p95 within
 ``--latency-slack`` (default 50 %, and 0.2 s) count as flat; the loop lag and ``/healthz`` of both thirds are
-reported alongside. The last line is one JSON object with every round.
+reported alongside. A run in which any call failed, or a round's p95 exceeded ``--max-latency`` (1 s), did
+not keep up (``kept_up``: false, exit status 1): it measured a machine short of processor time, not drift.
+The last line is one JSON object with every round.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--call", type=Path, help="a stereo 8 kHz WAV to stream (default: a shared labelled call)")
     p.add_argument("--rss-slack", type=float, default=0.10)
     p.add_argument("--latency-slack", type=float, default=0.50)
+    p.add_argument("--max-latency", type=float, default=1.0,
+                   help="a round's alert latency p95 beyond this (s) means the machine did not keep up (default 1)")
     args = p.parse_args(argv)
     env = bench_env()
     port = free_port()
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines = [x for x in replay.stdout.splitlines() if x.startswith("{")]
                 summary: dict[str, Any] = json.loads(lines[-1]) if lines else {"failed": replay.stderr[-300:]}
                 probes = sampler.finish()
-                errors = [x for x in replay.stderr.splitlines() if x.startswith("error")]
+                errors = [x for x in replay.stderr.splitlines() if x.startswith(("error", "callwatch replay:"))]
                 row = {"round": n, "minute": round((time.monotonic() - began) / 60, 1),
                        "rss_mb": round(rss_mb(server.pid), 1), **probes,
                        "alert_latency_p95_s": p95_s(summary), "alerts": summary.get("alerts"),
@@ -157,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(seen) >= 3:
             verdict[f"{key.removesuffix('_s').removesuffix('_ms')}_first_last"] = list(thirds(seen))
     verdict["probe_failures"] = sum(r["probe_failures"] for r in rounds)
+    # Flat is not enough: a run whose calls failed, or whose alerts came late throughout, measured a machine
+    # that could not carry the load, not the service's drift.
+    verdict["call_errors"] = sum(r["errors"] if isinstance(r["errors"], int) else args.calls for r in rounds)
+    verdict["kept_up"] = verdict["call_errors"] == 0 and all(x <= args.max_latency for x in lat)
     print(json.dumps(verdict))
-    return 0 if verdict.get("rss_flat", True) and verdict.get("latency_flat", True) else 1
+    return 0 if verdict.get("rss_flat", True) and verdict.get("latency_flat", True) and verdict["kept_up"] else 1
 
 
 if __name__ == "__main__":
