@@ -1,16 +1,20 @@
-"""Stock faster-whisper against callwatch's packed, batched transcriber, on one manifest.
+"""Stock faster-whisper against callwatch's packed, batched transcriber (one or more variants), on one manifest.
 
 Both systems use the same loaded model (so the same weights, compute type and thread count) and the
 same audio: every file is read, mixed to mono and resampled to 16 kHz with soxr before any timing.
 Telephone recordings (8 kHz) are therefore fed as the line delivers them, only upsampled.
 
-The two systems alternate over slices of the manifest (``--slices``), so load from other processes
-on a shared machine falls on both alike; utterances/second is over the summed wall-clock time.
+The systems alternate over slices of the manifest (``--slices``), so load from other processes
+on a shared machine falls on all alike; utterances/second is over the summed wall-clock time.
 
 stock: ``WhisperModel.transcribe(audio, language=<manifest language>)`` one utterance at a time, with
        the library defaults (beam 5, temperature fallback, conditioning on previous text).
 ours:  ``WhisperTranscriber.transcribe_batch`` on consecutive groups of ``--batch`` utterances, the
        way the live scheduler hands it whatever is waiting (greedy, packed 30 s windows, no fallback).
+       The utterances belong to ``--calls`` calls in turn (utterance k to call k mod N; 0: each its own
+       call), which is what ``call`` isolation packs by: with N calls a batch of 32 makes about N windows.
+       ``--ours`` names the variants to run side by side, each ``ISOLATION[/OWNERSHIP][@GAP_S]``:
+       ``shared/time`` is the transcriber before issue 13, ``call`` today's default.
 
 WER is corpus-level (total edits / total reference words) after one normaliser for both: annotations
 in () or [] dropped, lowercase, ё→е, punctuation removed, whole numbers 0-999 spelled out in the
@@ -18,7 +22,8 @@ utterance's language. Utterances whose reference is empty (recorded silence) add
 as insertions. Edge errors count the edits at the first and last word of each utterance (``boundary_errors``).
 The last line printed is one JSON object.
 
-    python -m benchmarks.asr --manifest ../shared/data/asr/manifest.tsv --data-root ../shared/data/asr
+    python -m benchmarks.asr --manifest ../shared/data/asr/manifest.tsv --data-root ../shared/data/asr \
+        [--ours shared/time,call] [--calls 10]
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ import sys
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import get_args
+from typing import cast, get_args
 
 import jiwer
 import numpy as np
@@ -42,7 +47,7 @@ import soundfile
 import soxr
 
 from models.transcriber import Utterance
-from models.whisper import DecodeSettings, Isolation, WhisperTranscriber, load_model
+from models.whisper import DecodeSettings, Isolation, Ownership, WhisperTranscriber, load_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +170,23 @@ def run_stock(model: object, items: Sequence[Item], beam_size: int) -> tuple[lis
     return texts, time.perf_counter() - began
 
 
-def run_ours(transcriber: WhisperTranscriber, items: Sequence[Item], batch: int) -> tuple[list[str], float]:
+def variant(spec: str, base: DecodeSettings) -> DecodeSettings:
+    """``ISOLATION[/OWNERSHIP][@GAP_S]`` on top of ``base``."""
+    head, _, gap = spec.partition("@")
+    isolation, _, ownership = head.partition("/")
+    if isolation not in get_args(Isolation) or (ownership and ownership not in get_args(Ownership)):
+        raise SystemExit(f"unknown variant {spec!r}: isolation {get_args(Isolation)}, ownership {get_args(Ownership)}")
+    return replace(base, isolation=cast(Isolation, isolation),
+                   ownership=cast(Ownership, ownership or base.ownership), gap_s=float(gap) if gap else base.gap_s)
+
+
+def run_ours(transcriber: WhisperTranscriber, items: Sequence[Item], batch: int, calls: int = 0,
+             first_index: int = 0) -> tuple[list[str], float]:
+    """``calls``: utterance k belongs to call k mod ``calls`` (k counted over the whole manifest from
+    ``first_index``); 0: each utterance to a call of its own."""
     utterances = [
-        Utterance(f"bench-{i}", "customer", 0.0, len(it.audio) / 16000, it.audio, 16000, it.language)
+        Utterance(f"bench-{(first_index + i) % calls if calls else first_index + i}", "customer", 0.0,
+                  len(it.audio) / 16000, it.audio, 16000, it.language)
         for i, it in enumerate(items)
     ]
     texts: list[str] = []
@@ -191,7 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-windows", type=int, default=DecodeSettings().batch_windows)
     parser.add_argument("--gap", type=float, default=DecodeSettings().gap_s)
     parser.add_argument("--timestamps", action="store_true", help="decode ours with timestamp tokens")
-    parser.add_argument("--isolation", default=DecodeSettings().isolation, choices=get_args(Isolation))
+    parser.add_argument("--ours", default=DecodeSettings().isolation,
+                        help="comma-separated variants ISOLATION[/OWNERSHIP][@GAP_S], e.g. shared/time,call")
+    parser.add_argument("--calls", type=int, default=10,
+                        help="utterance k belongs to call k mod N (0: each its own call)")
     parser.add_argument("--margin", type=float, default=DecodeSettings().margin_s)
     parser.add_argument("--tail", type=float, default=DecodeSettings().tail_s)
     parser.add_argument("--slices", type=int, default=6, help="alternate stock/ours over this many slices")
@@ -201,11 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = load_items(args.manifest, args.data_root, args.limit)
     print(f"{len(items)} utterances, {sum(len(i.audio) for i in items) / 16000:.0f} s of audio", file=sys.stderr)
     model = load_model(args.model, threads=args.threads, compute_type=args.compute_type)
-    settings = DecodeSettings(batch_windows=args.batch_windows, gap_s=args.gap, timestamps=args.timestamps,
-                              isolation=args.isolation, margin_s=args.margin, tail_s=args.tail)
-    transcriber = WhisperTranscriber(model, settings=settings)
+    base = DecodeSettings(batch_windows=args.batch_windows, gap_s=args.gap, timestamps=args.timestamps,
+                          margin_s=args.margin, tail_s=args.tail)
+    ours = {spec: WhisperTranscriber(model, settings=variant(spec, base)) for spec in args.ours.split(",")}
     warm = items[:1]
-    run_ours(transcriber, warm, 1)
+    for transcriber in ours.values():
+        run_ours(transcriber, warm, 1)
     systems: dict[str, tuple[list[str], float]] = {}
     cpu: dict[str, float] = {}
     if not args.skip_stock:
@@ -216,17 +239,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     step = args.batch * max(1, -(-len(items) // (args.batch * max(1, args.slices))))
     for first in range(0, len(items), step):
         part = items[first : first + step]
-        for name in ("ours",) if args.skip_stock else ("stock", "ours"):
+        for name in ([] if args.skip_stock else ["stock"]) + list(ours):
             began = time.process_time()
             if name == "stock":
                 texts, seconds = run_stock(model, part, args.stock_beam)
             else:
-                texts, seconds = run_ours(transcriber, part, args.batch)
+                texts, seconds = run_ours(ours[name], part, args.batch, args.calls, first)
             cpu[name] = cpu.get(name, 0.0) + time.process_time() - began
             done, total = systems.get(name, ([], 0.0))
             systems[name] = (done + texts, total + seconds)
 
-    report: dict[str, object] = {"utterances": len(items), "model": args.model, "threads": args.threads}
+    report: dict[str, object] = {"utterances": len(items), "model": args.model, "threads": args.threads,
+                                 "calls": args.calls, "batch": args.batch}
     wer: dict[str, dict[str, float]] = {}
     speed: dict[str, float] = {}
     edges: dict[str, dict[str, int]] = {}
@@ -235,13 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         speed[name] = round(len(items) / seconds, 3)
         edges[name] = boundary_by_language(items, texts)
         per_lang = "  ".join(f"WER[{k}]={v:.4f}" for k, v in wer[name].items())
-        print(f"{name:6s} {per_lang}  edge errors {edges[name]}  {speed[name]:.2f} utt/s  "
+        print(f"{name:12s} {per_lang}  edge errors {edges[name]}  {speed[name]:.2f} utt/s  "
               f"({seconds:.1f} s wall, {cpu[name]:.1f} s CPU)")
     if "stock" in speed:
-        report["ratio"] = round(speed["ours"] / speed["stock"], 3)
         # Wall-clock ratio is the figure of merit; the CPU-time ratio is less disturbed by other
         # processes sharing the machine, so it is reported alongside.
-        report["cpu_ratio"] = round(cpu["stock"] / cpu["ours"], 3)
+        report["ratio"] = {name: round(speed[name] / speed["stock"], 3) for name in ours}
+        report["cpu_ratio"] = {name: round(cpu["stock"] / cpu[name], 3) for name in ours}
     report["cpu_s"] = {k: round(v, 2) for k, v in cpu.items()}
     report["wer"] = wer
     report["edge_errors"] = edges

@@ -8,7 +8,8 @@ streams N copies of a labelled call excerpt into it at real-time pace with ``cal
 (the load generator shares the machine), and reports the end-to-end alert latency (audio sent -> alert
 received at the agent's socket), errors, the worst event-loop lag and, with ``--asr``, how long after the
 end of each utterance's audio its transcript arrived, and how many utterances the scheduler dropped, for
-each Whisper setup asked for (workers x threads) in the same run. The copies speak in lockstep unless
+each Whisper setup asked for (workers x threads, and optionally ``:ISOLATION``, e.g. ``1x2:shared``, which
+the service reads from ``CALLWATCH_ASR_ISOLATION``) in the same run. The copies speak in lockstep unless
 ``--rotate`` puts them out of step (the worst case for transcription: every copy ends an utterance at once).
 The last line is one JSON object with every run.
 """
@@ -123,7 +124,12 @@ def run_load(n: int, call: Path, asr: bool, protocol: str, env: dict[str, str], 
             m = metrics(port)
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                # A batch of transcription in progress, on a loaded machine, can outlast the shutdown's limits.
+                server.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     lines = [line for line in replay.stdout.splitlines() if line.startswith("{")]
     if replay.returncode != 0 or not lines:
         return {"calls": n, "failed": (replay.stderr or replay.stdout)[-500:]}
@@ -147,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--protocol", default="native", choices=("native", "twilio", "audiohook"))
     p.add_argument("--asr-setups", default="1x2", metavar="WxT,...",
                    help="with --asr: Whisper workers x threads each to run every load with, one after the other "
-                   "(default 1x2, the service's default)")
+                   "(default 1x2, the service's default); WxT:ISOLATION also sets the transcriber's isolation "
+                   "(call, shared)")
     p.add_argument("--rotate", action="store_true",
                    help="copies of the call out of step (replay --rotate) instead of all speaking in lockstep")
     p.add_argument("--call", type=Path, help="stereo call to stream, or a folder with customer.wav and agent.wav "
@@ -164,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
               + ("  transcripts  text p50/p95 ms  dropped" if args.asr else ""), flush=True)
         setups = args.asr_setups.split(",") if args.asr else [""]
         for n, setup in ((int(x), setup) for x in args.calls.split(",") for setup in setups):
-            workers, _, threads = setup.partition("x")
+            workers, _, rest = setup.partition("x")
+            threads, _, isolation = rest.partition(":")
             setup_env = {**env, "CALLWATCH_ASR_WORKERS": workers, "CALLWATCH_ASR_THREADS": threads} if setup else env
+            if isolation:
+                setup_env["CALLWATCH_ASR_ISOLATION"] = isolation
             r = run_load(n, call, args.asr, args.protocol, setup_env, args.rotate)
             r["asr_setup"] = setup or None
             runs.append(r)

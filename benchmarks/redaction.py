@@ -362,27 +362,149 @@ PACES = {"ivr": (0.12, 0.12), "careful": (0.55, 0.55), "grouped": (0.08, 1.3)}
 """(pause between digits, pause between groups) in seconds."""
 
 
+BENIGN_KINDS = ("amount", "time", "date", "duration", "order5", "order8")
+
+
+def _words_for(n: int) -> list[str]:
+    """The digit prompts that say ``n`` (0-999; Russian has no prompts for 200-900) as a number: "1 hundred 20 9"."""
+    out = []
+    if n >= 100:
+        out += [str(n // 100), "hundred"]
+        n %= 100
+    if n >= 20:
+        out.append(str(n // 10 * 10))
+        n %= 10
+        if n:
+            out.append(str(n))
+    elif n or not out:
+        out.append(str(n))
+    return out
+
+
+def benign_reading(kind: str, lang: str, pace: str, rng: random.Random) -> tuple[Any, str]:
+    """One benign number read from the same recorded prompts: (audio, what it is, as text)."""
+    import numpy as np
+    import soundfile as sf
+
+    def prompt(name: str) -> Any:
+        path = SOUNDS[lang] / f"{name}.wav"
+        x, rate = sf.read(path if path.exists() else SOUNDS[lang].parent / f"{name}.wav", dtype="int16")
+        assert rate == 8000
+        return x
+
+    def said(names: list[str], gap: float = 0.08) -> Any:
+        out = []
+        for name in names:
+            out += [prompt(name), np.zeros(int(gap * 8000), dtype=np.int16)]
+        return np.concatenate(out)
+
+    if kind == "amount":
+        n = rng.choice([rng.randint(2, 99), rng.randint(100, 999) if lang == "en" else rng.randint(20, 99)])
+        return said([*_words_for(n), "dollars"]), f"{n} dollars"
+    if kind == "time":
+        h, m = rng.randint(1, 12), rng.choice([15, 30, 45])
+        if rng.random() < 0.5:
+            return said(["at", str(h), "oclock"]), f"at {h} o'clock"
+        return said([str(h), *_words_for(m), "p-m"]), f"{h}:{m} pm"
+    if kind == "date":
+        month, day = rng.randint(0, 11), rng.randint(1, 28)
+        ordinal = [f"h-{day}"] if day <= 20 or day % 10 == 0 else [str(day // 10 * 10), f"h-{day % 10}"]
+        names = ([f"mon-{month}", *ordinal] if lang == "en" else [*ordinal, f"mon-{month}"])
+        return said(names), f"month {month + 1} day {day}"
+    if kind == "duration":
+        n = rng.randint(2, 59)
+        return said([*_words_for(n), "minutes"]), f"{n} minutes"
+    if kind == "order5":
+        digits = "".join(str(rng.randrange(10)) for _ in range(5))
+        return read_number(digits, (5,), lang, pace), f"order {digits}"
+    digits = "".join(str(rng.randrange(10)) for _ in range(8))
+    cue = spoken_cue(ORDER_CUE[lang], lang)
+    reading = read_number(digits, (4, 4), lang, pace)
+    if cue is None:
+        return reading, f"order {digits} (no cue: espeak-ng missing)"
+    return np.concatenate([cue, np.zeros(int(0.3 * 8000), dtype=np.int16), reading]), f"order number {digits}"
+
+
+def add_benign(pieces: list[Any], benign: list[tuple[str, str, float, float]], kind: str, after: str, lang: str,
+               pace: str, rng: random.Random) -> None:
+    """A benign number appended to ``pieces``, then 2.5 s of silence; its voiced span appended to ``benign``."""
+    import numpy as np
+
+    x, what = benign_reading(kind, lang, pace, rng)
+    start = sum(len(p) for p in pieces) / 8000
+    voiced = np.flatnonzero(np.abs(x.astype(np.int32)) > 300)
+    benign.append((after, what, start + voiced[0] / 8000, start + (voiced[-1] + 1) / 8000))
+    pieces.extend([x, np.zeros(int(2.5 * 8000), dtype=np.int16)])
+
+
+ORDER_CUE = {"en": "My order number is", "ru": "Номер заказа"}
+
+
+def spoken_cue(text: str, lang: str) -> Any:
+    """``text`` said by espeak-ng at 8 kHz (the digit prompts have no "order"), or None without it."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import numpy as np
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    if shutil.which("espeak-ng") is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run(["espeak-ng", "-v", lang, "-s", "150", "-w", f.name, text], check=True)
+        x, rate = sf.read(f.name, dtype="float64")
+    y = resample_poly(x, 8000, rate) if rate != 8000 else x
+    return (np.clip(y / max(1e-9, np.abs(y).max()) * 0.5, -1, 1) * 32767).astype(np.int16)
+
+
 def read_number(digits: str, groups: tuple[int, ...], lang: str, pace: str) -> Any:
+    return read_number_spans(digits, groups, lang, pace)[0]
+
+
+def read_number_spans(digits: str, groups: tuple[int, ...], lang: str,
+                      pace: str) -> tuple[Any, list[tuple[float, float]]]:
+    """The reading, and where each digit's voice lies in it (seconds)."""
     import numpy as np
     import soundfile as sf
 
     between, group_gap = PACES[pace]
     parts = []
+    spans = []
     bounds = set()
-    at = 0
+    at, n_at = 0, 0
     for n in groups:
         at += n
         bounds.add(at)
     for i, d in enumerate(digits):
         x, rate = sf.read(SOUNDS[lang] / f"{d}.wav", dtype="int16")
         assert rate == 8000
+        voiced = np.flatnonzero(np.abs(x.astype(np.int32)) > 300)
+        a, b = (voiced[0], voiced[-1] + 1) if len(voiced) else (0, len(x))
+        spans.append(((n_at + a) / 8000, (n_at + b) / 8000))
         parts.append(x)
         gap = group_gap if (i + 1) in bounds else between
         parts.append(np.zeros(int(gap * 8000), dtype=np.int16))
-    return np.concatenate(parts)
+        n_at += len(x) + int(gap * 8000)
+    return np.concatenate(parts), spans
 
 
-async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) -> dict[str, Any]:
+def audible_digits(original: Any, stored: Any, spans: list[tuple[float, float]], digits: str) -> list[str]:
+    """Digits of ``spans`` whose voice the stored channel still holds (more than 40 ms of it not silenced)."""
+    import numpy as np
+
+    out = []
+    for d, (a, b) in zip(digits, spans, strict=True):
+        i, j = int(a * 8000), min(int(b * 8000), len(stored))
+        left = np.count_nonzero((stored[i:j] != 0) & (original[i:j] != 0))
+        if left > 0.04 * 8000:
+            out.append(f"{d}@{a:.2f}-{b:.2f}:{left / 8000:.2f}s")
+    return out
+
+
+async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
+                     only: set[str] | None = None) -> dict[str, Any]:
     import numpy as np
     import soundfile as sf
 
@@ -393,11 +515,18 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
     from service.core.settings import Settings
 
     rng = random.Random(seed)
-    rows = []
+    brng = random.Random(seed + 1000)  # benign numbers: their own draws, so the sensitive ones stay as they were
+    rows: list[dict[str, Any]] = []
     settings = Settings(data_dir=work, secret="bench", no_asr=False, recording="all")
     async with _serving(settings) as port:
       # A first call loads the model, so the measured ones do not wait for it.
-      await _live_call(port, settings, read_number("4111", (4,), langs[0], "ivr"), "warm-up", langs[0])
+      # (until one is transcribed: a call that starts while the model loads may get no transcript at all, and
+      # then nothing in its recording is silenced either).
+      for k in range(5):
+          warm = await _live_call(port, settings, read_number("41114111", (4, 4), langs[0], "ivr"),
+                                  f"warm-up-{k}", langs[0])
+          if any(e.get("type") == "utterance" for e in warm["final"]):
+              break
       for lang in langs:
           if not SOUNDS[lang].exists():
               print(f"skipping {lang}: {SOUNDS[lang]} missing (apt-get install asterisk-core-sounds-{lang}-wav)",
@@ -408,40 +537,94 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path) 
           raw_rules = TextRules(redact=lambda s: s, find_cues=plain.find_cues, is_backchannel=plain.is_backchannel,
                                 rate_tracker=plain.rate_tracker)
           for pace in paces:
-              calls = [["card", "cvv"], ["ssn"], ["phone"], ["passport"]]
+              calls = [["card", "cvv"], ["ssn"], ["phone"], ["passport"], ["benign"]]
               for items in calls:
                   pieces, said = [np.zeros(8000, dtype=np.int16)], []
-                  for item in items:
-                      digits, groups = sensitive_number(item, lang, rng)
-                      said.append((item, digits))
-                      pieces += [read_number(digits, groups, lang, pace), np.zeros(int(1.5 * 8000), dtype=np.int16)]
+                  spans: list[tuple[float, float]] = []
+                  benign: list[tuple[str, str, float, float]] = []  # (kind, as text, start, end)
+
+                  if items == ["benign"]:
+                      kinds = list(BENIGN_KINDS)
+                      brng.shuffle(kinds)
+                      for kind in kinds:
+                          add_benign(pieces, benign, kind, "alone", lang, pace, brng)
+                  else:
+                      for item in items:
+                          digits, groups = sensitive_number(item, lang, rng)
+                          said.append((item, digits))
+                          x, where = read_number_spans(digits, groups, lang, pace)
+                          offset = sum(len(p) for p in pieces) / 8000
+                          spans += [(a + offset, b + offset) for a, b in where]
+                          pieces += [x, np.zeros(int(1.5 * 8000), dtype=np.int16)]
+                      # "... and it was the 45 dollars": a benign number 3 s after a sensitive one
+                      pieces.append(np.zeros(int(1.5 * 8000), dtype=np.int16))
+                      add_benign(pieces, benign, brng.choice(["amount", "time", "date", "duration"]), items[-1],
+                                 lang, pace, brng)
+                  if only is not None and items[0] not in only:
+                      continue  # drawn all the same, so a subset reads the same numbers as the full run
                   customer = np.concatenate(pieces)
-                  result = await _live_call(port, settings, customer, f"{lang}-{pace}-{items[0]}", lang)
+                  result = await _live_call(port, settings, customer, f"{lang}-{pace}-{items[0]}", lang,
+                                            [(a, b) for _, _, a, b in benign])
                   # The stored WAV, transcribed again with redaction off: what can still be heard.
                   wav, _ = sf.read(result["recording"], dtype="int16")
                   again = analyze(wav[:, 0].copy(), wav[:, 1].copy(), CallMonitor(MonitorSettings(), text=raw_rules,
                                                                                   language=lang), heard)
-                  audible = "".join(re.sub(r"\D", "", str(e.to_dict().get("text", ""))) for e in again
-                                    if e.type == "utterance")
+                  audible = digits_heard(again, [(a, b) for _, _, a, b in benign])
                   before = analyze(customer, np.zeros_like(customer), CallMonitor(MonitorSettings(), text=raw_rules,
                                                                                   language=lang), heard)
                   heard_before = "".join(re.sub(r"\D", "", str(e.to_dict().get("text", "")))
                                          for e in before if e.type == "utterance")
+                  raw: list[dict[str, Any]] = [e.to_dict() for e in before if e.type == "utterance"]
+                  benign_rows: list[dict[str, Any]] = []
+                  for after, what, a, b in benign:
+                      texts = [u["text"] for u in raw if u["start"] - 0.3 <= b and a <= u["end"] + 0.3]
+                      voice = customer[int(a * 8000):int(b * 8000)] != 0
+                      zeroed = np.count_nonzero(voice & (wav[int(a * 8000):int(b * 8000), 0] == 0))
+                      benign_rows.append({"after": after, "said": what, "heard": " | ".join(texts),
+                                          "heard_digits": bool(re.search(r"\d", " ".join(texts))),
+                                          "redacted": benign_redacted(result["final"], a, b),
+                                          "silenced_share": round(int(zeroed) / max(1, int(voice.sum())), 2)})
                   rows.append({"lang": lang, "pace": pace, "items": [i for i, _ in said],
                                "digits": sum(len(d) for _, d in said), "heard_unredacted": len(heard_before),
                                "stored_digits": result["stored_digits"], "shown_after": result["shown_after"],
                                "stored_texts": result["stored_texts"],
                                "shown_before_retraction": result["shown_before"],
-                               "audible_in_wav": len(audible), "retractions": result["retractions"]})
+                               "audible_in_wav": len(audible), "retractions": result["retractions"],
+                               "said": [d for _, d in said], "heard": heard_before, "audible": audible,
+                               "wav_texts": [str(e.to_dict().get("text")) for e in again if e.type == "utterance"],
+                               "silenced": result["silenced"],
+                               "unsilenced_digits": audible_digits(customer, wav[:, 0], spans,
+                                                                   "".join(d for _, d in said)),
+                               "benign": benign_rows, "storage_delays": storage_delays(before, lang)})
                   print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
-    survived = sum(1 for r in rows if max(r["stored_digits"], r["shown_after"]) >= 6)
+    sensitive = [r for r in rows if r["items"]]
+    survived = sum(1 for r in sensitive if max(r["stored_digits"], r["shown_after"]) >= 6)
+    numbers: list[dict[str, Any]] = [x for r in rows for x in r["benign"]]
+    alone = [x for x in numbers if x["after"] == "alone"]
+    delays = sorted(d for r in rows for d in r["storage_delays"]) or [0.0]
+    for x in numbers:
+        if x["redacted"]:
+            print("  benign redacted:", json.dumps(x, ensure_ascii=False), file=sys.stderr)
     return {"calls": len(rows), "numbers": sum(len(r["items"]) for r in rows),
             "digits_read": sum(r["digits"] for r in rows),
-            "digits_heard_by_whisper_unredacted": sum(r["heard_unredacted"] for r in rows),
+            "digits_heard_by_whisper_unredacted": sum(r["heard_unredacted"] for r in sensitive),
             "calls_with_6_digits_stored_or_shown_after": survived,
-            "sensitive_digits_stored": sum(r["stored_digits"] for r in rows),
-            "digits_on_screen_before_retraction_max": max((r["shown_before_retraction"] for r in rows), default=0),
-            "digits_audible_in_redacted_wav": sum(r["audible_in_wav"] for r in rows), "screen_delay_s": 0.0}
+            "sensitive_digits_stored": sum(r["stored_digits"] for r in sensitive),
+            "sensitive_digits_shown_after": sum(r["shown_after"] for r in sensitive),
+            "digits_on_screen_before_retraction_max": max((r["shown_before_retraction"] for r in sensitive),
+                                                          default=0),
+            "digits_audible_in_redacted_wav": sum(r["audible_in_wav"] for r in sensitive),
+            "digits_with_voice_left_in_wav": sum(len(r["unsilenced_digits"]) for r in sensitive),
+            "benign_numbers": len(numbers), "benign_heard_as_digits": sum(x["heard_digits"] for x in numbers),
+            "benign_redacted": sum(x["redacted"] for x in numbers),
+            "benign_redacted_pct": round(100 * sum(x["redacted"] for x in numbers) / max(1, len(numbers)), 1),
+            "benign_alone_redacted": [sum(x["redacted"] for x in alone), len(alone)],
+            "benign_after_sensitive_redacted": [sum(x["redacted"] for x in numbers if x["after"] != "alone"),
+                                                len(numbers) - len(alone)],
+            "benign_silenced_in_wav_half_or_more": sum(x["silenced_share"] >= 0.5 for x in numbers),
+            "screen_delay_s": 0.0,
+            "storage_hold_s_p50_p95_max": [round(statistics.median(delays), 2), round(_pct(delays, 95), 2),
+                                           round(max(delays), 2)]}
 
 
 @contextlib.asynccontextmanager
@@ -464,7 +647,8 @@ async def _serving(settings: Any) -> AsyncIterator[int]:
         await task
 
 
-async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang: str) -> dict[str, Any]:
+async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang: str,
+                     benign: list[tuple[float, float]] | None = None) -> dict[str, Any]:
     """One call through the running app: streamed on the native ingest socket, watched on the agent socket."""
     import httpx
     import numpy as np
@@ -514,15 +698,85 @@ async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang
     def count(texts: list[str]) -> int:
         return len(re.sub(r"\D", "", " ".join(texts)))
 
+    words_of = {(e["leg"], e["start"]): e.get("words", []) for e in apply_redactions(events)
+                if e["type"] == "utterance"}
+
+    def sensitive(utterances: list[dict[str, Any]]) -> int:
+        """Digits in ``utterances``, less those of words said in a benign number's span."""
+        n = 0
+        for u in utterances:
+            spans = [(a, b) for a, b in benign or () if u["start"] - 0.3 <= b and a <= u["end"] + 0.3]
+            words = u.get("words") or words_of.get((u["leg"], u["start"]), [])
+            if not spans:
+                n += count([u["text"]])
+            elif words:
+                n += count([w["word"] for w in words
+                            if not any(a - 0.3 <= (w["start"] + w["end"]) / 2 <= b + 0.3 for a, b in spans)])
+            else:
+                n += count([u["text"]])  # cannot tell the numbers apart: all counted
+        return n
+
     utterances = [e for e in events if e["type"] in ("utterance", "utterance_redacted")]
-    stored = max(count([r["text"] for r in rows]), count([e["text"] for e in utterances]),
-                 count([w["word"] for e in utterances for w in e.get("words", [])]))
-    final_shown = [e["text"] for e in apply_redactions(seen) if e["type"] == "utterance"]
-    shown_before = max((count([e["text"] for e in seen if e["type"] == "utterance"]),), default=0)
+    stored = max(sensitive(rows), sensitive(utterances))
+    final = [e for e in apply_redactions(seen) if e["type"] == "utterance"]
+    shown_before = sensitive([e for e in seen if e["type"] == "utterance"])
     return {"recording": settings.data_dir / "recordings" / f"{call_id}.wav", "stored_digits": stored,
-            "shown_after": count(final_shown), "shown_before": shown_before,
-            "stored_texts": [r["text"] for r in rows],
+            "shown_after": sensitive(final), "shown_before": shown_before,
+            "stored_texts": [r["text"] for r in rows], "final": apply_redactions(events) + final,
+            "silenced": sorted({(e["start"], tuple(tuple(x) for x in e.get("silenced", ()))) for e in seen
+                                if e["type"] == "utterance_redacted"}),
             "retractions": sum(e["type"] == "utterance_redacted" for e in seen)}
+
+
+def digits_heard(events: list[Any], benign: list[tuple[float, float]]) -> str:
+    """The digits in the words of ``events``' utterances, less those said in a benign number's span."""
+    out = []
+    for e in events:
+        if e.type != "utterance":
+            continue
+        d: dict[str, Any] = e.to_dict()
+        for w in d.get("words", []):
+            if not any(a - 0.3 <= (w["start"] + w["end"]) / 2 <= b + 0.3 for a, b in benign):
+                out.append(re.sub(r"\D", "", str(w["word"])))
+    return "".join(out)
+
+
+def benign_redacted(final: list[dict[str, Any]], a: float, b: float) -> bool:
+    """Whether the number said in ``a``..``b`` was hidden: a tag among its words, or in its utterance's text when
+    the words are gone."""
+    for u in final:
+        if u.get("type") != "utterance" or u["leg"] != "customer" or u["end"] < a - 0.3 or u["start"] > b + 0.3:
+            continue
+        words = u.get("words") or []
+        if words:
+            if any(w["word"].startswith("[") and w["start"] <= b + 0.2 and w["end"] >= a - 0.2 for w in words):
+                return True
+        elif "[" in u["text"]:
+            return True
+    return False
+
+
+def storage_delays(before: list[Any], lang: str) -> list[float]:
+    """How long each utterance of the call would wait for storage (``HeldUtterances``), replayed from what the
+    recogniser wrote with redaction off, checked every 0.1 s of call time as the pipeline does with each chunk."""
+    from models.redact_call import CallRedactor
+    from service.analysis.redaction import HeldUtterances
+
+    red, held = CallRedactor(), HeldUtterances()
+    now = 0.0
+    utts = sorted((e for e in before if e.type == "utterance"), key=lambda e: e.t)
+    for k, e in enumerate(utts):
+        while now < e.t:
+            now = min(e.t, now + 0.1)
+            held.release(red.pending, now)
+        red.add(e.leg, e.start, e.end, e.text, tuple(e.words))
+        if red.pending(e.leg, e.start, e.t):
+            held.hold(k, {"leg": e.leg, "start": e.start}, e.start, e.t)
+    while len(held) and now < (utts[-1].t if utts else 0.0) + RUN_GAP_S + 0.2:
+        now += 0.1
+        held.release(red.pending, now)
+    held.release(None, now, everything=True)
+    return held.delays
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,11 +787,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--langs", default="en,ru")
     p.add_argument("--paces", default=",".join(PACES))
     p.add_argument("--work", type=Path, default=Path("/tmp/callwatch-redaction-bench"))
+    p.add_argument("--only", default="", help="speech: only these calls (card, ssn, phone, passport, benign), "
+                   "numbers drawn as in the full run")
     args = p.parse_args(argv)
     if args.mode == "text":
         out = run_text(args.calls, args.seed)
     else:
-        out = asyncio.run(run_speech(args.langs.split(","), args.paces.split(","), args.seed, args.work))
+        out = asyncio.run(run_speech(args.langs.split(","), args.paces.split(","), args.seed, args.work,
+                                     set(args.only.split(",")) if args.only else None))
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

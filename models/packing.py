@@ -8,6 +8,7 @@ neighbours act as context.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -111,3 +112,54 @@ def owner(window: Window, time_s: float) -> Piece:
         return max(0.0, sample - (piece.offset + piece.length))
 
     return min(window.pieces, key=distance)
+
+
+FRAME = RATE // 50
+"""20 ms of 16 kHz audio: the unit in which a window's speech is located for word ownership."""
+
+
+def speech_frames(
+    samples: npt.NDArray[np.float32], window: Window, *, floor_db: float = -55.0, below_peak_db: float = 25.0,
+    above_quiet_db: float = 6.0,
+) -> npt.NDArray[np.bool_]:
+    """Which 20 ms frames of a packed window hold a piece's speech rather than the silence at its edges.
+
+    Each piece is judged against its own levels: a frame is speech when it is within ``below_peak_db`` of the
+    piece's loud frames (95th percentile), ``above_quiet_db`` over its quiet ones (5th percentile: the line's
+    noise, on a noisy line) and above ``floor_db``. The silence between pieces is never speech."""
+    n = samples.size // FRAME
+    energy = np.mean(np.square(samples[: n * FRAME].reshape(n, FRAME), dtype=np.float64), axis=1)
+    level = 10.0 * np.log10(energy + 1e-12)
+    mask = np.zeros(n, dtype=np.bool_)
+    for p in window.pieces:
+        first, end = p.offset // FRAME, min(n, -(-(p.offset + p.length) // FRAME))
+        if end <= first:
+            continue
+        own = level[first:end]
+        loud, quiet = np.percentile(own, [95.0, 5.0])
+        bar = max(floor_db, float(loud) - below_peak_db, float(quiet) + above_quiet_db)
+        mask[first:end] = own > bar
+    return mask
+
+
+def speaker(window: Window, start_s: float, end_s: float, speech: npt.NDArray[np.bool_] | None) -> Piece:
+    """The piece a word aligned at ``start_s``-``end_s`` (window time) belongs to: the one whose speech it
+    covers most (``speech_frames``), else the nearest to its middle (``owner``).
+
+    The aligner stretches a word over the silence before it: the first word of an utterance often starts
+    in the trailing silence of the one before, far enough that its middle lies there. Its speech does not,
+    so counting speech frames, not time, keeps it with its own utterance."""
+    if speech is not None:
+        first = max(0, int(start_s * 50))
+        end = min(speech.size, max(first + 1, math.ceil(end_s * 50)))
+        best: Piece | None = None
+        most = 0
+        for p in window.pieces:
+            lo = max(first, p.offset // FRAME)
+            hi = min(end, -(-(p.offset + p.length) // FRAME))
+            frames = int(np.count_nonzero(speech[lo:hi])) if hi > lo else 0
+            if frames > most:
+                best, most = p, frames
+        if best is not None:
+            return best
+    return owner(window, (start_s + end_s) / 2)

@@ -11,7 +11,7 @@ Pure and clock-free: times are call seconds passed in with each utterance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from models.redact_rules import SENSITIVE, Run, classify, cue_of, two_word_cue
 from models.spoken_numbers import Token, tokenize
@@ -125,6 +125,10 @@ class CallRedactor:
 
     def __init__(self) -> None:
         self._legs: dict[str, list[_Utt]] = {}
+        self._runs_heard: dict[str, list[tuple[float, float]]] = {}
+        """Per leg: the audio span of each sensitive run, from its first digit to its last, as last judged."""
+        self._silenced: set[tuple[float, float]] = set()
+        """Run spans already handed out (``Update.utterance.silence``)."""
 
     def add(self, leg: str, start: float, end: float, text: str, words: Words = ()) -> Update:
         tokens = tokenize(text)
@@ -136,6 +140,8 @@ class CallRedactor:
         seq.sort(key=lambda u: u.start)
         newest = max(u.end for u in seq)
         seq[:] = [u for u in seq if u.end >= newest - KEEP_S or u is utt]
+        heard = self._runs_heard.get(leg, [])
+        heard[:] = [(a, b) for a, b in heard if b >= newest - KEEP_S]
         before = {id(u): dict(u.redacted) for s in self._legs.values() for u in s}
         cues = self._cues()
         numbers = {name: [(u.times[i][0], id(u)) for u in s for i, t in enumerate(u.tokens) if t.kind == "number"]
@@ -147,7 +153,29 @@ class CallRedactor:
             for u in s:
                 if u is not utt and u.redacted != before[id(u)]:
                     revised.append(self._render(u))
-        return Update(self._render(utt), tuple(revised))
+        shown = self._render(utt)
+        spans = [span for span in self._run_spans() if span not in self._silenced]
+        self._silenced.update(spans)
+        spans = [(a, b) for a, b in spans if not any(s <= a and b <= e for s, e in shown.silence)]
+        if spans:
+            shown = replace(shown, silence=shown.silence + tuple(spans))
+        return Update(shown, tuple(revised))
+
+    def _run_spans(self) -> list[tuple[float, float]]:
+        """The audio to silence for the sensitive runs of every leg, across utterance boundaries: from the first
+        digit of a run to its last, and on from one sensitive run to the next on the same leg when they are
+        under ``RUN_GAP_S`` apart. Between the digits a recogniser wrote down lie the ones it dropped, merged or
+        heard as another word ("четыре" as "Чупири"): they are as audible as the rest."""
+        out = []
+        for spans in self._runs_heard.values():
+            merged: list[tuple[float, float]] = []
+            for a, b in sorted(spans):
+                if merged and a - merged[-1][1] <= RUN_GAP_S:
+                    merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+                else:
+                    merged.append((a, b))
+            out += merged
+        return out
 
     def pending(self, leg: str, start: float, now: float) -> bool:
         """Whether the utterance of ``leg`` at ``start`` may still be revised: it holds the digits of a number
@@ -210,17 +238,28 @@ class CallRedactor:
     def _judge(self, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]]) -> None:
         seq = self._legs[leg]
         last_card_end = -1e9
+        heard = self._runs_heard.setdefault(leg, [])
         for whole in self._runs(seq):
             # The run as a whole, and what follows each pause in it on its own: "order 4601 2809." and then a
             # card number in the next breath is one run of digits, but the order cue was for the first part.
+            ordered = False
             for run in [whole, *self._continuations(whole)]:
-                tag = self._tag(run, leg, cues, numbers, run.start - last_card_end <= CUE_S)
+                # An order number read in pieces is kept whole, and the rest of it after a pause is no new number
+                # while what came before is too short to be the whole order number ("order 0 | 7 9 | 3 8 9 2 0");
+                # a number after a complete one ("reference 123456." and a card) is judged on its own.
+                explained = ordered and len(whole.digits) - len(run.digits) < 6
+                tag = self._tag(run, leg, cues, numbers, run.start - last_card_end <= CUE_S, explained)
                 if tag is None:
+                    ordered = ordered or (run is whole and self._cue_for(whole, leg, cues, numbers) == "order")
                     continue
                 if tag == "card" or (tag == "number" and len(run.digits) >= 12):
                     last_card_end = run.end
                 for u, i in run.parts:
                     u.redacted[i] = tag
+                (first_u, first_i), (last_u, last_i) = run.parts[0], run.parts[-1]
+                span = (self._span(first_u, first_i, first_i)[0], self._span(last_u, last_i, last_i)[1])
+                if span not in heard:
+                    heard.append(span)
                 break
         for u in seq:
             for i, t in enumerate(u.tokens):
@@ -228,7 +267,7 @@ class CallRedactor:
                     u.redacted[i] = "email"
 
     def _tag(self, run: _Run, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]],
-             after_card: bool) -> str | None:
+             after_card: bool, explained: bool = False) -> str | None:
         first_u, first_i = run.parts[0]
         first = first_u.tokens[first_i]
         cue = self._cue_for(run, leg, cues, numbers)
@@ -237,7 +276,7 @@ class CallRedactor:
             after_card = all(t.kind == "number" or (t.kind == "word" and t.word in FILLERS)
                              for u in {id(u): u for u, _ in run.parts}.values() for t in u.tokens)
         return classify(Run(run.digits, run.groups, cue, after_card, first.plus,
-                            first.kind == "keep" and first.date_like))
+                            first.kind == "keep" and first.date_like, explained))
 
     @staticmethod
     def _continuations(run: _Run) -> list[_Run]:
@@ -322,17 +361,23 @@ class CallRedactor:
             return ()
         if u.word_chars is None:
             return ((u.start, u.end),)  # no word timings: the whole utterance
-        out = []
-        for a, b, _ in blocks:
-            ca, cb = u.tokens[a].start, u.tokens[b].end
-            inside = [(s, e) for (cs, ce), (_, s, e) in zip(u.word_chars, u.words, strict=True) if cs < cb and ce > ca]
-            before = [e for (cs, ce), (_, s, e) in zip(u.word_chars, u.words, strict=True) if ce <= ca]
-            after = [s for (cs, ce), (_, s, e) in zip(u.word_chars, u.words, strict=True) if cs >= cb]
-            s0 = min(s for s, _ in inside) if inside else u.start
-            e0 = max(e for _, e in inside) if inside else u.end
-            # From the end of the word before to the start of the word after: the timings of digits said fast
-            # are the least reliable, and the gap between words holds nothing anyone needs.
-            start = min(max(before), s0 - SILENCE_PAD_S) if before else u.start
-            end = max(min(after), e0 + SILENCE_PAD_S) if after else u.end
-            out.append((max(start, u.start - SILENCE_PAD_S), min(end, u.end + SILENCE_PAD_S)))
-        return tuple(out)
+        return tuple(self._span(u, a, b) for a, b, _ in blocks)
+
+    @staticmethod
+    def _span(u: _Utt, a: int, b: int) -> tuple[float, float]:
+        """The audio of tokens ``a``..``b`` of ``u``: from the end of the word before to the start of the word
+        after (the utterance's edge where there is none), so at least ``SILENCE_PAD_S`` beyond their timings.
+        The timings of digits said fast are the least reliable, and the gap between words holds nothing anyone
+        needs."""
+        if u.word_chars is None:
+            return (u.start, u.end)
+        ca, cb = u.tokens[a].start, u.tokens[b].end
+        timed = list(zip(u.word_chars, u.words, strict=True))
+        inside = [(s, e) for (cs, ce), (_, s, e) in timed if cs < cb and ce > ca]
+        before = [e for (cs, ce), (_, s, e) in timed if ce <= ca]
+        after = [s for (cs, ce), (_, s, e) in timed if cs >= cb]
+        s0 = min(s for s, _ in inside) if inside else u.start
+        e0 = max(e for _, e in inside) if inside else u.end
+        start = min(max(before), s0 - SILENCE_PAD_S) if before else u.start
+        end = max(min(after), e0 + SILENCE_PAD_S) if after else u.end
+        return (max(start, u.start - SILENCE_PAD_S), min(end, u.end + SILENCE_PAD_S))

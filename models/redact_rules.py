@@ -120,6 +120,9 @@ class Run:
     """A card number was read shortly before: a short number now is likely its expiry or CVV."""
     plus: bool = False
     date_like: bool = False
+    explained: bool = False
+    """Part of a longer number that a word before it explained ("order number ..."): only evidence of its own
+    (Luhn, a cue, a shape) makes it sensitive, not its length."""
 
 
 def _ssn_shaped(groups: tuple[int, ...]) -> bool:
@@ -164,7 +167,7 @@ def classify(run: Run) -> str | None:
         return "card"
     if (cue == "phone" and n >= 7) or (run.plus and 10 <= n <= 15) or (7 <= n <= 11 and _phone_shaped(run.groups)):
         return "phone"
-    if n >= 6:
+    if n >= 6 and not run.explained:
         # A long number nobody explained is more likely an account, card or document than anything a caller
         # needs on screen; the numbers they do need (orders, tickets) come with a word that says so.
         return "phone" if n in (10, 11) else "number"

@@ -1,27 +1,29 @@
 """faster-whisper behind the ``Transcriber`` protocol, tuned for many short utterances.
 
 Stock ``WhisperModel.transcribe()`` pads each utterance to 30 s, so a 2 s reply costs a whole
-window. Here utterances of one language, from every call, are packed into shared 30 s windows
-(``models.packing``) and several windows go through the encoder as one batch: the encoder, which
-costs the same however little speech a window holds, is what packing saves.
+window. Here utterances of one language are packed into 30 s windows (``models.packing``) and several
+windows go through the encoder as one batch: the encoder, which costs the same however little speech a
+window holds, is what packing saves.
 
-By default (``isolation="shared"``) a window is decoded as one text and its words are handed back to the
-utterances by their time, which measured best: on the shared set WER en 0.056 / ru 0.134 at 2.2 utterances a
-second, against en 0.114 / ru 0.191 at 1.1 for per-utterance decoding below, in the same week on the same
-machine (stock: en 0.049 / ru 0.154 at 0.34). Per-utterance decoding stays available, and measured, for the
-day its accuracy is fixed; until then cross-call isolation rests on the time split (issue 13 is open).
+Which utterances share a window (``DecodeSettings.isolation``). By default (``call``) a window holds one
+call's utterances only, and the windows of several calls are batched through the encoder and the decoder,
+whose batch members never attend to each other: no decoder ever sees another call's audio, so no word can
+be attributed across calls, whatever the alignment does (issue 13). ``shared`` packs every call's
+utterances together (fewer windows, so faster under load, but a boundary word can land in another call's
+transcript); it stays selectable to measure against. Within a window, each is decoded as one text and its
+words are handed back to the utterances by ``packing.speaker``: to the one whose *speech* the word's aligned
+time covers most, not the one nearest its middle, because the aligner stretches an utterance's first word
+back over the silence before it, far enough to land it in the previous utterance.
 
 Per-utterance decoding (``isolation="utterance"``): each utterance gets its own decoder sequence,
 whose cross-attention memory is only the encoder frames of that utterance's own stretch of the window
 (plus a margin of the silence around it, less than half the gap) followed by the window's last seconds,
 kept free of speech for this. It is prompted with the timestamp at which its stretch starts, and what it
 says after the timestamp where its audio ends is cut. No decoder ever sees the frames of another
-utterance, so it cannot run on into a neighbour's first word, and no step hands words to utterances by
-their time: everything a sequence says belongs to its utterance. That keeps one caller's words out of
-another call's transcript by construction, and boundary words with their own utterance. A decode that
-ran on past its audio, repeated itself or was unsure is done again with the utterance alone in a window.
-The encoder's self-attention still spans the whole window (what it can carry across is measured by
-``benchmarks.leakage`` against each utterance transcribed alone).
+utterance, but the encoder's self-attention still spans the whole window. Measured far less accurate
+(WER en 0.114 / ru 0.191 against 0.056 / 0.134 for one text per window), it stays for the day that is fixed.
+A decode that ran on past its audio, repeated itself or was unsure is done again with the utterance alone in
+a window.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import ctranslate2
 import numpy as np
@@ -40,7 +42,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import merge_punctuations
 
 from models import guards
-from models.packing import RATE, Piece, Span, Window, owner, plan_windows, split_at_pauses
+from models.packing import RATE, Piece, Span, Window, plan_windows, speaker, speech_frames, split_at_pauses
 from models.resolve import ModelError, resolve_model
 from models.transcriber import Transcript, Utterance, Word
 from models.waveform import to_whisper_rate
@@ -51,13 +53,24 @@ _PREPEND = "\"'“¿([{-"
 _APPEND = "\"'.。,，!！?？:：”)]}、"
 
 
-Isolation = Literal["utterance", "call", "shared"]
-"""How far apart utterances are kept once packed. ``utterance``: one decoder sequence per utterance over
-its own encoder frames (the default: no word can cross between utterances, hence calls). ``call``:
-windows hold one call's utterances only, decoded as one text and split by word times (isolated
-between calls, not between one call's utterances; a window per call costs encoder time). ``shared``:
-windows of every call decoded as one text and split by word times: not isolated, kept only to
-measure against (``benchmarks.leakage``)."""
+Isolation = Literal["call", "shared", "utterance"]
+"""How far apart utterances are kept once packed. ``call`` (the default): windows hold one call's utterances
+only, decoded as one text and split by word times; windows of several calls go through the encoder and the
+decoder as one batch, whose members never attend to each other. Isolated between calls by construction,
+not between one call's utterances (that is ``ownership``'s job); a window per call costs encoder time.
+``shared``: windows of every call decoded as one text and split by word times: not isolated, kept to
+measure against (``benchmarks.leakage``, ``benchmarks.asr``). ``utterance``: one decoder sequence per
+utterance over its own encoder frames (measured far less accurate, module docstring)."""
+
+Ownership = Literal["speech", "time"]
+
+
+def isolation_named(name: str) -> Isolation:
+    """``name`` as an ``Isolation``; ``ValueError`` naming the choices when it is none."""
+    for choice in get_args(Isolation):
+        if name == choice:
+            return cast(Isolation, choice)
+    raise ValueError(f"isolation must be one of {', '.join(get_args(Isolation))}, got {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +91,13 @@ class DecodeSettings:
     logprob: float = -1.0
     min_word_probability: float = 0.0
     """Utterances whose words average below this are withheld (0 disables)."""
-    isolation: Isolation = "shared"
-    """``shared``: one decode per window, words split back by time (the best accuracy and speed measured);
-    ``call``: windows hold one call each; ``utterance``: one decoder sequence per utterance (see the module)."""
+    isolation: Isolation = "call"
+    """``call`` (the default): windows hold one call's utterances each, batched through the encoder, so no
+    decoder ever hears another call; ``shared``: windows of every call; ``utterance``: one decoder sequence
+    per utterance (see the module)."""
+    ownership: Ownership = "speech"
+    """How a window's words are handed back to its utterances: ``speech``, to the one whose speech (not the
+    silence at its edges) the word's aligned time covers most; ``time``, to the nearest to the word's middle."""
     margin_s: float = 0.2
     """``utterance`` isolation: silence either side of an utterance that its decoder also sees, so a
     word cut by the VAD keeps its edges; capped below half of ``gap_s``, so it never reaches a neighbour."""
@@ -123,6 +140,7 @@ class WhisperTranscriber:
         audio = [to_whisper_rate(u.audio, u.sample_rate) for u in utterances]
         out: list[Transcript | None] = [None] * len(utterances)
         groups: dict[str, list[Span]] = {}
+        keys: dict[int, str] = {}
         capacity = int(self._packed_s() * RATE)
         for i, (utt, samples) in enumerate(zip(utterances, audio, strict=True)):
             language = self._language_for(utt)
@@ -133,6 +151,7 @@ class WhisperTranscriber:
             key = language or f"?{utt.call_id}\x00{utt.leg}"
             if self.settings.isolation == "call" and language:
                 key = f"{language}\x00{utt.call_id}"
+            keys[i] = key
             cuts = split_at_pauses(samples, capacity)
             groups.setdefault(key, []).extend((i, start, end) for start, end in cuts)
         decoded: dict[int, list[_Decoded]] = {}
@@ -142,7 +161,14 @@ class WhisperTranscriber:
             # neighbours, or (``utterance`` isolation) alone in a window, where nothing else can be heard.
             retry: dict[str, list[Span]] = {}
             for language, piece in missed:
-                retry.setdefault(language, []).append((piece.index, piece.source_start, piece.source_end))
+                # The language now known (detected); everything else of the key kept: with ``call`` isolation
+                # a retried piece meets only its own call's, as in the first pass.
+                key = keys[piece.index]
+                if self.settings.isolation == "call":
+                    key = f"{language}\x00{utterances[piece.index].call_id}"
+                elif key.startswith("?"):
+                    key = language
+                retry.setdefault(key, []).append((piece.index, piece.source_start, piece.source_end))
             self._run(self._plan(retry, alone=self.settings.isolation == "utterance"), audio, decoded)
         for i, utt in enumerate(utterances):
             if out[i] is None:
@@ -209,17 +235,23 @@ class WhisperTranscriber:
             self._suppress = sorted({*tokenizer.non_speech_tokens, *special})
         return self._suppress
 
-    def _features(self, window: Window, audio: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    def _samples(self, window: Window, audio: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
         samples = np.zeros(int(self.settings.window_s * RATE), dtype=np.float32)
         for p in window.pieces:
             samples[p.offset : p.offset + p.length] = audio[p.index][p.source_start : p.source_end]
+        return samples
+
+    def _features(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         features = self.model.feature_extractor(samples)
         return np.ascontiguousarray(features[:, :_FRAMES], dtype=np.float32)
 
     def _decode(
         self, batch: Sequence[tuple[str | None, Window]], audio: Sequence[npt.NDArray[np.float32]]
     ) -> list[_Decoded]:
-        features = np.stack([self._features(w, audio) for _, w in batch])
+        samples = [self._samples(w, audio) for _, w in batch]
+        features = np.stack([self._features(s) for s in samples])
+        speech = [speech_frames(s, w) if self.settings.ownership == "speech" else None
+                  for s, (_, w) in zip(samples, batch, strict=True)]
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(features))
         languages = [lang for lang, _ in batch]
         if any(lang is None for lang in languages):
@@ -232,11 +264,17 @@ class WhisperTranscriber:
         for language, members in by_language.items():
             sub = encoded if len(members) == len(batch) else _select(encoded, members)
             windows = [batch[i][1] for i in members]
-            for i, decoded in zip(members, self._generate(sub, windows, language), strict=True):
+            found = self._generate(sub, windows, language, [speech[i] for i in members])
+            for i, decoded in zip(members, found, strict=True):
                 results[i] = decoded
         return [r for r in results if r is not None]
 
-    def _generate(self, encoded: Any, windows: Sequence[Window], language: str) -> list[_Decoded]:
+    def _generate(
+        self, encoded: Any, windows: Sequence[Window], language: str,
+        speech: Sequence[npt.NDArray[np.bool_] | None] | None = None,
+    ) -> list[_Decoded]:
+        """``speech``: per window, which of its frames hold speech (``packing.speech_frames``), for ownership."""
+        heard = list(speech) if speech is not None else [None] * len(windows)
         if self.settings.isolation == "utterance" and any(len(w.pieces) > 1 for w in windows):
             # A lone piece is decoded as one text like any window: it has nothing to be kept apart from.
             shared = [k for k, w in enumerate(windows) if len(w.pieces) == 1]
@@ -244,15 +282,20 @@ class WhisperTranscriber:
             results: dict[int, _Decoded] = {}
             if shared:
                 sub = _select(encoded, shared)
-                results.update(zip(shared, self._generate_shared(sub, [windows[k] for k in shared], language),
-                                   strict=True))
+                found = self._generate_shared(sub, [windows[k] for k in shared], language, [heard[k] for k in shared])
+                results.update(zip(shared, found, strict=True))
             sub = encoded if not shared else _select(encoded, apart)
             results.update(zip(apart, self._generate_apart(sub, [windows[k] for k in apart], language), strict=True))
             return [results[k] for k in range(len(windows))]
-        return self._generate_shared(encoded, windows, language)
+        return self._generate_shared(encoded, windows, language, heard)
 
-    def _generate_shared(self, encoded: Any, windows: Sequence[Window], language: str) -> list[_Decoded]:
-        """One text per window, its words given to the piece that their aligned time falls in."""
+    def _generate_shared(
+        self, encoded: Any, windows: Sequence[Window], language: str,
+        speech: Sequence[npt.NDArray[np.bool_] | None] | None = None,
+    ) -> list[_Decoded]:
+        """One text per window, each word given to the piece whose speech its aligned time covers most
+        (``packing.speaker``; by its middle without ``speech``)."""
+        heard = list(speech) if speech is not None else [None] * len(windows)
         tokenizer = self._tokenizer(language)
         prompt = list(tokenizer.sot_sequence)
         if not self.settings.timestamps:
@@ -282,14 +325,14 @@ class WhisperTranscriber:
         frames = [min(_FRAMES, math.ceil((w.content_end + RATE // 2) / 160)) for w in windows]
         alignments = self._align(tokenizer, tokens, encoded, frames)
         out = []
-        for window, alignment, quiet in zip(windows, alignments, silent, strict=True):
+        for window, alignment, quiet, mask in zip(windows, alignments, silent, heard, strict=True):
             words = []
             for item in alignment:
                 text = str(item["word"])
                 if not text:
                     continue
                 start, end = float(item["start"]), float(item["end"])
-                piece = owner(window, (start + end) / 2)
+                piece = speaker(window, start, end, mask)
                 shift = (piece.source_start - piece.offset) / RATE
                 words.append((piece, Word(text, start + shift, end + shift, float(item["probability"]))))
             owners = {id(piece) for piece, _ in words}

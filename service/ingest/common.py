@@ -34,10 +34,16 @@ CLOSE_INTERNAL = 1011
 CLOSE_TRY_AGAIN = 1013
 
 
+MAX_MESSAGE = 300
+"""Error messages quote what was sent; they are sent back and logged, so a long value is cut short."""
+
+
 class IngestError(Exception):
     """Bad input from a sender: reported as ``{"type":"error","code","message"}``, then the socket closes."""
 
     def __init__(self, code: str, message: str, close_code: int = CLOSE_INVALID_DATA) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 3] + "..."
         super().__init__(message)
         self.code, self.message, self.close_code = code, message, close_code
 
@@ -170,6 +176,8 @@ def clean_id(value: object, what: str, max_len: int = 128) -> str:
         raise IngestError("bad_" + what, f"{what} must be a non-empty string of at most {max_len} characters")
     if not all(c.isalnum() or c in "-_.:@" for c in value):
         raise IngestError("bad_" + what, f"{what} may only contain letters, digits and - _ . : @")
+    if len(value.encode()) > max_len:  # letters beyond ASCII take 2-4 bytes: the id names files (255 bytes)
+        raise IngestError("bad_" + what, f"{what} may be at most {max_len} bytes in UTF-8")
     if value.startswith("."):
         # "." and ".." name directories in a recording path; a leading dot would hide the file.
         raise IngestError("bad_" + what, f"{what} may not start with a dot")

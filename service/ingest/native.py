@@ -91,7 +91,7 @@ class NativeIngest:
         agent_id = clean_id(msg.get("agent_id"), "agent_id")
         team = None if msg.get("team") is None else clean_id(msg.get("team"), "team")
         encoding = msg.get("encoding", "pcm16")
-        if encoding not in ENCODINGS:
+        if not isinstance(encoding, str) or encoding not in ENCODINGS:  # a list or an object is unhashable
             raise IngestError("unsupported_encoding", f"encoding {encoding!r} is not supported: "
                               "use pcm16 or mulaw", CLOSE_UNSUPPORTED)
         rate = msg.get("sample_rate", RATE)

@@ -9,6 +9,13 @@ come free, not for a batch of several windows (one thread decodes a lone window 
 batch of four). Which is best depends on the load (``service/core/settings.py``): on two cores one replica of two
 threads gives fresher text up to about 10 calls, two of one thread under a heavier load.
 
+With ``per_call`` (the transcriber keeps every call in windows of its own, ``DecodeSettings.isolation="call"``)
+a batch holds the waiting utterances of at most ``per_call`` calls, oldest first, since each call is a window
+of its own: a lone worker takes as many calls as the transcriber puts through the encoder at once (its
+``batch_windows``), so the oldest get their text after one encoder pass instead of waiting for a window of
+every call that spoke; side-by-side workers take one call each. The other calls' utterances keep their places
+in the queue (and gather more of their own call's speech for a fuller window).
+
 When recognition falls behind, stale work is dropped rather than queued forever: a coaching cue about
 something said a minute ago is worthless, while a growing backlog would delay every later call too.
 Dropped utterances resolve to an empty transcript with ``rejected="dropped"``, and are counted.
@@ -63,7 +70,9 @@ def _skipped(utt: Utterance, reason: str) -> Transcript:
 class TranscriptionScheduler:
     """``workers``: batches run side by side (the model needs as many replicas). ``window_s`` and ``gap_s``: how
     much audio one of the transcriber's windows holds and the silence it puts between utterances; when given,
-    a batch of side-by-side workers is at most one window (else a burst is shared out between them by count)."""
+    a batch of side-by-side workers is at most one window (else a burst is shared out between them by count).
+    ``per_call``: the transcriber packs each call apart; a batch holds at most this many calls (one with side-by-side
+    workers and a window size), 0 for no limit (module docstring)."""
 
     def __init__(
         self,
@@ -77,6 +86,7 @@ class TranscriptionScheduler:
         workers: int = 1,
         window_s: float = 0.0,
         gap_s: float = 0.0,
+        per_call: int = 0,
     ) -> None:
         if max_queue < 1 or max_batch < 1 or workers < 1:
             raise ValueError("max_queue, max_batch and workers must be at least 1")
@@ -92,6 +102,7 @@ class TranscriptionScheduler:
         self._workers_wanted = workers
         self._window_s = window_s
         self._gap_s = gap_s
+        self._per_call = per_call
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr",
                                             initializer=lower_this_thread, initargs=(nice,))
         self._workers: list[asyncio.Task[None]] = []
@@ -164,8 +175,16 @@ class TranscriptionScheduler:
             # Window size unknown: a burst is shared out by count between the free workers.
             free = max(1, self._workers_wanted - self._busy)
             limit = min(limit, -(-len(self._queue) // free))
+        calls_wanted = (1 if room < math.inf else self._per_call) if self._per_call else 0
+        calls: set[str] = set()
         batch: list[_Job] = []
+        passed: list[_Job] = []
+        """Utterances of calls beyond ``calls_wanted``, looked past: they go back in their places."""
         while self._queue and len(batch) < limit:
+            call = self._queue[0].utterance.call_id
+            if calls_wanted and call not in calls and len(calls) >= calls_wanted:
+                passed.append(self._queue.popleft())
+                continue
             if batch and room < self._packed_s(self._queue[0].utterance):
                 break
             job = self._queue.popleft()
@@ -173,6 +192,8 @@ class TranscriptionScheduler:
             # A caller that gave up (cancelled its future) no longer needs the work done.
             if not job.future.done():
                 batch.append(job)
+                calls.add(call)
+        self._queue.extendleft(reversed(passed))
         return batch
 
     def _packed_s(self, utterance: Utterance) -> float:

@@ -55,15 +55,19 @@ async def _watch_loop(rt: Runtime) -> None:
 def start_asr(settings: Settings) -> tuple[Any, Submit]:
     """Load the recogniser and a scheduler that batches every call's utterances into it."""
     from models.transcriber import Utterance
-    from models.whisper import DecodeSettings, WhisperTranscriber
+    from models.whisper import DecodeSettings, WhisperTranscriber, isolation_named
     from service.live.transcription import TranscriptionScheduler
 
     fixed = None if settings.language == "auto" else settings.language
     model = run_lowered(settings.asr_nice, lambda: load_whisper(settings))
-    decode = DecodeSettings(batch_windows=settings.asr_batch_windows)
+    # Isolation: "call" (the default) keeps every call in windows of its own; CALLWATCH_ASR_ISOLATION=shared
+    # packs calls together (faster, not isolated: benchmarks only).
+    isolation = isolation_named(os.environ.get("CALLWATCH_ASR_ISOLATION", DecodeSettings().isolation))
+    decode = DecodeSettings(batch_windows=settings.asr_batch_windows, isolation=isolation)
     transcriber = WhisperTranscriber(model, language=fixed, settings=decode)
     scheduler = TranscriptionScheduler(transcriber, nice=settings.asr_nice, workers=settings.asr_workers,
-                                       window_s=decode.window_s, gap_s=decode.gap_s)
+                                       window_s=decode.window_s, gap_s=decode.gap_s,
+                                       per_call=decode.batch_windows if decode.isolation == "call" else 0)
 
     def submit(call: LiveCall, seg: Segment) -> asyncio.Future[Any]:
         lang = fixed or (None if call.language in ("", "auto") else call.language.split("-")[0])

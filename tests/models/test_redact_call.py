@@ -112,3 +112,64 @@ def test_audio_spans_cover_the_redacted_words() -> None:
     assert [w for w, _, _ in u.words] == ["My", "card", "is", "[card]", "Thanks"]
     (start, end), = u.silence
     assert start <= 0.85 and 4.0 <= end <= 4.5
+
+
+def silenced(spans: list[tuple[float, float]], a: float, b: float) -> bool:
+    """Whether the union of ``spans`` covers ``a``..``b``."""
+    at = a
+    for s, e in sorted(spans):
+        if s <= at < e:
+            at = e
+    return at >= b
+
+
+def timed(start: float, text: str, step: float = 0.5) -> tuple[str, tuple[tuple[str, float, float], ...]]:
+    return text, tuple((w, start + i * step, start + i * step + 0.4) for i, w in enumerate(text.split()))
+
+
+def test_the_recording_is_silenced_from_the_first_digit_of_a_run_to_its_last_across_utterances() -> None:
+    # A card read in groups, cut into utterances by the pauses between them; the recogniser's word timings
+    # cover the digits it wrote down, not the pauses between the utterances or a group it dropped there.
+    r = CallRedactor()
+    spans: list[tuple[float, float]] = []
+    for start, text in [(1.0, "4111 1111"), (4.0, "1111 1111")]:
+        text, words = timed(start, text)
+        u = r.add("customer", start, start + 1.0, text, words)
+        spans += [*u.utterance.silence, *(s for v in u.revised for s in v.silence)]
+    assert silenced(spans, 1.0, 4.9)
+
+
+def test_a_digit_heard_as_another_word_between_sensitive_runs_is_silenced() -> None:
+    # The Russian "четыре" heard as "Чупири" splits a card from its code: in the text both are hidden, and the
+    # word between them is as audible as the digits around it.
+    r = CallRedactor()
+    spans: list[tuple[float, float]] = []
+    for start, text in [(1.0, "2200 3740"), (4.0, "6812,"), (6.0, "Чупири 158 868.")]:
+        text, words = timed(start, text)
+        u = r.add("customer", start, start + 1.5, text, words)
+        spans += [*u.utterance.silence, *(s for v in u.revised for s in v.silence)]
+        shown = u.utterance.text
+    assert not re.search(r"\d", shown)
+    assert silenced(spans, 1.0, 7.4)
+
+
+def test_benign_numbers_far_from_a_sensitive_run_are_not_silenced() -> None:
+    r = CallRedactor()
+    spans: list[tuple[float, float]] = []
+    for start, text in [(1.0, "My card is 4111 1111 1111 1111"), (20.0, "That's 45 dollars")]:
+        text, words = timed(start, text)
+        u = r.add("customer", start, start + 3.0, text, words)
+        spans += [*u.utterance.silence, *(s for v in u.revised for s in v.silence)]
+    assert silenced(spans, 2.5, 3.4) and not any(e > 20.0 for _, e in spans)
+
+
+def test_an_order_number_read_digit_by_digit_stays_whole() -> None:
+    # "My order number is" and then the digits as a recogniser cut them from a reading with pauses: the part
+    # after the first pause is no new number of 7 digits.
+    said = ["My order number is", "0", "7, 9.", "Three.", "8, 9, 2", "0", "Four dollars."]
+    assert list(read(said, pause=0.5).values()) == said
+
+
+def test_a_card_right_after_a_complete_order_number_is_still_a_card() -> None:
+    shown = read(["Reference 123456.", "930344596350."], pause=1.0)
+    assert list(shown.values()) == ["Reference 123456.", "[number]."]

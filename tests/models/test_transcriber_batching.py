@@ -11,16 +11,16 @@ import numpy.typing as npt
 
 from models.packing import RATE, Window, plan_windows
 from models.transcriber import Utterance, Word
-from models.whisper import DecodeSettings, WhisperTranscriber, _Decoded
+from models.whisper import DecodeSettings, Isolation, WhisperTranscriber, _Decoded
 
 
 class SkippingTranscriber(WhisperTranscriber):
     """On the first pass the "decoder" stops after the first piece of each window, as Whisper
     sometimes does at a pause; on later passes it transcribes every piece."""
 
-    def __init__(self) -> None:
+    def __init__(self, isolation: Isolation = "shared") -> None:
         fake: Any = SimpleNamespace(model=SimpleNamespace(is_multilingual=True))
-        super().__init__(fake, settings=DecodeSettings(batch_windows=2))
+        super().__init__(fake, settings=DecodeSettings(batch_windows=2, isolation=isolation))
         self.passes: list[list[list[int]]] = []
 
     def _decode(
@@ -71,6 +71,24 @@ def test_unknown_language_is_packed_per_speaker() -> None:
     t = SkippingTranscriber()
     t.transcribe_batch([utt("a", 2, None), utt("b", 2, None), utt("a", 2, None)])
     assert t.passes[0] == [[0, 2], [1]]
+
+
+def test_by_default_a_window_never_holds_two_calls_not_even_on_the_second_pass() -> None:
+    assert DecodeSettings().isolation == "call"
+    t = SkippingTranscriber(isolation="call")
+    t.settings = DecodeSettings(batch_windows=8, isolation="call")  # each pass one model call
+    calls = ["a", "b", "a", "c", "b", "a", "c", "a"]
+    batch = [utt(c, 2, None if k == 7 else "en") for k, c in enumerate(calls)]
+    results = t.transcribe_batch(batch)
+    assert [r.text for r in results] == [f"w{k}.0" for k in range(len(calls))]
+    assert len(t.passes) == 2
+    for windows in t.passes:
+        for window in windows:
+            assert len({calls[i] for i in window}) == 1, f"a window held calls {[calls[i] for i in window]}"
+    # One call's utterances still share a window: the first pass has one per call and language.
+    assert sorted(t.passes[0]) == [[0, 2, 5], [1, 4], [3, 6], [7]]
+    # Retried pieces of one call are packed together again, never with another call's.
+    assert sorted(t.passes[1]) == [[2, 5], [4], [6]]
 
 
 def test_silence_is_not_decoded() -> None:
@@ -154,7 +172,7 @@ def test_a_doubtful_decode_is_done_again_alone() -> None:
             return [([(s.piece, Word(f" w{s.piece.index}", 0.0, 0.1, 0.9))], False, s.piece.index == 1)
                     for s in spans]
 
-        def _generate_shared(self, encoded: Any, windows: Any, language: str) -> list[_Decoded]:
+        def _generate_shared(self, encoded: Any, windows: Any, language: str, speech: Any = None) -> list[_Decoded]:
             self.alone.append([p.index for w in windows for p in w.pieces])
             return [_Decoded([(w.pieces[0], Word(" again", 0.0, 0.1, 0.9))], language, False) for w in windows]
 

@@ -249,3 +249,36 @@ async def test_side_by_side_an_utterance_longer_than_a_window_still_goes_out() -
     assert [r.text for r in results] == ["text of long", "text of b"]
     assert sorted(fake.batches) == [["b"], ["long"]]
     await scheduler.aclose()
+
+
+async def test_per_call_side_by_side_batches_hold_one_call_and_the_others_keep_their_places() -> None:
+    fake = GatedTranscriber()
+    scheduler = TranscriptionScheduler(fake, workers=2, window_s=30.0, gap_s=0.5, per_call=4)
+    first = scheduler.submit(utt_s("a", 2.0))
+    await wait_entered(fake)
+    second = scheduler.submit(utt_s("b", 2.0))
+    await wait_entered(fake)
+    # Both busy: five calls' utterances gather; each batch is then one call's, oldest call first.
+    more = [scheduler.submit(utt_s(name, 6.0)) for name in "cdcecdc"]
+    fake.gate.set()
+    results = await asyncio.gather(first, second, *more)
+    assert [r.text for r in results] == [f"text of {name}" for name in "abcdcecdc"]
+    later = fake.batches[2:]
+    assert all(len(set(batch)) == 1 for batch in later), later
+    assert sorted(later) == [["c", "c", "c", "c"], ["d", "d"], ["e"]]
+    assert later[0] == ["c", "c", "c", "c"]  # the oldest waiting utterance's call goes first
+    await scheduler.aclose()
+
+
+async def test_per_call_a_lone_worker_takes_the_oldest_calls_everything_waiting() -> None:
+    fake = GatedTranscriber()
+    fake.gate.set()
+    scheduler = TranscriptionScheduler(fake, workers=1, window_s=30.0, gap_s=0.5, per_call=2)
+    await asyncio.gather(*(scheduler.submit(utt_s(name, 2.0)) for name in "abcabdc"))
+    assert fake.batches == [["a", "b", "a", "b"], ["c", "d", "c"]]
+    fake.batches.clear()
+    unlimited = TranscriptionScheduler(fake, workers=1, window_s=30.0, gap_s=0.5, per_call=0)
+    await asyncio.gather(*(unlimited.submit(utt_s(name, 2.0)) for name in "abcab"))
+    assert fake.batches == [["a", "b", "c", "a", "b"]]
+    await scheduler.aclose()
+    await unlimited.aclose()

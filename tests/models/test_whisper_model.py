@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,3 +120,35 @@ def test_two_replicas_transcribe_side_by_side_as_one_does_in_turn(
     with ThreadPoolExecutor(max_workers=2) as pool:
         side_by_side = [r[0].text for r in pool.map(pair.transcribe_batch, batches)]
     assert side_by_side == alone and all(alone)
+
+
+def test_by_default_each_window_holds_one_call_and_no_call_gets_another_calls_words(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    class Watched(WhisperTranscriber):
+        windows: list[set[str]] = []
+
+        def _decode(self, batch: Any, audio: Any) -> Any:
+            self.windows.extend({calls[p.index] for p in w.pieces} for _, w in batch)
+            return super()._decode(batch, audio)
+
+    paths = [f"en/speechbrain-samples__ASR__spk{s}_snt{n}.wav" for s in (1, 2) for n in (1, 2, 3)]
+    paths = [p for p in paths if p in rows][:6]
+    assert len(paths) >= 4
+    calls = [f"call-{k % 3}" for k in range(len(paths))]
+    utts = [load(p, rows, call=c, language="en") for p, c in zip(paths, calls, strict=True)]
+    watched = Watched(transcriber.model)
+    assert watched.settings.isolation == "call"
+    results = watched.transcribe_batch(utts)
+    assert watched.windows and all(len(w) == 1 for w in watched.windows), watched.windows
+    # One call's utterances still share a window: the first pass is one window per call (a piece the decoder
+    # skipped may get a second pass, again among its own call's only).
+    assert sorted(min(w) for w in watched.windows[: len(set(calls))]) == sorted(set(calls))
+    for call in set(calls):
+        mine = [k for k, c in enumerate(calls) if c == call]
+        heard = set(words_of(" ".join(results[k].text for k in mine)))
+        said = set(words_of(" ".join(rows[paths[k]]["text"] for k in mine)))
+        others = set(words_of(" ".join(rows[paths[k]]["text"] for k in range(len(paths)) if k not in mine)))
+        assert not {w for w in heard & (others - said) if len(w) >= 4}, call
+        for k in mine:
+            assert overlap(results[k].text, rows[paths[k]]["text"]) >= 0.7, (results[k].text, rows[paths[k]]["text"])

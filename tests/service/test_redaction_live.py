@@ -123,3 +123,18 @@ def test_the_recording_is_silenced_before_it_is_written(tmp_path: Path) -> None:
     assert path is not None
     wav, _ = sf.read(path, dtype="int16")
     assert (wav[8000:12000] == 0).all() and (wav[:8000] == 1000).all() and (wav[12000:] == 1000).all()
+
+
+def test_a_word_timed_short_is_silenced_whole_and_its_neighbours_beyond_a_pause_are_kept(tmp_path: Path) -> None:
+    # Noise throughout; a digit 1.0-1.5 s that the recogniser timed from 1.25 s, and another word after a pause.
+    rng = np.random.default_rng(0)
+    pcm = rng.normal(0, 20, (8000 * 3, 2)).astype("<i2")
+    pcm[8000:12000, 0] += (3000 * np.sin(np.arange(4000) * 0.3)).astype("<i2")
+    pcm[14000:18000, 0] += (3000 * np.sin(np.arange(4000) * 0.3)).astype("<i2")
+    rec = RawRecorder(tmp_path, "c")
+    rec.append(pcm.tobytes())
+    path = rec.finish(True, silence=[(1.25, 1.6)])
+    assert path is not None
+    wav, _ = sf.read(path, dtype="int16")
+    assert (wav[8000:12800] == 0).all()
+    assert np.abs(wav[14000:18000, 0]).max() > 1000 and np.abs(wav[:7900, 0]).max() > 0
