@@ -16,7 +16,8 @@ import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
 
-RATE = 8000
+from audio.events import RATE
+
 FRAME_S = 0.01
 PAUSE_S = 0.08
 """Quiet this long ends a word: a silenced span is widened to the pauses around it."""
