@@ -144,7 +144,16 @@ class _Pump:
                 if msg["type"] == "websocket.disconnect":
                     return False
                 text, data = msg.get("text"), msg.get("bytes")
-                await self._apply(self.parser.receive(text if text is not None else data or b""))
+                reply = self.parser.receive(text if text is not None else data or b"")
+                call, events = self.call, reply.events
+                if call is not None and not reply.messages and reply.close is None:
+                    audio = [ev for ev in events if isinstance(ev, CallAudio)]
+                    if len(audio) == len(events):
+                        # Nearly every message of a live call is audio and nothing else: no awaits for it.
+                        for chunk in audio:
+                            call.feed(chunk)
+                        continue
+                await self._apply(reply)
             except IngestError as err:
                 await self._refuse(err)
             except WebSocketDisconnect:
