@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -166,7 +167,11 @@ class CallEvent:
     def json(self) -> str:
         """``wire`` as JSON text, the form every socket and store row takes."""
         if self._json is None:
-            self._json = json.dumps(self.wire, separators=(",", ":"))
+            try:
+                self._json = json.dumps(self.wire, separators=(",", ":"), allow_nan=False)
+            except ValueError:
+                # NaN or infinity is not JSON: browsers' JSON.parse and PostgreSQL refuse it. Unknown is null.
+                self._json = json.dumps(_finite(self.wire), separators=(",", ":"))
         return self._json
 
     @property
@@ -256,3 +261,14 @@ def _leg(value: Any) -> Leg:
 
 def _words(words: Any) -> tuple[tuple[str, float, float], ...]:
     return tuple((str(w["word"]), float(w["start"]), float(w["end"])) for w in words)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float inside it replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

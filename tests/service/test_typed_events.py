@@ -3,6 +3,7 @@ alerts whether ``triage`` is given the monitor's events or their JSON."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +13,7 @@ import soundfile as sf
 from audio.events import DeadAir, Interruption
 from service.analysis.monitor import CallMonitor, Segment
 from service.analysis.text_events import PhraseEvent, UtteranceEvent
-from service.analysis.wire import CallChanged, CallEvent, Gap, call_clock, observation, wire_times
+from service.analysis.wire import CallChanged, CallEvent, Gap, Received, call_clock, observation, wire_times
 from service.cli.analyze import analyze, triage
 from tests.service.conftest import CALLS
 
@@ -103,3 +104,17 @@ def test_lifecycle_and_gap_events_go_out_as_they_always_did() -> None:
 def test_a_phrase_is_timed_as_its_wire_form_shows_it() -> None:
     ev = PhraseEvent("customer", "frustration", "fed up", 1.23456, 2.00049)
     assert wire_times(ev) == (2.0, 1.235) == (ev.to_dict()["t"], ev.to_dict()["start"])
+
+
+def test_a_value_that_is_not_a_number_goes_out_as_null() -> None:
+    """NaN and infinity are not JSON: a browser's JSON.parse and PostgreSQL refuse them."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    ev = CallEvent("c1", Received({"type": "prosody", "t": 1.0, "pitch_hz": float("nan"),
+                                   "levels": [1.5, float("inf")], "leg": "agent"}))
+    decoded = json.loads(ev.json, parse_constant=refuse)
+    assert decoded["pitch_hz"] is None and decoded["levels"] == [1.5, None] and decoded["leg"] == "agent"
+    plain = CallEvent("c1", Received({"type": "prosody", "t": 1.0, "pitch_hz": 120.0}))
+    assert json.loads(plain.json, parse_constant=refuse)["pitch_hz"] == 120.0
