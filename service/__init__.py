@@ -14,6 +14,6 @@ Packages, each allowed to import only those listed before it (``tests/test_layer
 - ``cli``: the ``callwatch`` subcommands (serve, analyze, replay, token, migrate).
 
 One chunk of audio, socket to agent screen: ``live.pump`` (the socket) -> ``ingest.twilio`` (or ``native``,
-``audiohook``: bytes to samples) -> ``live.pipeline`` -> ``analysis.monitor`` (the acoustic and text rules) ->
-``analysis.alerts`` -> ``fanout.hub`` -> ``web.subscribers`` (the agent's websocket).
+``audiohook``: bytes to samples) -> ``live.pipeline`` -> ``analysis.monitor`` (the acoustic and text rules, and
+the alert engine) -> ``fanout.hub`` -> ``web.subscribers`` (the agent's websocket).
 """

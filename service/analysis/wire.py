@@ -2,11 +2,12 @@
 
 Every event a call produces is a typed object with a ``type`` and ``to_dict()`` (a ``WireEvent``): what the
 monitor observes (``Observation``: the acoustic events of ``audio.events``, the text events of ``text_events``
-and ``redaction``), the alerts (``alerts``), the call's lifecycle (``CallChanged``) and its skipped audio
-(``Gap``). ``CallEvent`` carries one of them with the call it belongs to; its wire form (the SPEC's JSON object:
-the event's fields, ``call_id``, times on the call's clock) is made at most once, however many screens, buses
-and stores it reaches. Events that come from another worker arrive as JSON and stay in that form
-(``Received``); ``observation`` reads a monitor event back from its wire form, for tools that kept only that.
+and ``redaction``), the alerts (``monitor.Alert``, ``monitor.AlertRetracted``), the call's lifecycle
+(``CallChanged``) and its skipped audio (``Gap``). ``CallEvent`` carries one of them with the call it belongs
+to; its wire form (the SPEC's JSON object: the event's fields, ``call_id``, times on the call's clock) is made
+at most once, however many screens, buses and stores it reaches. Events that come from another worker arrive
+as JSON and stay in that form (``Received``); ``observation`` reads a monitor event back from its wire form,
+for tools that kept only that.
 """
 
 from __future__ import annotations

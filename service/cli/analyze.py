@@ -17,8 +17,7 @@ from numpy.typing import NDArray
 
 from audio.events import RATE
 from audio.pcm import resample
-from service.analysis.alerts import AlertEngine
-from service.analysis.monitor import CallMonitor, MonitorSettings, Segment
+from service.analysis.monitor import AlertEngine, CallMonitor, MonitorSettings, Segment
 from service.analysis.redaction import apply_redactions
 from service.analysis.text_events import TextEvent
 from service.analysis.wire import CallEvent, Observation, observation, wire_times

@@ -24,8 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from audio.events import RATE
-from service.analysis.alerts import AlertEngine
-from service.analysis.monitor import CallMonitor, MonitorSettings, Segment
+from service.analysis.monitor import AlertEngine, CallMonitor, MonitorSettings, Segment
 from service.analysis.redaction import HeldUtterances, UtteranceRedacted
 from service.analysis.text_events import UtteranceEvent
 from service.analysis.text_rules import TextRules

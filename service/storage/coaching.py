@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.analysis.alert_rules import EMPATHY_CATEGORIES, EMPATHY_WINDOW_S, FAST_WPM
-from service.analysis.alerts import ESCALATING_PHRASES
+from service.analysis.monitor import ESCALATING_PHRASES
 from service.storage.sql import CALL_COLUMNS, Cursor, Row, SqlStore
 
 REVIEW_STATES = ("new", "reviewed", "coached")

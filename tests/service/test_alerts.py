@@ -15,7 +15,7 @@ from audio.events import (
     RaisedVoiceSustained,
     other,
 )
-from service.analysis.alerts import Alert, AlertEngine, AlertEvent, AlertRetracted
+from service.analysis.monitor import Alert, AlertEngine, AlertEvent, AlertRetracted
 from service.analysis.text_events import BackchannelConfirmed, PhraseEvent, SpeakingRateEvent
 from service.analysis.wire import CallEvent, Observation, call_clock
 
