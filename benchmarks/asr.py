@@ -171,13 +171,15 @@ def run_stock(model: object, items: Sequence[Item], beam_size: int) -> tuple[lis
 
 
 def variant(spec: str, base: DecodeSettings) -> DecodeSettings:
-    """``ISOLATION[/OWNERSHIP][@GAP_S]`` on top of ``base``."""
+    """``ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S]`` on top of ``base`` (``~FIT_S``: ``DecodeSettings.fit_s``)."""
+    spec, _, fit = spec.partition("~")
     head, _, gap = spec.partition("@")
     isolation, _, ownership = head.partition("/")
     if isolation not in get_args(Isolation) or (ownership and ownership not in get_args(Ownership)):
         raise SystemExit(f"unknown variant {spec!r}: isolation {get_args(Isolation)}, ownership {get_args(Ownership)}")
     return replace(base, isolation=cast(Isolation, isolation),
-                   ownership=cast(Ownership, ownership or base.ownership), gap_s=float(gap) if gap else base.gap_s)
+                   ownership=cast(Ownership, ownership or base.ownership), gap_s=float(gap) if gap else base.gap_s,
+                   fit_s=float(fit) if fit else base.fit_s)
 
 
 def run_ours(transcriber: WhisperTranscriber, items: Sequence[Item], batch: int, calls: int = 0,
@@ -211,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=DecodeSettings().gap_s)
     parser.add_argument("--timestamps", action="store_true", help="decode ours with timestamp tokens")
     parser.add_argument("--ours", default=DecodeSettings().isolation,
-                        help="comma-separated variants ISOLATION[/OWNERSHIP][@GAP_S], e.g. shared/time,call")
+                        help="variants ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S], comma-separated: shared/time,call~10")
     parser.add_argument("--calls", type=int, default=10,
                         help="utterance k belongs to call k mod N (0: each its own call)")
     parser.add_argument("--margin", type=float, default=DecodeSettings().margin_s)

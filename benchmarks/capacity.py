@@ -9,7 +9,8 @@ streams N copies of a labelled call excerpt into it at real-time pace with ``cal
 received at the agent's socket), errors, the worst event-loop lag and, with ``--asr``, how long after the
 end of each utterance's audio its transcript arrived, and how many utterances the scheduler dropped, for
 each Whisper setup asked for (workers x threads, and optionally ``:ISOLATION``, e.g. ``1x2:shared``, which
-the service reads from ``CALLWATCH_ASR_ISOLATION``) in the same run. The copies speak in lockstep unless
+the service reads from ``CALLWATCH_ASR_ISOLATION``, and ``~FIT_S``, e.g. ``1x2:call~0``, its
+``CALLWATCH_ASR_FIT_S``) in the same run. The copies speak in lockstep unless
 ``--rotate`` puts them out of step (the worst case for transcription: every copy ends an utterance at once).
 The last line is one JSON object with every run.
 """
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asr-setups", default="1x2", metavar="WxT,...",
                    help="with --asr: Whisper workers x threads each to run every load with, one after the other "
                    "(default 1x2, the service's default); WxT:ISOLATION also sets the transcriber's isolation "
-                   "(call, shared)")
+                   "(call, shared), and WxT:ISOLATION~S its window fit (CALLWATCH_ASR_FIT_S; 0 = whole windows)")
     p.add_argument("--rotate", action="store_true",
                    help="copies of the call out of step (replay --rotate) instead of all speaking in lockstep")
     p.add_argument("--call", type=Path, help="stereo call to stream, or a folder with customer.wav and agent.wav "
@@ -173,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         for n, setup in ((int(x), setup) for x in args.calls.split(",") for setup in setups):
             workers, _, rest = setup.partition("x")
             threads, _, isolation = rest.partition(":")
+            isolation, _, fit = isolation.partition("~")
             setup_env = {**env, "CALLWATCH_ASR_WORKERS": workers, "CALLWATCH_ASR_THREADS": threads} if setup else env
             if isolation:
                 setup_env["CALLWATCH_ASR_ISOLATION"] = isolation
+            if fit:
+                setup_env["CALLWATCH_ASR_FIT_S"] = fit
             r = run_load(n, call, args.asr, args.protocol, setup_env, args.rotate)
             r["asr_setup"] = setup or None
             runs.append(r)

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = load_model(args.model, threads=args.threads)
     defaults = DecodeSettings()
     # Alone: every utterance its own call, so "call" isolation gives each a window of its own.
-    solo = WhisperTranscriber(model, settings=DecodeSettings(isolation="call"))
+    solo = WhisperTranscriber(model, settings=DecodeSettings(isolation="call", fit_s=0.0))
     alone_utts = [Utterance(f"alone-{k}", "customer", 0.0, len(it.audio) / 16000, it.audio, 16000, it.language)
                   for k, it in enumerate(items)]
     alone, alone_cpu = transcribe(solo, alone_utts, [list(range(f, min(f + 32, len(items))))

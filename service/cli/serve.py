@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--asr-batch-windows", dest="asr_batch_windows", type=int, metavar="N",
                    help="30 s windows of packed utterances per Whisper call (default 4; a GPU takes 16+; "
                    "CALLWATCH_ASR_BATCH_WINDOWS)")
+    p.add_argument("--asr-fit", dest="asr_fit_s", type=float, metavar="S",
+                   help="encode Whisper windows over their speech plus S seconds of silence, not always 30 s "
+                   "(default 3; 0 = whole windows; CALLWATCH_ASR_FIT_S)")
     p.add_argument("--asr-workers", dest="asr_workers", type=int, metavar="N",
                    help="Whisper batches run side by side (default 1; CALLWATCH_ASR_WORKERS), "
                    "each with --asr-threads threads")
@@ -71,7 +74,8 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
                 model=args.model, language=args.language, no_asr=args.no_asr, data_dir=args.data_dir,
                 recording=args.recording, worker_id=args.worker_id, asr_device=args.asr_device,
                 asr_compute_type=args.asr_compute_type, asr_batch_windows=args.asr_batch_windows,
-                asr_workers=args.asr_workers, asr_threads=args.asr_threads, max_audio_speed=args.max_audio_speed,
+                asr_fit_s=args.asr_fit_s, asr_workers=args.asr_workers, asr_threads=args.asr_threads,
+                max_audio_speed=args.max_audio_speed,
                 max_connections=args.max_connections, max_connections_per_address=args.max_connections_per_address,
                 header_timeout_s=args.header_timeout_s)
 

@@ -46,6 +46,9 @@ class Settings:
     """CTranslate2 compute type; empty means int8 on CPU, float16 on a GPU."""
     asr_batch_windows: int = 4
     """30 s windows of packed utterances per encoder/decoder call; a GPU takes 16 or more."""
+    asr_fit_s: float = 3.0
+    """Whisper encodes a batch of windows over its fullest one's speech plus this much silence (rounded up to
+    5 s), not always 30 s; 0 encodes whole windows. Same as ``models.whisper.DecodeSettings.fit_s``."""
     asr_workers: int = 1
     """Whisper batches run side by side (model replicas of ``asr_threads`` each), each batch one packed window at
     most. Measured on 2 cores (``benchmarks.capacity --asr --rotate``, transcripts p50 / p95): one replica of
@@ -173,6 +176,8 @@ def validate(s: Settings) -> Settings:
         raise SettingsError(f"CALLWATCH_ASR_NICE must be 0..19, got {s.asr_nice}")
     if s.asr_batch_windows < 1 or s.asr_threads < 1:
         raise SettingsError("asr_batch_windows and asr_threads must be at least 1")
+    if not 0 <= s.asr_fit_s <= 30:
+        raise SettingsError(f"asr_fit_s must be 0 (whole windows) to 30 seconds, got {s.asr_fit_s}")
     if not 1 <= s.asr_workers <= 64:
         raise SettingsError(f"asr_workers must be 1 to 64, got {s.asr_workers}")
     if s.max_audio_speed < 0 or s.audio_burst_s < 0 or s.header_timeout_s <= 0:

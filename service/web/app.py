@@ -63,7 +63,8 @@ def start_asr(settings: Settings) -> tuple[Any, Submit]:
     # Isolation: "call" (the default) keeps every call in windows of its own; CALLWATCH_ASR_ISOLATION=shared
     # packs calls together (faster, not isolated: benchmarks only).
     isolation = isolation_named(os.environ.get("CALLWATCH_ASR_ISOLATION", DecodeSettings().isolation))
-    decode = DecodeSettings(batch_windows=settings.asr_batch_windows, isolation=isolation)
+    decode = DecodeSettings(batch_windows=settings.asr_batch_windows, isolation=isolation,
+                            fit_s=settings.asr_fit_s)
     transcriber = WhisperTranscriber(model, language=fixed, settings=decode)
     scheduler = TranscriptionScheduler(transcriber, nice=settings.asr_nice, workers=settings.asr_workers,
                                        window_s=decode.window_s, gap_s=decode.gap_s,

@@ -152,3 +152,33 @@ def test_by_default_each_window_holds_one_call_and_no_call_gets_another_calls_wo
         assert not {w for w in heard & (others - said) if len(w) >= 4}, call
         for k in mine:
             assert overlap(results[k].text, rows[paths[k]]["text"]) >= 0.7, (results[k].text, rows[paths[k]]["text"])
+
+
+def test_short_windows_are_encoded_over_their_speech_plus_silence_not_thirty_seconds(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    from dataclasses import replace
+
+    class Measured(WhisperTranscriber):
+        frames: list[int] = []
+
+        def _features(self, samples: Any) -> Any:
+            features = super()._features(samples)
+            self.frames.append(int(features.shape[-1]))
+            return features
+
+    utts = [load(EN, rows, call="a", language="en"), load(RU, rows, call="b", language="ru")]
+    fitted = Measured(transcriber.model, settings=replace(transcriber.settings, fit_s=6.0))
+    whole = Measured(transcriber.model, settings=replace(transcriber.settings, fit_s=0.0))
+    Measured.frames = []
+    short = fitted.transcribe_batch(utts[:1])
+    # 2.9 s of speech + 6 s of silence, rounded up to 10 s: 1000 mel frames, not 3000.
+    assert Measured.frames == [1000]
+    Measured.frames = []
+    padded = whole.transcribe_batch(utts[:1])
+    assert Measured.frames == [3000]
+    assert overlap(short[0].text, rows[EN]["text"]) >= 0.7 and overlap(padded[0].text, rows[EN]["text"]) >= 0.7
+    Measured.frames = []
+    # The 27 s Russian window leaves less than 6 s: encoded whole.
+    fitted.transcribe_batch(utts[1:])
+    assert Measured.frames and set(Measured.frames) == {3000}

@@ -91,7 +91,8 @@ def test_worker_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("env", [{"CALLWATCH_PORT": "x"}, {"CALLWATCH_RECORDING": "some"},
                                  {"CALLWATCH_DB": "mysql://x"}, {"CALLWATCH_NO_ASR": "maybe"},
                                  {"CALLWATCH_WORKER_TIMEOUT_S": "6", "CALLWATCH_HEARTBEAT_S": "5"},
-                                 {"CALLWATCH_ASR_DEVICE": "tpu"}, {"CALLWATCH_ASR_BATCH_WINDOWS": "0"}])
+                                 {"CALLWATCH_ASR_DEVICE": "tpu"}, {"CALLWATCH_ASR_BATCH_WINDOWS": "0"},
+                                 {"CALLWATCH_ASR_FIT_S": "-1"}, {"CALLWATCH_ASR_FIT_S": "45"}])
 def test_bad_settings_say_what_is_wrong(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         load(env)
@@ -117,3 +118,13 @@ def test_serve_flags_override_the_environment() -> None:
     assert (s.asr_workers, s.asr_threads, s.asr_batch_windows, s.no_asr) == (2, 1, 8, True)
     defaults = serve_cmd.settings_from(p.parse_args([]), {})
     assert (defaults.asr_workers, defaults.asr_threads, defaults.no_asr) == (1, 2, False)
+
+
+def test_window_fit_is_the_transcribers_default_and_can_be_set() -> None:
+    from models.whisper import DecodeSettings
+
+    assert load({}).asr_fit_s == DecodeSettings().fit_s
+    assert load({"CALLWATCH_ASR_FIT_S": "0"}).asr_fit_s == 0.0
+    p = argparse.ArgumentParser()
+    serve_cmd.add_arguments(p)
+    assert serve_cmd.settings_from(p.parse_args(["--asr-fit", "8"]), {"CALLWATCH_ASR_FIT_S": "5"}).asr_fit_s == 8.0
