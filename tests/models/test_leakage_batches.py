@@ -33,7 +33,9 @@ def test_window_batches_hold_one_call_each_with_call_isolation_and_keep_the_orde
 def test_variants() -> None:
     base = DecodeSettings()
     assert variant("shared/time", base) == DecodeSettings(isolation="shared", ownership="time")
-    assert variant("call@1.0", base) == DecodeSettings(gap_s=1.0)
+    assert variant("call@0.5", base) == DecodeSettings(gap_s=0.5)
+    assert variant("call~0", base) == DecodeSettings(fit_s=0.0)
+    assert variant("shared@2~6", base) == DecodeSettings(isolation="shared", gap_s=2.0, fit_s=6.0)
     with pytest.raises(SystemExit):
         variant("nobody", base)
     assert isolation_named("shared") == "shared"
