@@ -101,6 +101,16 @@ class DecodeSettings:
     min_tokens: int = 24
     no_speech_prob: float = 0.6
     logprob: float = -1.0
+    """Whisper's own rule: a window is silent when its no-speech probability is over ``no_speech_prob`` and its
+    text's average log-probability under ``logprob``."""
+    no_speech_alone: float = 0.75
+    """A window whose no-speech probability is over this is silent however sure its text. On line noise alone
+    Whisper writes fluent sentences ("I'm going to go to the next station.") with a no-speech probability of
+    0.82-0.92 and log-probabilities near 0, which Whisper's rule lets through; short utterances of the shared
+    set score at most 0.08."""
+    max_word_s: float = 2.0
+    """An aligned word longer than this covers speech the decoder skipped (seen on short windows: "What" over a
+    whole 3 s utterance before it): the word goes where it ends, the pieces it covered get a second pass."""
     min_word_probability: float = 0.0
     """Utterances whose words average below this are withheld (0 disables)."""
     isolation: Isolation = "call"
@@ -345,7 +355,7 @@ class WhisperTranscriber:
         for result in generated:
             ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
             avg_logprob = float(result.scores[0]) / (len(result.sequences_ids[0]) + 1)
-            quiet = float(result.no_speech_prob) > self.settings.no_speech_prob and avg_logprob < self.settings.logprob
+            quiet = self._silent(float(result.no_speech_prob), avg_logprob)
             silent.append(quiet or not ids)
             tokens.append([] if quiet else ids)
         encoded_frames = 2 * int(encoded.shape[1])
@@ -354,17 +364,27 @@ class WhisperTranscriber:
         out = []
         for window, alignment, quiet, mask in zip(windows, alignments, silent, heard, strict=True):
             words = []
+            skipped: set[int] = set()
             for item in alignment:
                 text = str(item["word"])
                 if not text:
                     continue
                 start, end = float(item["start"]), float(item["end"])
-                piece = speaker(window, start, end, mask)
+                if end - start > self.settings.max_word_s:
+                    # The decoder skipped speech and the aligner stretched the next word back over it: the
+                    # word is where it ends; what it covered before that was never decoded.
+                    piece = speaker(window, end - self.settings.max_word_s / 2, end, mask)
+                    skipped.update(id(p) for p in window.pieces
+                                   if p is not piece and p.offset / RATE < end and p.offset + p.length > start * RATE)
+                    start = max(start, piece.offset / RATE)
+                else:
+                    piece = speaker(window, start, end, mask)
                 shift = (piece.source_start - piece.offset) / RATE
                 words.append((piece, Word(text, start + shift, end + shift, float(item["probability"]))))
             owners = {id(piece) for piece, _ in words}
             reached = max((k for k, p in enumerate(window.pieces) if id(p) in owners), default=-1)
-            missed = () if quiet else window.pieces[reached + 1 :]
+            missed = () if quiet else tuple(
+                p for k, p in enumerate(window.pieces) if k > reached or (id(p) in skipped and id(p) not in owners))
             out.append(_Decoded(words, language, quiet, missed))
         return out
 
@@ -430,7 +450,7 @@ class WhisperTranscriber:
             ids, went_on = _within(result.sequences_ids[0], tokenizer, speech_end)
             avg_logprob = float(result.scores[0]) / (len(result.sequences_ids[0]) + 1)
             doubts.append(went_on or avg_logprob < self.settings.doubt_logprob)
-            silent = float(result.no_speech_prob) > self.settings.no_speech_prob and avg_logprob < self.settings.logprob
+            silent = self._silent(float(result.no_speech_prob), avg_logprob)
             quiet.append(silent or not ids)
             tokens.append([] if silent else ids)
         alignments = self._align(tokenizer, tokens, encoded, [2 * (span.end - span.first) for span in spans])
@@ -451,6 +471,10 @@ class WhisperTranscriber:
                 doubt = True
             out.append((words, silent, doubt and not silent))
         return out
+
+    def _silent(self, no_speech: float, avg_logprob: float) -> bool:
+        s = self.settings
+        return no_speech > s.no_speech_alone or (no_speech > s.no_speech_prob and avg_logprob < s.logprob)
 
     def _packed_s(self) -> float:
         """How much of a window utterances may fill: with ``utterance`` isolation the end stays silent."""
