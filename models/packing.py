@@ -1,9 +1,10 @@
 """Lay several utterances end to end in one 30 s Whisper window, and map the words back.
 
-Whisper always attends over 30 s; an utterance of 2 s padded with 28 s of nothing wastes almost all of
-that work, while cutting the window short costs accuracy (docs/NOTES.md). Packing fills the window with
-real speech from the same language, separated by silence so the decoder sees the boundaries, and the
-neighbours act as context.
+Stock Whisper always attends over 30 s; an utterance of 2 s padded with 28 s of nothing wastes almost all of
+that work, while cutting the window tight around it costs accuracy (the shared data's NOTES.md; the
+transcriber keeps at least 3 s of silence and 10 s in all, ``whisper.DecodeSettings.fit_s``). Packing fills
+the window with real speech from the same language, separated by silence so the decoder sees the boundaries,
+and the neighbours act as context.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Stock ``WhisperModel.transcribe()`` pads each utterance to 30 s, so a 2 s reply costs a whole
 window. Here utterances of one language are packed into 30 s windows (``models.packing``) and several
-windows go through the encoder as one batch: the encoder, which costs the same however little speech a
-window holds, is what packing saves.
+windows go through the encoder as one batch, encoded only over as much of the window as its speech needs
+(``DecodeSettings.fit_s``): encoder passes, and encoder frames, are what packing and fitting save.
 
 Which utterances share a window (``DecodeSettings.isolation``). By default (``call``) a window holds one
 call's utterances only, and the windows of several calls are batched through the encoder and the decoder,
