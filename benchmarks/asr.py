@@ -171,15 +171,16 @@ def run_stock(model: object, items: Sequence[Item], beam_size: int) -> tuple[lis
 
 
 def variant(spec: str, base: DecodeSettings) -> DecodeSettings:
-    """``ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S]`` on top of ``base`` (``~FIT_S``: ``DecodeSettings.fit_s``)."""
-    spec, _, fit = spec.partition("~")
+    """``ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S[:MIN_S]]`` on top of ``base`` (``fit_s``, ``min_fit_s``)."""
+    spec, _, fitting = spec.partition("~")
+    fit, _, least = fitting.partition(":")
     head, _, gap = spec.partition("@")
     isolation, _, ownership = head.partition("/")
     if isolation not in get_args(Isolation) or (ownership and ownership not in get_args(Ownership)):
         raise SystemExit(f"unknown variant {spec!r}: isolation {get_args(Isolation)}, ownership {get_args(Ownership)}")
     return replace(base, isolation=cast(Isolation, isolation),
                    ownership=cast(Ownership, ownership or base.ownership), gap_s=float(gap) if gap else base.gap_s,
-                   fit_s=float(fit) if fit else base.fit_s)
+                   fit_s=float(fit) if fit else base.fit_s, min_fit_s=float(least) if least else base.min_fit_s)
 
 
 def run_ours(transcriber: WhisperTranscriber, items: Sequence[Item], batch: int, calls: int = 0,

@@ -36,6 +36,7 @@ def test_variants() -> None:
     assert variant("call@0.5", base) == DecodeSettings(gap_s=0.5)
     assert variant("call~0", base) == DecodeSettings(fit_s=0.0)
     assert variant("shared@2~6", base) == DecodeSettings(isolation="shared", gap_s=2.0, fit_s=6.0)
+    assert variant("call~3:15", base) == DecodeSettings(fit_s=3.0, min_fit_s=15.0)
     with pytest.raises(SystemExit):
         variant("nobody", base)
     assert isolation_named("shared") == "shared"
