@@ -94,6 +94,8 @@ _TIME_SHAPE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
 _DATE_SHAPE = re.compile(r"\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?|\d{4}-\d{2}-\d{2}")
 _DECIMAL_SHAPE = re.compile(r"\d+[.,]\d{1,2}")
 _YEAR_SHAPE = re.compile(r"(?:19|20)\d\d")
+_DIGIT_BY_DIGIT = re.compile(r"\d(?:[.,]\d)+")
+"""How Whisper writes digits said one at a time ("8.0.", "4.1.1"): not a decimal, nor a date (month 0)."""
 
 
 def _groups(raw: str) -> tuple[str, tuple[int, ...]]:
@@ -183,14 +185,15 @@ def _number(text: str, m: re.Match[str]) -> Token:
     suffix = (m.group("suf") or "").lstrip("-").lower()
     digits, groups = _groups(raw)
     after, before = suffix or _next_word(text, end), _prev_word(text, start)
+    spelled = _DIGIT_BY_DIGIT.fullmatch(raw) is not None
     keep = (
         bool(m.group("cur")) or bool(m.group("pct")) or after in _MONEY_WORDS or after in _TIME_WORDS
-        or _TIME_SHAPE.fullmatch(raw) is not None or _DECIMAL_SHAPE.fullmatch(raw) is not None
+        or _TIME_SHAPE.fullmatch(raw) is not None or (_DECIMAL_SHAPE.fullmatch(raw) is not None and not spelled)
         or (len(digits) <= 4 and (after in MONTHS or before in MONTHS))
         or (bool(suffix) and _ORDINAL_SUFFIX.search(suffix) is not None and len(digits) <= 4)
         or (_YEAR_SHAPE.fullmatch(raw) is not None and (before in _YEAR_BEFORE or before in MONTHS))
     )
-    date_like = _DATE_SHAPE.fullmatch(raw) is not None
+    date_like = _DATE_SHAPE.fullmatch(raw) is not None and not spelled
     if keep or date_like:
         return Token("keep", start, end, digits=digits, groups=groups, date_like=date_like)
     # A word glued to the digits ("4111and") is not part of the number: end the span at the digits.

@@ -173,3 +173,15 @@ def test_an_order_number_read_digit_by_digit_stays_whole() -> None:
 def test_a_card_right_after_a_complete_order_number_is_still_a_card() -> None:
     shown = read(["Reference 123456.", "930344596350."], pause=1.0)
     assert list(shown.values()) == ["Reference 123456.", "[number]."]
+
+
+def test_digits_written_with_dots_continue_the_run_they_end() -> None:
+    # Whisper writes the last two digits of a СНИЛС said one at a time as "8.0.": not a decimal, nor a date,
+    # so they stay with the nine before them; the minutes said next keep their number.
+    shown = read(["Мой СНИЛС", "7-4-3", "9-1-5", "0-0-0", "8.0.", "52 минут."], pause=1.2)
+    assert digits_left(dict(list(shown.items())[:5])) == 0
+    assert shown[max(shown)] == "52 минут."
+
+
+def test_a_decimal_and_a_date_stay_decimals_and_dates() -> None:
+    assert list(read(["It is 4.5 percent, due 12.05."]).values()) == ["It is 4.5 percent, due 12.05."]
