@@ -13,7 +13,7 @@ ours:  ``WhisperTranscriber.transcribe_batch`` on consecutive groups of ``--batc
        way the live scheduler hands it whatever is waiting (greedy, packed 30 s windows, no fallback).
        The utterances belong to ``--calls`` calls in turn (utterance k to call k mod N; 0: each its own
        call), which is what ``call`` isolation packs by: with N calls a batch of 32 makes about N windows.
-       ``--ours`` names the variants to run side by side, each ``ISOLATION[/OWNERSHIP][@GAP_S]``:
+       ``--ours`` names the variants to run side by side, each ``ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S[:MIN_S]][#BEAM]``:
        ``shared/time`` is the transcriber before issue 13, ``call`` today's default.
 
 WER is corpus-level (total edits / total reference words) after one normaliser for both: annotations
@@ -171,7 +171,9 @@ def run_stock(model: object, items: Sequence[Item], beam_size: int) -> tuple[lis
 
 
 def variant(spec: str, base: DecodeSettings) -> DecodeSettings:
-    """``ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S[:MIN_S]]`` on top of ``base`` (``fit_s``, ``min_fit_s``)."""
+    """``ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S[:MIN_S]][#BEAM]`` on top of ``base`` (``fit_s``, ``min_fit_s``,
+    ``beam_size``)."""
+    spec, _, beam = spec.partition("#")
     spec, _, fitting = spec.partition("~")
     fit, _, least = fitting.partition(":")
     head, _, gap = spec.partition("@")
@@ -180,7 +182,8 @@ def variant(spec: str, base: DecodeSettings) -> DecodeSettings:
         raise SystemExit(f"unknown variant {spec!r}: isolation {get_args(Isolation)}, ownership {get_args(Ownership)}")
     return replace(base, isolation=cast(Isolation, isolation),
                    ownership=cast(Ownership, ownership or base.ownership), gap_s=float(gap) if gap else base.gap_s,
-                   fit_s=float(fit) if fit else base.fit_s, min_fit_s=float(least) if least else base.min_fit_s)
+                   fit_s=float(fit) if fit else base.fit_s, min_fit_s=float(least) if least else base.min_fit_s,
+                   beam_size=int(beam) if beam else base.beam_size)
 
 
 def run_ours(transcriber: WhisperTranscriber, items: Sequence[Item], batch: int, calls: int = 0,
@@ -214,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=DecodeSettings().gap_s)
     parser.add_argument("--timestamps", action="store_true", help="decode ours with timestamp tokens")
     parser.add_argument("--ours", default=DecodeSettings().isolation,
-                        help="variants ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S], comma-separated: shared/time,call~10")
+                        help="variants ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S[:MIN_S]][#BEAM], comma-separated: shared/time,call~10#2")
     parser.add_argument("--calls", type=int, default=10,
                         help="utterance k belongs to call k mod N (0: each its own call)")
     parser.add_argument("--margin", type=float, default=DecodeSettings().margin_s)

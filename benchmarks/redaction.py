@@ -504,7 +504,7 @@ def audible_digits(original: Any, stored: Any, spans: list[tuple[float, float]],
 
 
 async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
-                     only: set[str] | None = None) -> dict[str, Any]:
+                     only: set[str] | None = None, listen: bool = False) -> dict[str, Any]:
     import numpy as np
     import soundfile as sf
 
@@ -564,7 +564,7 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
                       continue  # drawn all the same, so a subset reads the same numbers as the full run
                   customer = np.concatenate(pieces)
                   result = await _live_call(port, settings, customer, f"{lang}-{pace}-{items[0]}", lang,
-                                            [(a, b) for _, _, a, b in benign])
+                                            [(a, b) for _, _, a, b in benign], listen)
                   # The stored WAV, transcribed again with redaction off: what can still be heard.
                   wav, _ = sf.read(result["recording"], dtype="int16")
                   again = analyze(wav[:, 0].copy(), wav[:, 1].copy(), CallMonitor(MonitorSettings(), text=raw_rules,
@@ -596,6 +596,12 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
                                "unsilenced_digits": audible_digits(customer, wav[:, 0], spans,
                                                                    "".join(d for _, d in said)),
                                "benign": benign_rows, "storage_delays": storage_delays(before, lang)})
+                  if result["listened"] is not None:
+                      heard_live = np.zeros(len(customer), dtype=np.int16)
+                      got = result["listened"][: len(customer), 0]
+                      heard_live[: len(got)] = got
+                      rows[-1]["listen_in_digits"] = audible_digits(customer, heard_live, spans,
+                                                                    "".join(d for _, d in said))
                   print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr)
     sensitive = [r for r in rows if r["items"]]
     survived = sum(1 for r in sensitive if max(r["stored_digits"], r["shown_after"]) >= 6)
@@ -615,6 +621,9 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
                                                           default=0),
             "digits_audible_in_redacted_wav": sum(r["audible_in_wav"] for r in sensitive),
             "digits_with_voice_left_in_wav": sum(len(r["unsilenced_digits"]) for r in sensitive),
+            **({"digits_with_voice_heard_in_listen_in": sum(len(r["listen_in_digits"]) for r in sensitive),
+                "calls_with_6_digits_heard_in_listen_in": sum(len(r["listen_in_digits"]) >= 6 for r in sensitive)}
+               if listen else {}),
             "benign_numbers": len(numbers), "benign_heard_as_digits": sum(x["heard_digits"] for x in numbers),
             "benign_redacted": sum(x["redacted"] for x in numbers),
             "benign_redacted_pct": round(100 * sum(x["redacted"] for x in numbers) / max(1, len(numbers)), 1),
@@ -648,8 +657,9 @@ async def _serving(settings: Any) -> AsyncIterator[int]:
 
 
 async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang: str,
-                     benign: list[tuple[float, float]] | None = None) -> dict[str, Any]:
-    """One call through the running app: streamed on the native ingest socket, watched on the agent socket."""
+                     benign: list[tuple[float, float]] | None = None, listen: bool = False) -> dict[str, Any]:
+    """One call through the running app: streamed on the native ingest socket, watched on the agent socket.
+    ``listen``: streamed in real time, with a supervisor listening in; what they heard is returned too."""
     import httpx
     import numpy as np
     from websockets.asyncio.client import connect
@@ -660,6 +670,7 @@ async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang
         return {"Authorization": f"Bearer {issue(settings.secret, role, agent)}"}
 
     seen: list[dict[str, Any]] = []
+    heard = bytearray()
     if True:
         async with connect(f"ws://127.0.0.1:{port}/v1/ws/agent", additional_headers=bearer("agent", "a1")) as sub:
             async def watch() -> None:
@@ -673,16 +684,35 @@ async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang
                                           "encoding": "pcm16", "channels": 2,
                                           "channel_map": ["customer", "agent"], "language": lang}))
                 await ws.recv()
+                listener = None
+                if listen:
+                    lst = await connect(f"ws://127.0.0.1:{port}/v1/ws/listen/{call_id}",
+                                        additional_headers=bearer("supervisor"))
+
+                    async def listening() -> None:
+                        with contextlib.suppress(Exception):
+                            async for msg in lst:
+                                heard.extend(msg if isinstance(msg, bytes) else b"")
+                    listener = asyncio.create_task(listening())
+                    await asyncio.sleep(0.2)  # registered before the first audio
                 step = 1600
                 loop = asyncio.get_running_loop()
                 began = loop.time()
+                burst, speed = (0.2, 1.0) if listen else (20.0, 1.8)
                 for i in range(0, len(customer), step):
-                    ahead = i / 8000 - 20.0 - 1.8 * (loop.time() - began)
+                    ahead = i / 8000 - burst - speed * (loop.time() - began)
                     if ahead > 0:  # stay inside the service's limit on audio sent faster than real time
-                        await asyncio.sleep(ahead / 1.8)
+                        await asyncio.sleep(ahead / speed)
                     await ws.send(np.stack([customer[i:i + step], agent[i:i + step]], axis=1)
                                   .astype("<i2").tobytes())
+                if listener is not None:
+                    for _ in range(300):
+                        if len(heard) >= 4 * len(customer):
+                            break
+                        await asyncio.sleep(0.01)
                 await ws.send(json.dumps({"type": "stop"}))
+                if listener is not None:
+                    await asyncio.wait_for(listener, 30)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=bearer("supervisor")) as c:
                 for _ in range(6000):
                     call = (await c.get(f"/v1/calls/{call_id}")).json()
@@ -720,7 +750,9 @@ async def _live_call(port: int, settings: Any, customer: Any, call_id: str, lang
     stored = max(sensitive(rows), sensitive(utterances))
     final = [e for e in apply_redactions(seen) if e["type"] == "utterance"]
     shown_before = sensitive([e for e in seen if e["type"] == "utterance"])
+    listened = np.frombuffer(bytes(heard[: len(heard) // 4 * 4]), dtype="<i2").reshape(-1, 2)
     return {"recording": settings.data_dir / "recordings" / f"{call_id}.wav", "stored_digits": stored,
+            "listened": listened if listen else None,
             "shown_after": sensitive(final), "shown_before": shown_before,
             "stored_texts": [r["text"] for r in rows], "final": apply_redactions(events) + final,
             "silenced": sorted({(e["start"], tuple(tuple(x) for x in e.get("silenced", ()))) for e in seen
@@ -787,6 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--langs", default="en,ru")
     p.add_argument("--paces", default=",".join(PACES))
     p.add_argument("--work", type=Path, default=Path("/tmp/callwatch-redaction-bench"))
+    p.add_argument("--listen", action="store_true", help="speech: stream in real time with a supervisor "
+                   "listening in, and count the digits they heard")
     p.add_argument("--only", default="", help="speech: only these calls (card, ssn, phone, passport, benign), "
                    "numbers drawn as in the full run")
     args = p.parse_args(argv)
@@ -794,7 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         out = run_text(args.calls, args.seed)
     else:
         out = asyncio.run(run_speech(args.langs.split(","), args.paces.split(","), args.seed, args.work,
-                                     set(args.only.split(",")) if args.only else None))
+                                     set(args.only.split(",")) if args.only else None, args.listen))
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

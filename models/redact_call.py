@@ -129,6 +129,11 @@ class CallRedactor:
         """Per leg: the audio span of each sensitive run, from its first digit to its last, as last judged."""
         self._silenced: set[tuple[float, float]] = set()
         """Run spans already handed out (``Update.utterance.silence``)."""
+        self._sensitive_cue_at = -1e9
+        """Call time of the latest cue word for a sensitive number (card, CVV, SSN, ...), either leg."""
+        self._number_open: dict[str, float] = {}
+        """Per leg: where its newest utterance ended, when it ended with digits that the next words could
+        continue."""
 
     def add(self, leg: str, start: float, end: float, text: str, words: Words = ()) -> Update:
         tokens = tokenize(text)
@@ -144,6 +149,9 @@ class CallRedactor:
         heard[:] = [(a, b) for a, b in heard if b >= newest - KEEP_S]
         before = {id(u): dict(u.redacted) for s in self._legs.values() for u in s}
         cues = self._cues()
+        self._sensitive_cue_at = max([self._sensitive_cue_at] + [t for t, cat, _ in cues if cat in SENSITIVE])
+        if utt is seq[-1]:
+            self._number_open[leg] = end if self._ends_with_number(utt) else -1e9
         numbers = {name: [(u.times[i][0], id(u)) for u in s for i, t in enumerate(u.tokens) if t.kind == "number"]
                    for name, s in self._legs.items()}
         for name in self._legs:
@@ -176,6 +184,22 @@ class CallRedactor:
                     merged.append((a, b))
             out += merged
         return out
+
+    @staticmethod
+    def _ends_with_number(u: _Utt) -> bool:
+        for t in reversed(u.tokens):
+            if t.kind == "number":
+                return True
+            if t.kind != "word" or t.word not in FILLERS:
+                return False
+        return False
+
+    def guarding(self, leg: str, now: float) -> bool:
+        """Whether ``leg``'s live audio should be kept from listen-in at call time ``now``: a cue for a sensitive
+        number was said on either leg within ``CUE_S``, or the leg's newest utterance ended with digits that it
+        may still be reading. Known only once the words are transcribed, so a listener may hear the first group
+        of a number said with no cue before it (one transcription delay), never the rest."""
+        return now - self._sensitive_cue_at <= CUE_S or now < self._number_open.get(leg, -1e9) + RUN_GAP_S
 
     def pending(self, leg: str, start: float, now: float) -> bool:
         """Whether the utterance of ``leg`` at ``start`` may still be revised: it holds the digits of a number

@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 Words = tuple[tuple[str, float, float], ...]
 
 
@@ -45,6 +48,22 @@ class CallRedaction(Protocol):
     def add(self, leg: str, start: float, end: float, text: str, words: Words = ()) -> RedactionUpdate: ...
 
     def pending(self, leg: str, start: float, now: float) -> bool: ...
+
+    def guarding(self, leg: str, now: float) -> bool: ...
+
+
+def for_listeners(frames: NDArray[np.int16], redactor: CallRedaction | None, now: float,
+                  legs: Sequence[str] = ("customer", "agent")) -> bytes:
+    """Live audio (samples x legs) as supervisors may hear it: a leg that may be reading a card number or the
+    like (a cue for one was said, or its last words were digits that may go on) is silent, as it is in the
+    recording. Only the words make that known, so the first group of a number said with no cue before it may be
+    heard (one transcription delay), never the rest."""
+    if redactor is not None:
+        held = [k for k, leg in enumerate(legs) if redactor.guarding(leg, now)]
+        if held:
+            frames = frames.copy()
+            frames[:, held] = 0
+    return frames.astype("<i2", copy=False).tobytes()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 from audio.events import RATE
 from service.analysis.monitor import AlertEngine, CallMonitor, MonitorSettings, Segment
-from service.analysis.redaction import HeldUtterances, UtteranceRedacted
+from service.analysis.redaction import HeldUtterances, UtteranceRedacted, for_listeners
 from service.analysis.text_events import UtteranceEvent
 from service.analysis.text_rules import TextRules
 from service.analysis.wire import CallChanged, CallEvent, Clock, Gap, Observation, call_clock
@@ -258,7 +258,7 @@ class LiveCall:
             return
         self._spend(n)
         if self.rt.hub.has_listeners(self.id):
-            self.rt.hub.publish_audio(self.id, audio.frames.astype("<i2", copy=False).tobytes())
+            self.rt.hub.publish_audio(self.id, for_listeners(audio.frames, self.monitor.redactor, self.monitor.time_s))
         self._unanalysed.append(audio.frames)
         self._unanalysed_samples += n
         if self._unanalysed_samples >= STEP_SAMPLES:

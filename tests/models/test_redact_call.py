@@ -185,3 +185,17 @@ def test_digits_written_with_dots_continue_the_run_they_end() -> None:
 
 def test_a_decimal_and_a_date_stay_decimals_and_dates() -> None:
     assert list(read(["It is 4.5 percent, due 12.05."]).values()) == ["It is 4.5 percent, due 12.05."]
+
+
+def test_listen_in_is_guarded_after_a_cue_and_while_digits_may_go_on() -> None:
+    r = CallRedactor()
+    r.add("agent", 0.0, 2.0, "How are you today?")
+    assert not r.guarding("customer", 3.0) and not r.guarding("agent", 3.0)
+    r.add("agent", 3.0, 5.0, "Can I have the long number on your card?")
+    assert r.guarding("customer", 6.0) and r.guarding("agent", 6.0)  # either may read it out
+    assert not r.guarding("customer", 5.0 + 21.0)  # the cue is stale after CUE_S (20 s)
+    r.add("customer", 30.0, 31.0, "it's 4111")
+    assert r.guarding("customer", 32.0) and not r.guarding("agent", 32.0)
+    assert not r.guarding("customer", 31.0 + RUN_GAP_S + 0.1)
+    r.add("customer", 32.0, 33.0, "and that's all")
+    assert not r.guarding("customer", 33.5)

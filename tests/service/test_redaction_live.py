@@ -103,6 +103,56 @@ async def test_a_card_read_in_pieces_is_retracted_and_never_stored_or_recorded(t
         assert (burst == 0) == (1 <= i <= 4), (i, burst)
 
 
+async def test_listen_in_goes_silent_from_the_card_cue_until_the_number_is_over(tmp_path: Path) -> None:
+    """The listener hears the cue ("My card number is") but none of the digits after it, on either leg."""
+    from tests.service.test_subscribers import _until_listening
+
+    starts = [1.0 + i * STEP_S for i in range(len(SAID))]
+    customer = leg(starts[-1] + 3.0, [(s, vowel(180, -20, BURST_S)) for s in starts])
+    agent = leg(len(customer) / 8000, [], noise_db=-40.0, seed=3)
+    heard = bytearray()
+    async with serving(make_settings(tmp_path, no_asr=False), Scripted()) as srv, \
+            connect(f"{srv.ws}/v1/ws/agent", additional_headers=srv.bearer("agent", "agent-1")) as sub, \
+            connect(f"{srv.ws}/v1/ingest/native", additional_headers=srv.bearer("ingest")) as ingest:
+        await ingest.send(json.dumps({"type": "start", "call_id": "card-2", "agent_id": "agent-1",
+                                      "sample_rate": 8000, "encoding": "pcm16", "channels": 2,
+                                      "channel_map": ["customer", "agent"], "language": "en"}))
+        await ingest.recv()
+        async with connect(f"{srv.ws}/v1/ws/listen/card-2", additional_headers=srv.bearer("supervisor")) as lst:
+            await asyncio.wait_for(_until_listening(srv, "card-2"), 10)
+
+            async def listening() -> None:
+                with contextlib.suppress(Exception):
+                    async for msg in lst:
+                        heard.extend(msg if isinstance(msg, bytes) else b"")
+            reader = asyncio.create_task(listening())
+            sent, said = 0, 0
+            # Each burst's words are in (the scripted recogniser answers at once) before the next burst is sent,
+            # as they would be on a live call at a second of transcription delay.
+            for i, s in enumerate([*starts, len(customer) / 8000]):
+                upto = min(len(customer), int((s + (BURST_S + 0.6 if i < len(starts) else 0)) * 8000))
+                while sent < upto:
+                    step = min(1600, upto - sent)
+                    await ingest.send(np.stack([customer[sent:sent + step], agent[sent:sent + step]], 1)
+                                      .astype("<i2").tobytes())
+                    sent += step
+                while i < len(starts) and said <= i:
+                    ev = json.loads(await asyncio.wait_for(sub.recv(), 10))
+                    said += ev["type"] == "utterance"
+            for _ in range(1000):
+                if len(heard) >= 4 * len(customer):
+                    break
+                await asyncio.sleep(0.01)
+            await ingest.send(json.dumps({"type": "stop"}))
+            await asyncio.wait_for(reader, 10)
+    pcm = np.frombuffer(bytes(heard), dtype="<i2").reshape(-1, 2)
+    assert len(pcm) == len(customer)
+    loud = [int(np.abs(pcm[int(s * 8000) + 400: int((s + BURST_S) * 8000) - 400, 0]).max()) for s in starts]
+    assert loud[0] > 1000 and loud[1:] == [0] * (len(starts) - 1), loud
+    assert np.abs(pcm[: int(starts[0] * 8000), 1]).max() > 0  # the agent's leg before the cue
+    assert not np.abs(pcm[int(starts[1] * 8000):, 1]).any()  # and none of it after: either leg may read it
+
+
 def test_the_store_replaces_an_utterance_already_written(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     utt = {"type": "utterance", "leg": "customer", "start": 2.5, "end": 3.5, "text": "4111 1111", "language": "en",
