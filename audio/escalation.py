@@ -203,9 +203,14 @@ class EscalationTracker:
                         baseline.observe_window(window_level)
                     baseline.learn(frames)
             return out
-        if raised or not calm:
+        # Within an episode the plain bars hold, without the margin for the speaker's calm spread: that margin
+        # keeps a varied voice from starting an episode on its own swings, but an angry turn that swings between
+        # shouted and spoken phrases is still the same raised voice (hysteresis).
+        still_raised = raised or self.delta_db >= s.loudness_db + extra or (
+            self.delta_db >= s.loudness_with_pitch_db + extra and self.delta_st >= s.pitch_st)
+        if still_raised or not calm:
             self._calm_frames = 0
-            if raised:
+            if still_raised:
                 self._last_raised = recent[-1].index
                 span = self._last_raised + 1 - self.episode_start
                 if not self._sustained_said and span >= self.sustained:

@@ -18,6 +18,7 @@ from audio.events import (
     Monologue,
     RaisedVoice,
     RaisedVoiceEnded,
+    RaisedVoiceSustained,
 )
 from audio.settings import CUSTOMER_ESCALATION, AnalyzerSettings, EscalationSettings, FloorSettings, ProsodySettings
 from tests.signals import leg, vowel
@@ -350,6 +351,24 @@ def test_a_speaker_whose_calm_level_swings_needs_a_higher_bar() -> None:
     assert len(run(replace(CUSTOMER_ESCALATION, spread_windows=0))) == 1
 
 
+def test_an_episode_goes_on_at_the_plain_bar_for_a_speaker_whose_calm_level_swings() -> None:
+    # A voice whose calm turns swing 2 dB either side needs over +9 dB to start an episode; once it has started,
+    # the angry phrases after it at +8 dB keep it raised, so it becomes sustained (a call to review).
+    tracker = EscalationTracker("customer", CUSTOMER_ESCALATION)
+    events: list[Any] = []
+    i = 0
+    jitter = np.random.default_rng(3).normal(0.0, 0.5, 400).tolist()
+    levels = [-30.0] * 48 + [-32.0 + 4.0 * ((k // 10) % 2) for k in range(120)] + [-14.0] * 4
+    levels += ([-22.0] * 4 + [-30.0] * 2) * 3  # angry phrases at +8 dB, with calmer words between them
+    for k, level in enumerate(levels):
+        events += tracker.feed(frames_at(level + jitter[k], 150, i, 25), i + 25)
+        i += 25
+    raised = of_type(events, RaisedVoice)
+    assert len(raised) == 1 and raised[0].loudness_db >= 10
+    sustained = of_type(events, RaisedVoiceSustained)
+    assert len(sustained) == 1 and sustained[0].duration / 8000 >= 6.0
+
+
 def test_loudness_is_taken_from_the_loud_frames_of_a_stretch() -> None:
     # On a noisy line most frames of a turn sit near the noise whatever the voice does; anger shows in the
     # syllable peaks. 70 % of each block at -40 dB, the rest at -30 dB calm and -22 dB raised.
@@ -454,7 +473,6 @@ def _episode(raised_blocks: int, settings: EscalationSettings = CUSTOMER_ESCALAT
 
 
 def test_a_voice_raised_for_a_sustained_stretch_says_so_once() -> None:
-    from audio.events import RaisedVoiceSustained
 
     assert of_type(_episode(6), RaisedVoiceSustained) == []  # 3 s of shouting: one loud sentence
     [sustained] = of_type(_episode(20), RaisedVoiceSustained)  # 10 s
