@@ -139,6 +139,7 @@ class InterruptionDetector:
         self.yielded = settings.yield_ms // ms
         self.cutoff = max(self.yielded, settings.cutoff_ms // ms)
         self.response_gap = settings.response_gap_ms // ms
+        self.lead_in = settings.lead_in_ms // ms
         self.abrupt_overlap = settings.abrupt_min_overlap_ms // ms
         self.abrupt_drop_db = settings.abrupt_drop_db
         self.level_before, self.level_end = 1000 // ms, 200 // ms
@@ -183,6 +184,17 @@ class InterruptionDetector:
             return False
         own_last = self.history.last_voiced(by, start - self.resume_pause, start)
         return own_last >= 0 and other_start >= own_last - self.bridge and start - other_start < self.response
+
+    def _began(self, leg: Leg, onset: int) -> int:
+        """Where ``leg``'s speech leading into ``onset`` began: its sound without a gap over ``bridge``, at most
+        ``lead_in`` frames earlier."""
+        first = onset
+        for i in range(onset - 1, max(onset - self.lead_in, 0) - 1, -1):
+            if self.history.sound[leg][i]:
+                first = i
+            elif first - i > self.bridge:
+                break
+        return first
 
     def _stopped_at_full_voice(self, leg: Leg, onset: int, last: int) -> bool:
         """Whether ``leg`` stopped as loud as it spoke in the second before the onset: cut off mid-word. A turn
@@ -232,13 +244,16 @@ class InterruptionDetector:
             return None  # a pause inside the newcomer's phrase, unless it grows into a gap
         if not deadline and (other_talking or other_last >= now - self.cutoff):
             return None  # both still talking: wait for one of them to give way
-        overlap = h.overlap(of, by, c.start, now, self.bridge)
+        # Overlap from the newcomer's first sound: a segment opens a few frames into the speech (later on a
+        # soft voice), and a turn-end overlap and a cut-off differ by a few hundred milliseconds.
+        began = self._began(by, c.start)
+        overlap = h.overlap(of, by, began, now, self.bridge)
         if overlap < self.min_overlap and self.periodic_frames is not None:
             # A soft voice under a loud one (a noisy line, or under the agent where the echo gate mutes the
             # customer) keeps its pitch where its level no longer shows: count its clearly pitched frames too.
             extra = self.periodic_frames(of, c.start, now)
             if extra:
-                overlap = h.overlap(of, by, c.start, now, self.bridge, extra=extra)
+                overlap = h.overlap(of, by, began, now, self.bridge, extra=extra)
                 other_last = max(other_last, extra[-1])
                 other_talking = other_last >= now - self.yielded
                 if not deadline and other_last >= now - self.cutoff:

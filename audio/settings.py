@@ -84,6 +84,8 @@ class InterruptionSettings:
     response_gap_ms: int = 400
     """The newcomer silent this long while the other talks on gave a listener response: what follows is a new
     start."""
+    lead_in_ms: int = 300
+    """How far before its segment's onset a newcomer's sound may have begun, for measuring the overlap."""
     bridge_ms: int = 300
     """Gaps up to this long inside the other leg's speech (stops, pauses between words: the segmenter's own
     hangover) count as talking for the overlap."""
