@@ -91,14 +91,15 @@ class VoicedHistory:
             prev = i
         return out
 
-    def longest_gap(self, leg: Leg, first: int, last: int) -> int:
-        """The longest run of frames without sound of ``leg`` in [first, last), counting one at the end."""
+    def longest_gap(self, leg: Leg, first: int, last: int, extra: list[int] | None = None) -> int:
+        """The longest run of frames without sound of ``leg`` in [first, last), counting one at the end
+        (``extra``: more frames where it was heard)."""
         sound, longest, prev = self.sound[leg], 0, max(first, 0) - 1
-        i = sound.find(1, max(first, 0), last)
-        while i >= 0:
+        hits = sorted({*(i for i in range(max(first, 0), last) if sound[i]),
+                       *(i for i in extra or () if first <= i < last)})
+        for i in hits:
             longest = max(longest, i - prev - 1)
             prev = i
-            i = sound.find(1, i + 1, last)
         return max(longest, last - prev - 1)
 
     def median_level(self, leg: Leg, first: int, last: int) -> float | None:
@@ -235,7 +236,10 @@ class InterruptionDetector:
             return False
         other_talking = other_last >= now - self.yielded
         deadline = now - c.start >= self.competitive
-        if h.longest_gap(by, c.start, now) >= self.response_gap:
+        if h.longest_gap(by, c.start, now) >= self.response_gap and (
+                self.periodic_frames is None
+                or h.longest_gap(by, c.start, now, self.periodic_frames(by, c.start, now)) >= self.response_gap):
+            # (A soft voice on a noisy line keeps its pitch through the frames where its level drowns.)
             # The newcomer fell silent while the other went on: a listener response, however long. What it
             # says after that gap is a new start, judged on its own.
             return Backchannel(by, c.start * FRAME, now * FRAME) if other_last >= 0 else False
