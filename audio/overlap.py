@@ -95,11 +95,18 @@ class VoicedHistory:
         """The longest run of frames without sound of ``leg`` in [first, last), counting one at the end
         (``extra``: more frames where it was heard)."""
         sound, longest, prev = self.sound[leg], 0, max(first, 0) - 1
-        hits = sorted({*(i for i in range(max(first, 0), last) if sound[i]),
-                       *(i for i in extra or () if first <= i < last)})
-        for i in hits:
+        if extra:
+            hits = sorted({*(i for i in range(max(first, 0), last) if sound[i]),
+                           *(i for i in extra if first <= i < last)})
+            for i in hits:
+                longest = max(longest, i - prev - 1)
+                prev = i
+            return max(longest, last - prev - 1)
+        i = sound.find(1, max(first, 0), last)
+        while i >= 0:
             longest = max(longest, i - prev - 1)
             prev = i
+            i = sound.find(1, i + 1, last)
         return max(longest, last - prev - 1)
 
     def median_level(self, leg: Leg, first: int, last: int) -> float | None:
