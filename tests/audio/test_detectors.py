@@ -430,6 +430,54 @@ def test_one_candidate_per_burst_of_the_newcomer() -> None:
     assert [(e.by, e.start // 160) for e in ints if isinstance(e, Interruption)] == [("agent", 80)]
 
 
+def test_the_overlap_counts_from_the_newcomers_first_sound() -> None:
+    # The customer talks until frame 124 and stops; the agent's sound begins at 100 but its segment opens at
+    # 112 (a soft start). Overlap from the segment: 13 frames, a turn-end overlap; from the first sound: 25.
+    from audio.overlap import VoicedHistory
+
+    def run(first_sound: int) -> list[Any]:
+        history = VoicedHistory()
+        detector, _ = _detector()
+        detector.history = history
+        out: list[Any] = []
+        for i in range(200):
+            history.append(i < 125, i >= 112, False, first_sound <= i < 112)
+            if i == 114:
+                detector.on_onset("agent", 112, True, 0)
+            out += detector.step(i)
+        return [e for e in out if isinstance(e, Interruption)]
+
+    assert [(e.by, e.overlap // 160) for e in run(100)] == [("agent", 25)]
+    assert run(112) == []
+
+
+def test_a_soft_newcomers_pitch_bridges_the_gaps_its_level_leaves() -> None:
+    # The customer talks on throughout; the agent starts at 80 and talks to the end, but on a noisy line its
+    # level stands out only in stretches, with 0.42 s between them: with its pitched frames it kept talking.
+    from audio.overlap import InterruptionDetector, VoicedHistory
+    from audio.settings import InterruptionSettings
+
+    heard = {i for i in range(80, 200) if (i - 80) % 41 < 20}
+    pitched = set(range(80, 200))
+
+    def run(periodic: bool) -> list[Any]:
+        history = VoicedHistory()
+        detector = InterruptionDetector(
+            InterruptionSettings(), history,
+            periodic_frames=(lambda leg, a, b: sorted(i for i in pitched if a <= i < b and leg == "agent"))
+            if periodic else None)
+        out: list[Any] = []
+        for i in range(200):
+            history.append(True, i in heard, False, False)
+            if i == 84:
+                detector.on_onset("agent", 80, True, 0)
+            out += detector.step(i)
+        return out
+
+    assert [type(e).__name__ for e in run(periodic=True)] == ["Interruption"]
+    assert [type(e).__name__ for e in run(periodic=False)] == ["Backchannel"]
+
+
 def _noisy_line_talk_over(agent_s: float) -> tuple[Pcm, Pcm]:
     # Line noise at -50 dBFS; the agent's voice only ~4 dB over it, too faint and noise-like for the VAD.
     from tests.signals import noise
