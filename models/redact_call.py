@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from models.redact_rules import SENSITIVE, Run, classify, cue_of, two_word_cue
-from models.spoken_numbers import Token, tokenize
+from models.spoken_numbers import MONEY_WORDS, MONTHS, TIME_WORDS, Token, tokenize
 
 Words = tuple[tuple[str, float, float], ...]
 
@@ -24,6 +24,14 @@ CUE_S = 20.0
 """A cue word counts for numbers said up to this long after it."""
 ORDER_CUE_S = 10.0
 """"order number", "tracking" count only for a number said soon after: they keep it in the clear."""
+CHAIN_GAP_S = 2.0
+"""Digits read one at a time come a second or so apart, each its own utterance."""
+CHAIN_MIN = 4
+"""Utterances of a reading, at least, before words among them count as misheard digits..."""
+CHAIN_MIN_DIGITS = 2
+"""...with at least this many digits heard as digits."""
+MISHEARD_MAX_S = 1.6
+"""An utterance of one word no longer than this can be one digit said on its own."""
 KEEP_S = 90.0
 """Utterances older than this (from the newest on their leg) are forgotten."""
 SILENCE_PAD_S = 0.15
@@ -118,6 +126,18 @@ def _token_times(u_start: float, u_end: float, text: str, tokens: list[Token], w
             span = u_end - u_start
             out.append((u_start + span * t.start / n, u_start + span * t.end / n))
     return out
+
+
+def _digits(u: _Utt, i: int, misheard: set[tuple[int, int]]) -> str:
+    return "?" if (id(u), i) in misheard else u.tokens[i].digits
+
+
+_NOT_DIGITS = MONEY_WORDS | TIME_WORDS | MONTHS
+
+
+def _digit_like(word: str) -> bool:
+    """Could be a digit word misheard: short, and not a word that says what a number is."""
+    return 1 <= len(word) <= 9 and word not in _NOT_DIGITS and cue_of(word) is None
 
 
 class CallRedactor:
@@ -239,17 +259,18 @@ class CallRedactor:
         runs: list[_Run] = []
         cur: _Run | None = None
         prev: _Utt | None = None
+        misheard = self._misheard(seq)
         for u in seq:
             if cur is not None and prev is not None and u.start - prev.end > RUN_GAP_S:
                 cur = None
             for i, t in enumerate(u.tokens):
-                if t.kind == "number":
+                if t.kind == "number" or (id(u), i) in misheard:
                     if cur is None:
                         cur = _Run([])
                         runs.append(cur)
                     cur.parts.append((u, i))
-                    cur.digits += t.digits
-                    cur.groups += t.groups
+                    cur.digits += _digits(u, i, misheard)
+                    cur.groups += t.groups or (1,)
                 elif t.kind == "word" and t.word in FILLERS:
                     continue
                 else:
@@ -258,6 +279,38 @@ class CallRedactor:
                         runs.append(_Run([(u, i)], t.digits, t.groups))
             prev = u
         return runs
+
+    @staticmethod
+    def _misheard(seq: list[_Utt]) -> set[tuple[int, int]]:
+        """Words that stand for digits: a number read one digit at a time comes as a chain of short utterances,
+        and a recogniser writes some of its digits as other words ("Син", "Мол.", "Четвери" for семь, ноль,
+        четыре). A one-word utterance inside such a chain (``CHAIN_MIN`` utterances or more, ``CHAIN_GAP_S``
+        apart, ``CHAIN_MIN_DIGITS`` digits heard among them and fewer than twice as many such words, nothing else
+        between them) is one digit, unknown."""
+        out: set[tuple[int, int]] = set()
+        chain: list[tuple[_Utt, int | None]] = []  # (utterance, index of its one word, or None: digits only)
+
+        def close() -> None:
+            heard = sum(len(t.digits) for u, k in chain if k is None for t in u.tokens if t.kind == "number")
+            words = sum(k is not None for _, k in chain)
+            # Mostly digits: a few answers ("Sorry?", "Right.") around two numbers are not a reading.
+            if len(chain) >= CHAIN_MIN and heard >= CHAIN_MIN_DIGITS and words < 2 * heard:
+                out.update((id(u), k) for u, k in chain if k is not None)
+            chain.clear()
+
+        for u in seq:
+            content = [(i, t) for i, t in enumerate(u.tokens) if not (t.kind == "word" and t.word in FILLERS)]
+            if chain and u.start - chain[-1][0].end > CHAIN_GAP_S:
+                close()
+            if content and all(t.kind == "number" for _, t in content):
+                chain.append((u, None))
+            elif len(content) == 1 and content[0][1].kind == "word" and u.end - u.start <= MISHEARD_MAX_S \
+                    and _digit_like(content[0][1].word):
+                chain.append((u, content[0][0]))
+            else:
+                close()
+        close()
+        return out
 
     def _judge(self, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]]) -> None:
         seq = self._legs[leg]
@@ -309,8 +362,8 @@ class CallRedactor:
             if run.parts[k][0] is not run.parts[k - 1][0]:
                 tail = _Run(run.parts[k:])
                 for u, i in tail.parts:
-                    tail.digits += u.tokens[i].digits
-                    tail.groups += u.tokens[i].groups
+                    tail.digits += u.tokens[i].digits or "?"
+                    tail.groups += u.tokens[i].groups or (1,)
                 out.append(tail)
         return out
 

@@ -139,7 +139,8 @@ def classify(run: Run) -> str | None:
     """The tag a run is redacted under, or None to keep it in the clear."""
     n = len(run.digits)
     cue = run.cue
-    card_like = 13 <= n <= 19 and luhn_ok(run.digits)
+    # "?" stands for a digit the recogniser wrote as some other word ("Син" for "семь"): no checksum then.
+    card_like = 13 <= n <= 19 and "?" not in run.digits and luhn_ok(run.digits)
     if run.date_like:  # MM/YY, MM/YYYY: an expiry date when said as one; any other date is kept
         expiry = cue == "expiry" or (run.after_card and cue in ("card", "cvv"))
         return "expiry" if expiry and n <= 6 else None

@@ -63,12 +63,12 @@ NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TEENS) | frozenset(_TENS) | frozen
 _WEAK = frozenset({"oh", "o", "double", "triple", "hundred", "thousand", "двойной", "двойная", "дважды"})
 """Number words that are numbers only next to another one ("oh, I see"; "a double room")."""
 
-_MONEY_WORDS = frozenset({
+MONEY_WORDS = frozenset({
     "dollar", "dollars", "bucks", "cent", "cents", "euro", "euros", "pound", "pounds", "usd", "eur", "rub",
     "руб", "рубль", "рубля", "рублей", "копеек", "копейки", "копейка", "доллар", "доллара", "долларов", "евро",
     "percent", "процент", "процента", "процентов", "k", "грн", "тенге",
 })
-_TIME_WORDS = frozenset({
+TIME_WORDS = frozenset({
     "am", "pm", "a", "p", "o'clock", "oclock", "час", "часа", "часов", "утра", "вечера", "дня", "ночи",
     "minute", "minutes", "min", "mins", "hour", "hours", "second", "seconds", "day", "days", "week", "weeks",
     "month", "months", "year", "years", "минут", "минуты", "минуту", "секунд", "секунды", "дней", "день",
@@ -187,7 +187,7 @@ def _number(text: str, m: re.Match[str]) -> Token:
     after, before = suffix or _next_word(text, end), _prev_word(text, start)
     spelled = _DIGIT_BY_DIGIT.fullmatch(raw) is not None
     keep = (
-        bool(m.group("cur")) or bool(m.group("pct")) or after in _MONEY_WORDS or after in _TIME_WORDS
+        bool(m.group("cur")) or bool(m.group("pct")) or after in MONEY_WORDS or after in TIME_WORDS
         or _TIME_SHAPE.fullmatch(raw) is not None or (_DECIMAL_SHAPE.fullmatch(raw) is not None and not spelled)
         or (len(digits) <= 4 and (after in MONTHS or before in MONTHS))
         or (bool(suffix) and _ORDINAL_SUFFIX.search(suffix) is not None and len(digits) <= 4)
@@ -244,7 +244,7 @@ def _merge_number_words(text: str, tokens: list[Token]) -> list[Token]:
         groups = compose(words)
         after = _next_word(text, tokens[j - 1].end)
         digits = "".join(groups)
-        kind: TokenKind = "keep" if after in _MONEY_WORDS or after in _TIME_WORDS or after in MONTHS else "number"
+        kind: TokenKind = "keep" if after in MONEY_WORDS or after in TIME_WORDS or after in MONTHS else "number"
         out.append(Token(kind, tokens[i].start, tokens[j - 1].end, digits=digits,
                          groups=tuple(len(g) for g in groups)))
         i = j

@@ -199,3 +199,18 @@ def test_listen_in_is_guarded_after_a_cue_and_while_digits_may_go_on() -> None:
     assert not r.guarding("customer", 31.0 + RUN_GAP_S + 0.1)
     r.add("customer", 32.0, 33.0, "and that's all")
     assert not r.guarding("customer", 33.5)
+
+
+def test_digits_heard_as_other_words_in_a_reading_are_digits_too() -> None:
+    # A card read one digit at a time, each its own utterance; Whisper wrote half of them as words
+    # ("Син" for семь, "Мол." for ноль): the reading is one number, and those words are its digits.
+    said = ["Син", "Тать.", "Син!", "один", "Мол.", "Четвери.", "6", "5", "6", "Три.", "Дадь.", "Четвери!", "один",
+            "Четвери.", "7", "2", "Девять минут"]
+    shown = read(said, pause=0.6)
+    assert list(shown.values())[:-1] == [re.sub(r"[^\W\d_]+|\d+", "[number]", s, count=1) for s in said[:-1]]
+    assert shown[max(shown)] == "Девять минут"
+
+
+def test_short_answers_around_a_number_are_not_a_reading() -> None:
+    said = ["Hello?", "Right.", "5", "Sorry?", "5", "Great.", "Thanks."]
+    assert list(read(said, pause=0.6).values()) == said
