@@ -30,6 +30,9 @@ CHAIN_MIN = 4
 """Utterances of a reading, at least, before words among them count as misheard digits..."""
 CHAIN_MIN_DIGITS = 2
 """...with at least this many digits heard as digits."""
+AMOUNT_S = 2.5
+"""A unit word ("dollars", "minutes") that a recogniser put in an utterance of its own makes the digits said in
+this much before it an amount or a duration ("780 | 6 | Dollars"), as it does within one utterance."""
 MISHEARD_MAX_S = 1.6
 """An utterance of one word no longer than this can be one digit said on its own."""
 KEEP_S = 90.0
@@ -260,11 +263,12 @@ class CallRedactor:
         cur: _Run | None = None
         prev: _Utt | None = None
         misheard = self._misheard(seq)
+        amounts = self._amounts(seq)
         for u in seq:
             if cur is not None and prev is not None and u.start - prev.end > RUN_GAP_S:
                 cur = None
             for i, t in enumerate(u.tokens):
-                if t.kind == "number" or (id(u), i) in misheard:
+                if (t.kind == "number" or (id(u), i) in misheard) and (id(u), i) not in amounts:
                     if cur is None:
                         cur = _Run([])
                         runs.append(cur)
@@ -279,6 +283,25 @@ class CallRedactor:
                         runs.append(_Run([(u, i)], t.digits, t.groups))
             prev = u
         return runs
+
+    @staticmethod
+    def _amounts(seq: list[_Utt]) -> set[tuple[int, int]]:
+        """Number tokens that a unit word in a later utterance makes an amount: those said within ``AMOUNT_S``
+        before it, with nothing but digits and fillers between them and it."""
+        out: set[tuple[int, int]] = set()
+        for k, u in enumerate(seq):
+            first = next((t for t in u.tokens if not (t.kind == "word" and t.word in FILLERS)), None)
+            if first is None or first.kind != "word" or first.word not in MONEY_WORDS | TIME_WORDS or k == 0:
+                continue
+            unit_at = u.start
+            for v in reversed(seq[:k]):
+                numbers = [i for i, t in enumerate(v.tokens)
+                           if t.kind == "number" and v.times[i][1] >= unit_at - AMOUNT_S]
+                others = [t for t in v.tokens if t.kind != "number" and not (t.kind == "word" and t.word in FILLERS)]
+                if not numbers or others or v.end < unit_at - AMOUNT_S:
+                    break
+                out.update((id(v), i) for i in numbers)
+        return out
 
     @staticmethod
     def _misheard(seq: list[_Utt]) -> set[tuple[int, int]]:

@@ -214,3 +214,10 @@ def test_digits_heard_as_other_words_in_a_reading_are_digits_too() -> None:
 def test_short_answers_around_a_number_are_not_a_reading() -> None:
     said = ["Hello?", "Right.", "5", "Sorry?", "5", "Great.", "Thanks."]
     assert list(read(said, pause=0.6).values()) == said
+
+
+def test_a_unit_word_heard_on_its_own_keeps_the_amount_before_it() -> None:
+    assert list(read(["780", "6", "Dollars"], pause=0.3).values()) == ["780", "6", "Dollars"]
+    # ...but never the digits of a sensitive number that came before
+    shown = read(["My card number is", "4111 1111", "1111 1111", "minutes"], pause=0.3)
+    assert digits_left(shown) == 0
