@@ -171,7 +171,15 @@ def compose(words: list[str]) -> list[str]:
 
 def _next_word(text: str, end: int) -> str:
     m = re.match(r"\s*([^\W\d_]+(?:['’][^\W\d_]+)?)", text[end:])
-    return m.group(1).lower() if m else ""
+    if m is None:
+        return ""
+    word = m.group(1).lower()
+    if word == "после" and _next_word(text, m.end() + end) in _AFTER_TIME:
+        return "pm"  # "7-30 после полудня": a time of day
+    return word
+
+
+_AFTER_TIME = frozenset({"полудня", "полуночи", "обеда"})
 
 
 def _prev_word(text: str, start: int) -> str:

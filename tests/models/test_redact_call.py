@@ -81,6 +81,7 @@ def test_numbers_said_far_apart_are_not_one_number() -> None:
     ["Заказ номер 48213377, сумма 1 250 рублей."],
     ["Tracking number 1Z 999 AA1 0123 4567 84"],
     ["Ваш номер заказа", "4 8 2 1 3 3 7 7 5 1"],
+    ["Перезвоните в 7-30 после полудня."],
 ])
 def test_amounts_dates_times_and_order_numbers_stay(utterances: list[str]) -> None:
     shown = read(utterances)
@@ -221,3 +222,8 @@ def test_a_unit_word_heard_on_its_own_keeps_the_amount_before_it() -> None:
     # ...but never the digits of a sensitive number that came before
     shown = read(["My card number is", "4111 1111", "1111 1111", "minutes"], pause=0.3)
     assert digits_left(shown) == 0
+
+
+def test_a_time_said_after_a_phone_number_stays() -> None:
+    shown = read(["Мой номер 8 916 555 12 34,", "7-30 после полудня."], pause=0.5)
+    assert list(shown.values()) == ["Мой номер [phone],", "7-30 после полудня."]
