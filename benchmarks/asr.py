@@ -217,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=DecodeSettings().gap_s)
     parser.add_argument("--timestamps", action="store_true", help="decode ours with timestamp tokens")
     parser.add_argument("--ours", default=DecodeSettings().isolation,
-                        help="variants ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S[:MIN_S]][#BEAM], comma-separated: shared/time,call~10#2")
+                        help="variants ISOLATION[/OWNERSHIP][@GAP_S][~FIT_S[:MIN_S]][#BEAM], comma-separated: "
+                             "shared/time,call~10#2")
     parser.add_argument("--calls", type=int, default=10,
                         help="utterance k belongs to call k mod N (0: each its own call)")
     parser.add_argument("--margin", type=float, default=DecodeSettings().margin_s)
