@@ -246,9 +246,9 @@ class InterruptionDetector:
         if h.longest_gap(by, c.start, now) >= self.response_gap and (
                 self.periodic_frames is None
                 or h.longest_gap(by, c.start, now, self.periodic_frames(by, c.start, now)) >= self.response_gap):
-            # (A soft voice on a noisy line keeps its pitch through the frames where its level drowns.)
             # The newcomer fell silent while the other went on: a listener response, however long. What it
-            # says after that gap is a new start, judged on its own.
+            # says after that gap is a new start, judged on its own. (Silent by its pitch too: a soft voice on a
+            # noisy line keeps its pitch through the frames where its level drowns.)
             return Backchannel(by, c.start * FRAME, now * FRAME) if other_last >= 0 else False
         talking = h.last_sound(by, now - self.still_talking, now) >= 0
         if not talking and other_talking:
