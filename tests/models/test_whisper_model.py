@@ -182,3 +182,37 @@ def test_short_windows_are_encoded_over_their_speech_plus_silence_not_thirty_sec
     # The 27 s Russian window leaves less than 6 s: encoded whole.
     fitted.transcribe_batch(utts[1:])
     assert Measured.frames and set(Measured.frames) == {3000}
+
+
+def test_russian_is_decoded_with_its_own_beam_and_english_greedily(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    beams: list[tuple[str, int]] = []
+
+    class Watched(WhisperTranscriber):
+        def _generate_shared(self, encoded: Any, windows: Any, language: str, speech: Any = None) -> Any:
+            real = self.model.model
+
+            class Recording:
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(real, name)
+
+                def generate(self, *args: Any, **kwargs: Any) -> Any:
+                    beams.append((language, kwargs["beam_size"]))
+                    return real.generate(*args, **kwargs)
+
+            self.model.model = Recording()
+            try:
+                return super()._generate_shared(encoded, windows, language, speech)
+            finally:
+                self.model.model = real
+
+    ru = "ru/deepspeech-smoke__russian_sample_data__ru.wav"
+    en = "en/speechbrain-samples__ASR__spk1_snt1.wav"
+    if ru not in rows or en not in rows:
+        pytest.skip("shared utterances missing")
+    watched = Watched(transcriber.model)
+    results = watched.transcribe_batch([load(ru, rows, call="a", language="ru"),
+                                        load(en, rows, call="b", language="en")])
+    assert dict(beams) == {"ru": 2, "en": 1}
+    assert overlap(results[0].text, rows[ru]["text"]) >= 0.5 and overlap(results[1].text, rows[en]["text"]) >= 0.7
