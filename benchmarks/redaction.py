@@ -518,6 +518,13 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
     brng = random.Random(seed + 1000)  # benign numbers: their own draws, so the sensitive ones stay as they were
     rows: list[dict[str, Any]] = []
     settings = Settings(data_dir=work, secret="bench", no_asr=False, recording="all")
+    missing = [lang for lang in langs if not SOUNDS[lang].exists()]
+    for lang in missing:
+        print(f"skipping {lang}: {SOUNDS[lang]} missing (apt-get install asterisk-core-sounds-{lang}-wav)",
+              file=sys.stderr)
+    langs = [lang for lang in langs if lang not in missing]
+    if not langs:
+        raise SystemExit("no recorded digit prompts: apt-get install asterisk-core-sounds-en-wav (and -ru-wav)")
     async with _serving(settings) as port:
       # A first call loads the model, so the measured ones do not wait for it.
       # (until one is transcribed: a call that starts while the model loads may get no transcript at all, and
@@ -528,10 +535,6 @@ async def run_speech(langs: list[str], paces: list[str], seed: int, work: Path,
           if any(e.get("type") == "utterance" for e in warm["final"]):
               break
       for lang in langs:
-          if not SOUNDS[lang].exists():
-              print(f"skipping {lang}: {SOUNDS[lang]} missing (apt-get install asterisk-core-sounds-{lang}-wav)",
-                    file=sys.stderr)
-              continue
           heard = build_offline_asr(None, lang)
           plain = text_rules()
           raw_rules = TextRules(redact=lambda s: s, find_cues=plain.find_cues, is_backchannel=plain.is_backchannel,

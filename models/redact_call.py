@@ -136,6 +136,9 @@ def _digits(u: _Utt, i: int, misheard: set[tuple[int, int]]) -> str:
 
 
 _NOT_DIGITS = MONEY_WORDS | TIME_WORDS | MONTHS
+_UNITS_ALONE = (MONEY_WORDS | TIME_WORDS) - {"a", "p", "am", "k", "min", "second"}
+"""Unit words that still say "amount" at the start of an utterance of their own ("A moment", "Second, ..." do
+not)."""
 
 
 def _digit_like(word: str) -> bool:
@@ -291,7 +294,7 @@ class CallRedactor:
         out: set[tuple[int, int]] = set()
         for k, u in enumerate(seq):
             first = next((t for t in u.tokens if not (t.kind == "word" and t.word in FILLERS)), None)
-            if first is None or first.kind != "word" or first.word not in MONEY_WORDS | TIME_WORDS or k == 0:
+            if first is None or first.kind != "word" or first.word not in _UNITS_ALONE or k == 0:
                 continue
             unit_at = u.start
             for v in reversed(seq[:k]):

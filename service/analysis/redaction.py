@@ -15,6 +15,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from audio.events import LEGS
+
 Words = tuple[tuple[str, float, float], ...]
 
 
@@ -52,14 +54,13 @@ class CallRedaction(Protocol):
     def guarding(self, leg: str, now: float) -> bool: ...
 
 
-def for_listeners(frames: NDArray[np.int16], redactor: CallRedaction | None, now: float,
-                  legs: Sequence[str] = ("customer", "agent")) -> bytes:
+def for_listeners(frames: NDArray[np.int16], redactor: CallRedaction | None, now: float) -> bytes:
     """Live audio (samples x legs) as supervisors may hear it: a leg that may be reading a card number or the
     like (a cue for one was said, or its last words were digits that may go on) is silent, as it is in the
     recording. Only the words make that known, so the first group of a number said with no cue before it may be
     heard (one transcription delay), never the rest."""
     if redactor is not None:
-        held = [k for k, leg in enumerate(legs) if redactor.guarding(leg, now)]
+        held = [k for k, leg in enumerate(LEGS) if redactor.guarding(leg, now)]
         if held:
             frames = frames.copy()
             frames[:, held] = 0

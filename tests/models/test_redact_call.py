@@ -227,3 +227,9 @@ def test_a_unit_word_heard_on_its_own_keeps_the_amount_before_it() -> None:
 def test_a_time_said_after_a_phone_number_stays() -> None:
     shown = read(["Мой номер 8 916 555 12 34,", "7-30 после полудня."], pause=0.5)
     assert list(shown.values()) == ["Мой номер [phone],", "7-30 после полудня."]
+
+
+def test_a_word_that_is_also_a_unit_does_not_make_a_card_an_amount() -> None:
+    # "a" is a unit word after a number ("7 a.m."), not at the start of an utterance of its own
+    shown = read(["4111 1111 1111", "1111", "A moment please."], pause=0.3)
+    assert digits_left(shown) == 0
