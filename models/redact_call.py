@@ -11,6 +11,7 @@ Pure and clock-free: times are call seconds passed in with each utterance.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from models.redact_rules import SENSITIVE, Run, classify, cue_of, two_word_cue
@@ -80,6 +81,10 @@ class _Utt:
     times: list[tuple[float, float]]
     word_chars: list[tuple[int, int]] | None
     redacted: dict[int, str] = field(default_factory=dict)
+    run_start: dict[int, float] = field(default_factory=dict)
+    """Per redacted token: where the run that hid it began."""
+    run_of: dict[int, frozenset[tuple[int, int]]] = field(default_factory=dict)
+    """Per redacted token: the tokens of the run that hid it, as (id of utterance, index)."""
     shown: str | None = None
 
 
@@ -141,6 +146,47 @@ _UNITS_ALONE = (MONEY_WORDS | TIME_WORDS) - {"a", "p", "am", "k", "min", "second
 not)."""
 
 
+AMOUNT_LEAD_DIGITS = 4
+"""The most digits an amount's first part, said before the utterance with its unit, may have."""
+
+
+def _amount_led(u: _Utt) -> bool:
+    """Whether ``u`` begins with an amount, time or duration, or with a unit word of its own."""
+    content = [t for t in u.tokens if not (t.kind == "word" and t.word in FILLERS)]
+    if not content:
+        return False
+    first = content[0]
+    if first.kind == "word":
+        return first.word in _UNITS_ALONE
+    if first.kind != "keep" or first.date_like:
+        return False
+    after = content[1] if len(content) > 1 else None
+    spelled_unit = after is not None and after.kind == "word" and after.word in (MONEY_WORDS | TIME_WORDS | {"после"})
+    written = u.text[first.start:first.end]
+    return spelled_unit or written[:1] in "$€£₽¥" or written.endswith("%") or ":" in written
+
+
+def _one_number(parts: list[tuple[str, str]]) -> bool:
+    """Whether these tokens (as written, their digits), in order, can be the parts of one spoken number ("780",
+    "6"; "70"; a misheard word standing for one digit). Digits written apart ("8.0.", "1, 2") were said one
+    at a time: not an amount."""
+    if not parts or any(_SPELLED.search(written) for written, _ in parts):
+        return False
+    if len(parts) == 1 and not parts[0][1]:
+        return True  # one word, misheard
+    value = ""
+    for _, digits in parts:
+        zeros = len(value) - len(value.rstrip("0"))
+        if not digits or (value and len(digits) > zeros):
+            return False
+        value = str(int(value or "0") + int(digits))
+    return len(value) <= AMOUNT_LEAD_DIGITS
+
+
+_SPELLED = re.compile(r"(?<!\d)\d\W+\d(?!\d)")
+"""Single digits written apart ("8.0.", "1, 2"): said one at a time, as a code is, not as an amount."""
+
+
 def _digit_like(word: str) -> bool:
     """Could be a digit word misheard: short, and not a word that says what a number is."""
     return 1 <= len(word) <= 9 and word not in _NOT_DIGITS and cue_of(word) is None
@@ -157,6 +203,9 @@ class CallRedactor:
         """Run spans already handed out (``Update.utterance.silence``)."""
         self._sensitive_cue_at = -1e9
         """Call time of the latest cue word for a sensitive number (card, CVV, SSN, ...), either leg."""
+        self._forgotten = -1e9
+        """The end of the newest utterance dropped from memory (``KEEP_S``), either leg: judgements of runs that
+        began within ``CUE_S`` after it no longer see all their evidence."""
         self._number_open: dict[str, float] = {}
         """Per leg: where its newest utterance ended, when it ended with digits that the next words could
         continue."""
@@ -170,6 +219,8 @@ class CallRedactor:
         seq.append(utt)
         seq.sort(key=lambda u: u.start)
         newest = max(u.end for u in seq)
+        dropped = [u.end for u in seq if not (u.end >= newest - KEEP_S or u is utt)]
+        self._forgotten = max([self._forgotten, *dropped])
         seq[:] = [u for u in seq if u.end >= newest - KEEP_S or u is utt]
         heard = self._runs_heard.get(leg, [])
         heard[:] = [(a, b) for a, b in heard if b >= newest - KEEP_S]
@@ -180,8 +231,25 @@ class CallRedactor:
             self._number_open[leg] = end if self._ends_with_number(utt) else -1e9
         numbers = {name: [(u.times[i][0], id(u)) for u in s for i, t in enumerate(u.tokens) if t.kind == "number"]
                    for name, s in self._legs.items()}
+        # Judged afresh with what is known now. What was hidden stays hidden (a later, partial view of a number
+        # must not uncover it), except digits that words heard since show to be the start of an amount said after
+        # the number ("... 1 2 3 4. | 780 | 6 | Dollars"), where the judgement still sees all its evidence (no cue
+        # for them forgotten).
+        earlier = [(u, u.redacted, u.run_start, u.run_of) for s in self._legs.values() for u in s]
+        for u, _, _, _ in earlier:
+            u.redacted, u.run_start, u.run_of = {}, {}, {}
         for name in self._legs:
             self._judge(name, cues, numbers)
+        amounts = {key for s in self._legs.values() for key in self._amounts(s)}
+        for u, hidden, starts, runs in earlier:
+            for i, tag in hidden.items():
+                # Shown again: the amount's own digits, and the rest of a run that is no number to hide once
+                # they are out of it.
+                shown_again = ((id(u), i) in amounts or bool(runs.get(i, frozenset()) & amounts)) \
+                    and starts.get(i, -1e9) - CUE_S > self._forgotten
+                if i not in u.redacted and not shown_again:
+                    u.redacted[i], u.run_start[i] = tag, starts.get(i, -1e9)
+                    u.run_of[i] = runs.get(i, frozenset())
         revised = []
         for s in self._legs.values():
             for u in s:
@@ -288,22 +356,42 @@ class CallRedactor:
         return runs
 
     @staticmethod
-    def _amounts(seq: list[_Utt]) -> set[tuple[int, int]]:
-        """Number tokens that a unit word in a later utterance makes an amount: those said within ``AMOUNT_S``
-        before it, with nothing but digits and fillers between them and it."""
+    def _reading_on(seq: list[_Utt], u: _Utt) -> bool:
+        """Whether ``u`` follows digits said less than ``CHAIN_GAP_S`` before it: the next digit of a number
+        read one at a time, not the start of an amount."""
+        k = seq.index(u)
+        return k > 0 and u.start - seq[k - 1].end < CHAIN_GAP_S and any(
+            t.kind == "number" for t in seq[k - 1].tokens)
+
+    def _amounts(self, seq: list[_Utt]) -> set[tuple[int, int]]:
+        """Tokens that an amount or a unit word at the start of a later utterance makes part of that amount: the
+        digits (and a lone word, a digit misheard) said within ``AMOUNT_S`` before it, with nothing else between,
+        when they read as the first part of one spoken number ("780 | 6 | Dollars", "70 | $3.", "30 | 2 |
+        Minutes"): at most ``AMOUNT_LEAD_DIGITS`` digits, each part fitting into the zeros of the one before. The
+        digit groups of a card read before a unit word do not fit."""
         out: set[tuple[int, int]] = set()
         for k, u in enumerate(seq):
-            first = next((t for t in u.tokens if not (t.kind == "word" and t.word in FILLERS)), None)
-            if first is None or first.kind != "word" or first.word not in _UNITS_ALONE or k == 0:
+            if k == 0 or not _amount_led(u):
                 continue
             unit_at = u.start
+            lead: list[tuple[_Utt, list[int]]] = []
             for v in reversed(seq[:k]):
-                numbers = [i for i, t in enumerate(v.tokens)
-                           if t.kind == "number" and v.times[i][1] >= unit_at - AMOUNT_S]
-                others = [t for t in v.tokens if t.kind != "number" and not (t.kind == "word" and t.word in FILLERS)]
-                if not numbers or others or v.end < unit_at - AMOUNT_S:
+                if v.end < unit_at - AMOUNT_S:
                     break
-                out.update((id(v), i) for i in numbers)
+                content = [i for i, t in enumerate(v.tokens) if not (t.kind == "word" and t.word in FILLERS)]
+                if content and all(v.tokens[i].kind == "number" for i in content):
+                    lead.append((v, content))
+                elif len(content) == 1 and v.tokens[content[0]].kind == "word" and _digit_like(
+                        v.tokens[content[0]].word) and v.end - v.start <= MISHEARD_MAX_S:
+                    lead.append((v, content))
+                else:
+                    break
+            lead.reverse()
+            while lead and not (_one_number([(v.text[v.tokens[i].start:v.tokens[i].end], v.tokens[i].digits)
+                                             for v, idx in lead for i in idx])
+                                and not self._reading_on(seq, lead[0][0])):
+                lead.pop(0)  # the earliest part does not begin the amount: try from the next one
+            out.update((id(v), i) for v, idx in lead for i in idx)
         return out
 
     @staticmethod
@@ -357,8 +445,9 @@ class CallRedactor:
                     continue
                 if tag == "card" or (tag == "number" and len(run.digits) >= 12):
                     last_card_end = run.end
+                members = frozenset((id(u), i) for u, i in run.parts)
                 for u, i in run.parts:
-                    u.redacted[i] = tag
+                    u.redacted[i], u.run_start[i], u.run_of[i] = tag, run.start, members
                 (first_u, first_i), (last_u, last_i) = run.parts[0], run.parts[-1]
                 span = (self._span(first_u, first_i, first_i)[0], self._span(last_u, last_i, last_i)[1])
                 if span not in heard:

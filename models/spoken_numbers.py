@@ -218,7 +218,28 @@ def tokenize(text: str) -> list[Token]:
             raw.append(_number(text, m))
         else:
             raw.append(Token("word", m.start(), m.end(), word=m.group("word").lower().replace("’", "'")))
-    return _merge_number_words(text, raw)
+    return _lead_into_amounts(text, _merge_number_words(text, raw))
+
+
+_LEAD_MAX_DIGITS = 3
+
+
+def _lead_into_amounts(text: str, tokens: list[Token]) -> list[Token]:
+    """A short number written just before an amount or a time is its first part: Whisper splits one spoken
+    number where the speaker's voice paused ("50, 2 долларов" for 52 dollars; "10, 45 после полудня" for
+    10:45 pm; "700 and 86 dollars")."""
+    out = list(tokens)
+    for k in range(len(out) - 2, -1, -1):
+        t, nxt = out[k], out[k + 1]
+        if t.kind != "number" or len(t.digits) > _LEAD_MAX_DIGITS or t.plus or (k > 0 and out[k - 1].kind == "number"):
+            continue
+        between = text[t.end: nxt.start]
+        if nxt.kind == "word" and nxt.word in ("and", "и") and t.digits.endswith("00") and k + 2 < len(out):
+            between, nxt = text[t.end: out[k + 2].start], out[k + 2]
+        if nxt.kind == "keep" and not nxt.date_like and re.fullmatch(r"[\s,\-]*(?:(?:and|и)\s+)?", between):
+            out[k] = Token("keep", t.start, t.end, digits=t.digits, groups=t.groups)
+    return out
+
 
 
 def _merge_number_words(text: str, tokens: list[Token]) -> list[Token]:
@@ -250,10 +271,18 @@ def _merge_number_words(text: str, tokens: list[Token]) -> list[Token]:
                 i += 1
                 continue
         groups = compose(words)
+        first = tokens[i].start
+        prev = out[-1] if out else None
+        if (words[0] in _MULTIPLIERS and prev is not None and prev.kind == "number" and len(prev.digits) <= 3
+                and prev.digits.isdigit() and not text[prev.end:tokens[i].start].strip()):
+            # "7 hundred 80": the digits before a multiplier word are what it multiplies
+            base = _MULTIPLIERS[words[0]]
+            groups[0] = str(int(groups[0]) + (int(prev.digits) - 1) * base)
+            first = prev.start
+            out.pop()
         after = _next_word(text, tokens[j - 1].end)
         digits = "".join(groups)
         kind: TokenKind = "keep" if after in MONEY_WORDS or after in TIME_WORDS or after in MONTHS else "number"
-        out.append(Token(kind, tokens[i].start, tokens[j - 1].end, digits=digits,
-                         groups=tuple(len(g) for g in groups)))
+        out.append(Token(kind, first, tokens[j - 1].end, digits=digits, groups=tuple(len(g) for g in groups)))
         i = j
     return out

@@ -46,6 +46,10 @@ def test_sensitive_data_is_replaced_by_tags(text: str, expected: str) -> None:
         "room 1234",
         "we have one two three options",
         "я жду уже 40 минут",
+        "it was 7 hundred 80 6 dollars",
+        "Seven hundred and eighty six dollars",
+        "итого 50, 2 долларов",
+        "в 10, 45 после полудня",
         "",
     ],
 )

@@ -88,7 +88,7 @@ def test_amounts_dates_times_and_order_numbers_stay(utterances: list[str]) -> No
     assert list(shown.values()) == [u.strip() for u in utterances]
 
 
-def test_what_was_shown_is_never_unredacted() -> None:
+def test_a_sensitive_number_stays_hidden_whatever_is_said_after_it() -> None:
     r = CallRedactor()
     read(["card number 4111 1111 1111 1111"], r=r)
     later = r.add("customer", 3.0, 4.0, "order 5")
@@ -233,3 +233,50 @@ def test_a_word_that_is_also_a_unit_does_not_make_a_card_an_amount() -> None:
     # "a" is a unit word after a number ("7 a.m."), not at the start of an utterance of its own
     shown = read(["4111 1111 1111", "1111", "A moment please."], pause=0.3)
     assert digits_left(shown) == 0
+
+
+def said_at(r: CallRedactor, utterances: list[tuple[float, str]]) -> dict[float, str]:
+    """What ends up shown for each (start, text) of the customer, 0.8 s long each, revisions applied."""
+    shown: dict[float, str] = {}
+    for start, text in utterances:
+        u = r.add("customer", start, start + 0.8, text)
+        shown[start] = u.utterance.text
+        for v in u.revised:
+            shown[v.start] = v.text
+    return shown
+
+
+@pytest.mark.parametrize("amount", [["780", "6", "Dollars"], ["70", "$3."], ["AD", "Four dollars"],
+                                    ["30", "2", "Minutes"], ["8", "4 dollars"]])
+def test_an_amount_said_in_pieces_after_a_sensitive_number_is_shown_again(amount: list[str]) -> None:
+    # The first pieces join the number before them (under RUN_GAP_S) and are hidden with it, until the unit
+    # shows what they were; the number itself stays hidden.
+    r = CallRedactor()
+    card = [(0.0, "My card number is 4111"), (1.5, "1111"), (3.0, "1111"), (4.5, "1111")]
+    first = 4.5 + 0.8 + 3.0
+    shown = said_at(r, card + [(first + 1.0 * k, piece) for k, piece in enumerate(amount)])
+    assert [shown[s] for s, _ in card] == ["My card number is [card]", "[card]", "[card]", "[card]"]
+    assert [shown[first + 1.0 * k] for k in range(len(amount))] == amount
+
+
+def test_a_number_read_one_digit_at_a_time_is_no_amount_before_a_unit() -> None:
+    # The last digit of a reading, 1 s after the one before, is the reading going on, not an amount's start.
+    r = CallRedactor()
+    digits = [(1.6 * k, d) for k, d in enumerate("4111111111111111")]
+    shown = said_at(r, [*digits, (1.6 * 16, "5 minutes")])
+    assert all(shown[s] == "[card]" for s, _ in digits)
+
+
+def test_a_short_number_written_before_an_amount_or_a_time_is_part_of_it() -> None:
+    shown = read(["Мой номер 8 916 555 12 34,", "7, 30 после полудня.", "50, 2 долларов"], pause=0.5)
+    assert list(shown.values()) == ["Мой номер [phone],", "7, 30 после полудня.", "50, 2 долларов"]
+
+
+def test_a_number_hidden_only_for_the_amount_it_swallowed_is_shown_again() -> None:
+    # Five digits alone are no number to hide; with the "30" said 3 s later they made six, until "2 | Minutes"
+    # showed the 30 to be a duration. A number hidden on its own merits stays hidden (the tests above).
+    r = CallRedactor()
+    reading = [(1.2 * k, d) for k, d in enumerate(["one", "3", "8", "9", "5"])]
+    after = 1.2 * 4 + 0.8 + 3.0
+    shown = said_at(r, [*reading, (after, "30"), (after + 1.0, "2"), (after + 2.0, "Minutes")])
+    assert list(shown.values()) == ["one", "3", "8", "9", "5", "30", "2", "Minutes"]
