@@ -120,6 +120,70 @@ def episodes(labels: Path, detections: Path) -> list[str]:
     return lines
 
 
+SNR_BANDS = ((-99.0, 6.0), (6.0, 12.0), (12.0, 99.0))
+"""Bands of the quieter voice's level over the line noise (dB) for interruption recall."""
+
+
+def _frame_db(x: NDArray[np.int16]) -> NDArray[np.float64]:
+    n = len(x) // 160
+    f = x[: n * 160].astype(np.float64).reshape(n, 160)
+    out: NDArray[np.float64] = 10 * np.log10((f * f).mean(axis=1) + 1e-3)
+    return out
+
+
+def interruption_snr(wav: Path, truth: dict[str, Any]) -> list[tuple[dict[str, Any], float]]:
+    """Each labelled interruption with how far the quieter of its two voices stood over its leg's line noise:
+    the louder quarter of that utterance's frames, against the median of the leg's frames where nobody speaks
+    (by the labels). On a phone line a calm voice may sit a few dB over the noise, where no frame of it stands
+    out: this splits recall by what can be heard at all."""
+    x, _ = sf.read(str(wav), dtype="int16", always_2d=True)
+    ch = truth.get("channels", {"customer": 0, "agent": 1})
+    levels = {leg: _frame_db(x[:, k]) for leg, k in ch.items()}
+    quiet = np.ones(min(len(v) for v in levels.values()), dtype=bool)
+    for u in truth["utterances"]:
+        quiet[max(0, int(u["start"] * 50) - 5): int(u["end"] * 50) + 5] = False
+    noise = {leg: float(np.median(v[: len(quiet)][quiet])) if quiet.any() else -100.0 for leg, v in levels.items()}
+
+    def snr(leg: str, at: float, starting: bool) -> float:
+        near = [u for u in truth["utterances"] if u["leg"] == leg and (
+            abs(u["start"] - at) < 0.3 if starting else u["start"] < at < u["end"] + 0.3)]
+        if not near:
+            return 99.0
+        u = near[0]
+        frames = levels[leg][int(u["start"] * 50): max(int(u["end"] * 50), int(u["start"] * 50) + 1)]
+        return float(np.percentile(frames, 75)) - noise[leg] if len(frames) else 99.0
+
+    return [(e, min(snr(e["of"], e["start"], False), snr(e["by"], e["start"], True)))
+            for e in truth["events"] if e["type"] == "interruption"]
+
+
+def recall_by_snr(labels: Path, detections: Path) -> list[tuple[int, int]]:
+    """(found, labelled) interruptions per ``SNR_BANDS`` band, matched as the scorer does (same speaker, onset
+    within 1 s, one detection per label)."""
+    counts = [[0, 0] for _ in SNR_BANDS]
+    for wav in sorted(labels.glob("*.wav")):
+        truth = json.loads(wav.with_suffix(".json").read_text())
+        dpath = detections / f"{wav.stem}.jsonl"
+        dets = [json.loads(x) for x in dpath.read_text().splitlines() if x.strip()] if dpath.exists() else []
+        found = [d for d in dets if d.get("type") == "interruption"]
+        used: set[int] = set()
+        for label, level in interruption_snr(wav, truth):
+            hit = next((k for k, d in enumerate(found) if k not in used and d.get("by") == label["by"]
+                        and abs(float(d["start"]) - label["start"]) <= 1.0), None)
+            if hit is not None:
+                used.add(hit)
+            band = next(k for k, (lo, hi) in enumerate(SNR_BANDS) if lo <= level < hi)
+            counts[band][0] += hit is not None
+            counts[band][1] += 1
+    return [(a, b) for a, b in counts]
+
+
+def snr_line(label: str, counts: list[tuple[int, int]]) -> str:
+    names = ("under 6 dB", "6-12 dB", "12 dB and more")
+    parts = [f"{name} {a}/{b}" + (f" ({a / b:.2f})" if b else "") for name, (a, b) in zip(names, counts, strict=True)]
+    return f"{label:9s} interruption recall by how far the quieter voice stood over the line noise: " + ", ".join(parts)
+
+
 def flags(labels: Path, detections: Path) -> dict[str, Any]:
     """Flag precision and recall: a labelled call is a positive when a voice was raised in it (an escalation or
     agent-raises-voice scenario, or any labelled raised-voice episode); a call is flagged when the monitor's
@@ -288,8 +352,11 @@ def main(argv: list[str] | None = None) -> int:
             detect(folder, out, transcribe)
             scores = {m: scorer.score(folder, path) for m, path in out.items()}
             flagging = {m: flags(folder, path) for m, path in out.items() if m != "naive"}
-            summary[folder.name] = {"scores": scores, "flags": flagging}
+            by_snr = {m: recall_by_snr(folder, path) for m, path in out.items()}
+            summary[folder.name] = {"scores": scores, "flags": flagging, "interruption_recall_by_snr": by_snr}
             print("\n".join(report(folder.name, scores)), flush=True)
+            for m, counts in by_snr.items():
+                print(snr_line(m, counts), flush=True)
             for m, f in flagging.items():
                 how = "with ASR" if transcribe is not None and m == "callwatch" else "signals only"
                 print(flag_line(m, f, how), flush=True)

@@ -29,6 +29,7 @@ import random
 import re
 import statistics
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -830,7 +831,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "text":
         out = run_text(args.calls, args.seed)
     else:
-        out = asyncio.run(run_speech(args.langs.split(","), args.paces.split(","), args.seed, args.work,
+        # A store of its own for each run: the calls have the same ids from run to run, and a store that already
+        # holds one answers with the earlier run's transcript.
+        args.work.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=args.work))
+        print(f"store and recordings of this run: {work}", file=sys.stderr)
+        out = asyncio.run(run_speech(args.langs.split(","), args.paces.split(","), args.seed, work,
                                      set(args.only.split(",")) if args.only else None, args.listen))
     print(json.dumps(out, ensure_ascii=False))
     return 0

@@ -534,10 +534,13 @@ class WhisperTranscriber:
         if mean_prob < self.settings.min_word_probability:
             return Transcript("", language, rejected="low_confidence", extra=extra)
         offset = utt.start_s
-        timed = tuple(
-            Word(w.word.strip(), round(offset + w.start, 3), round(offset + w.end, 3), round(w.probability, 4))
-            for w in kept
-        )
+
+        def inside(t: float) -> float:
+            # The aligner may stretch a piece's first word back over the silence packed before it (by up to a
+            # second): a word lies within its utterance's audio.
+            return round(offset + min(max(t, 0.0), duration), 3)
+
+        timed = tuple(Word(w.word.strip(), inside(w.start), inside(w.end), round(w.probability, 4)) for w in kept)
         return Transcript(text, language, timed, extra=extra)
 
 

@@ -69,7 +69,8 @@ def for_listeners(frames: NDArray[np.int16], redactor: CallRedaction | None, now
 
 @dataclass(frozen=True, slots=True)
 class UtteranceRedacted:
-    """Replaces the ``utterance`` of the same call, leg and start: a number it held turned out sensitive."""
+    """Replaces the ``utterance`` of the same call, leg and start: a number it held turned out sensitive (or
+    digits hidden with one turned out to be an amount said after it)."""
 
     leg: str
     start: float

@@ -209,3 +209,19 @@ def test_a_batch_is_encoded_over_its_fullest_window_plus_silence_in_whole_five_s
     assert t._encoded_samples([window(2)]) == 30 * RATE
     t.settings = DecodeSettings(isolation="utterance", fit_s=3.0)  # it reads the window's silent end
     assert t._encoded_samples([window(2)]) == 30 * RATE
+
+
+class StretchingTranscriber(SkippingTranscriber):
+    """The aligner stretches each piece's word back over the silence packed before it, and past its end."""
+
+    def _decode(
+        self, batch: Sequence[tuple[str | None, Window]], audio: Sequence[npt.NDArray[np.float32]]
+    ) -> list[_Decoded]:
+        return [_Decoded([(p, Word(" digits", p.source_start / RATE - 1.2, p.source_end / RATE + 0.4, 0.9))
+                          for p in window.pieces], language or "en", False, ()) for language, window in batch]
+
+
+def test_a_word_stretched_over_the_silence_around_its_utterance_stays_within_it() -> None:
+    t = StretchingTranscriber()
+    results = t.transcribe_batch([utt("a", 1.5, start=10.0), utt("a", 1.0, start=12.0)])
+    assert [(w.start, w.end) for r in results for w in r.words] == [(10.0, 11.5), (12.0, 13.0)]
