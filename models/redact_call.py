@@ -357,11 +357,16 @@ class CallRedactor:
 
     @staticmethod
     def _reading_on(seq: list[_Utt], u: _Utt) -> bool:
-        """Whether ``u`` follows digits said less than ``CHAIN_GAP_S`` before it: the next digit of a number
-        read one at a time, not the start of an amount."""
+        """Whether ``u`` follows digits (or a lone word, a digit misheard) said less than ``CHAIN_GAP_S`` before
+        it: the next digit of a number read one at a time, not the start of an amount."""
         k = seq.index(u)
-        return k > 0 and u.start - seq[k - 1].end < CHAIN_GAP_S and any(
-            t.kind == "number" for t in seq[k - 1].tokens)
+        if k == 0 or u.start - seq[k - 1].end >= CHAIN_GAP_S:
+            return False
+        before = seq[k - 1]
+        content = [t for t in before.tokens if not (t.kind == "word" and t.word in FILLERS)]
+        misheard = len(content) == 1 and content[0].kind == "word" and _digit_like(content[0].word) \
+            and before.end - before.start <= MISHEARD_MAX_S
+        return misheard or any(t.kind == "number" for t in content)
 
     def _amounts(self, seq: list[_Utt]) -> set[tuple[int, int]]:
         """Tokens that an amount or a unit word at the start of a later utterance makes part of that amount: the

@@ -280,3 +280,12 @@ def test_a_number_hidden_only_for_the_amount_it_swallowed_is_shown_again() -> No
     after = 1.2 * 4 + 0.8 + 3.0
     shown = said_at(r, [*reading, (after, "30"), (after + 1.0, "2"), (after + 2.0, "Minutes")])
     assert list(shown.values()) == ["one", "3", "8", "9", "5", "30", "2", "Minutes"]
+
+
+def test_a_digit_heard_as_a_word_at_the_end_of_a_reading_stays_hidden_before_a_unit() -> None:
+    # "Четвери." (четыре) ends a card read one digit at a time; "Девять минут" after it is the reading's
+    # misheard last digits, not an amount that the word starts.
+    said = ["Син", "1", "Мол.", "5", "6", "4", "Три.", "2", "один", "Четвери.", "7", "2", "0", "3", "Мол.", "Четвери.",
+            "Девять минут"]
+    shown = read(said, pause=0.6)
+    assert list(shown.values())[-2] == "[number]."
