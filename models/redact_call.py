@@ -146,13 +146,15 @@ _UNITS_ALONE = (MONEY_WORDS | TIME_WORDS) - {"a", "p", "am", "k", "min", "second
 not)."""
 
 
+_UNIT_AFTER = MONEY_WORDS | TIME_WORDS | {"после"}
+"""Words after a kept number that make it an amount, a time or a duration ("после полудня")."""
 AMOUNT_LEAD_DIGITS = 4
 """The most digits an amount's first part, said before the utterance with its unit, may have."""
 
 
 def _amount_led(u: _Utt) -> bool:
     """Whether ``u`` begins with an amount, time or duration, or with a unit word of its own."""
-    content = [t for t in u.tokens if not (t.kind == "word" and t.word in FILLERS)]
+    content = [u.tokens[i] for i in _content(u)]
     if not content:
         return False
     first = content[0]
@@ -161,7 +163,7 @@ def _amount_led(u: _Utt) -> bool:
     if first.kind != "keep" or first.date_like:
         return False
     after = content[1] if len(content) > 1 else None
-    spelled_unit = after is not None and after.kind == "word" and after.word in (MONEY_WORDS | TIME_WORDS | {"после"})
+    spelled_unit = after is not None and after.kind == "word" and after.word in _UNIT_AFTER
     written = u.text[first.start:first.end]
     return spelled_unit or written[:1] in "$€£₽¥" or written.endswith("%") or ":" in written
 
@@ -190,6 +192,26 @@ _SPELLED = re.compile(r"(?<!\d)\d\W+\d(?!\d)")
 def _digit_like(word: str) -> bool:
     """Could be a digit word misheard: short, and not a word that says what a number is."""
     return 1 <= len(word) <= 9 and word not in _NOT_DIGITS and cue_of(word) is None
+
+
+def _content(u: _Utt) -> list[int]:
+    """Indices of ``u``'s tokens other than fillers."""
+    return [i for i, t in enumerate(u.tokens) if not (t.kind == "word" and t.word in FILLERS)]
+
+
+def _digits_only(u: _Utt) -> bool:
+    content = _content(u)
+    return bool(content) and all(u.tokens[i].kind == "number" for i in content)
+
+
+def _lone_word(u: _Utt) -> int | None:
+    """The index of ``u``'s one word when ``u`` is short enough to be one digit said alone and the word could be
+    that digit misheard ("Син" for "семь"), else None."""
+    content = _content(u)
+    if len(content) != 1 or u.end - u.start > MISHEARD_MAX_S:
+        return None
+    t = u.tokens[content[0]]
+    return content[0] if t.kind == "word" and _digit_like(t.word) else None
 
 
 class CallRedactor:
@@ -238,14 +260,15 @@ class CallRedactor:
         earlier = [(u, u.redacted, u.run_start, u.run_of) for s in self._legs.values() for u in s]
         for u, _, _, _ in earlier:
             u.redacted, u.run_start, u.run_of = {}, {}, {}
+        amounts = {name: self._amounts(s) for name, s in self._legs.items()}
         for name in self._legs:
-            self._judge(name, cues, numbers)
-        amounts = {key for s in self._legs.values() for key in self._amounts(s)}
+            self._judge(name, cues, numbers, amounts[name])
+        amount_tokens = set().union(*amounts.values())
         for u, hidden, starts, runs in earlier:
             for i, tag in hidden.items():
                 # Shown again: the amount's own digits, and the rest of a run that is no number to hide once
                 # they are out of it.
-                shown_again = ((id(u), i) in amounts or bool(runs.get(i, frozenset()) & amounts)) \
+                shown_again = ((id(u), i) in amount_tokens or bool(runs.get(i, frozenset()) & amount_tokens)) \
                     and starts.get(i, -1e9) - CUE_S > self._forgotten
                 if i not in u.redacted and not shown_again:
                     u.redacted[i], u.run_start[i] = tag, starts.get(i, -1e9)
@@ -301,7 +324,7 @@ class CallRedactor:
         seq = self._legs.get(leg, [])
         if not seq:
             return False
-        runs = self._runs(seq)
+        runs = self._runs(seq, self._amounts(seq))
         if not runs:
             return False
         last = runs[-1]
@@ -329,12 +352,12 @@ class CallRedactor:
                         out.append((u.times[i][0], cat, leg))
         return sorted(out)
 
-    def _runs(self, seq: list[_Utt]) -> list[_Run]:
+    def _runs(self, seq: list[_Utt], amounts: set[tuple[int, int]]) -> list[_Run]:
+        """The numbers of one leg: digits (and misheard digits) running on across utterances, less ``amounts``."""
         runs: list[_Run] = []
         cur: _Run | None = None
         prev: _Utt | None = None
         misheard = self._misheard(seq)
-        amounts = self._amounts(seq)
         for u in seq:
             if cur is not None and prev is not None and u.start - prev.end > RUN_GAP_S:
                 cur = None
@@ -356,19 +379,16 @@ class CallRedactor:
         return runs
 
     @staticmethod
-    def _reading_on(seq: list[_Utt], u: _Utt) -> bool:
-        """Whether ``u`` follows digits (or a lone word, a digit misheard) said less than ``CHAIN_GAP_S`` before
-        it: the next digit of a number read one at a time, not the start of an amount."""
-        k = seq.index(u)
-        if k == 0 or u.start - seq[k - 1].end >= CHAIN_GAP_S:
+    def _reading_on(seq: list[_Utt], k: int) -> bool:
+        """Whether ``seq[k]`` follows digits (or a lone word, a digit misheard) said less than ``CHAIN_GAP_S``
+        before it: the next digit of a number read one at a time, not the start of an amount."""
+        if k == 0 or seq[k].start - seq[k - 1].end >= CHAIN_GAP_S:
             return False
         before = seq[k - 1]
-        content = [t for t in before.tokens if not (t.kind == "word" and t.word in FILLERS)]
-        misheard = len(content) == 1 and content[0].kind == "word" and _digit_like(content[0].word) \
-            and before.end - before.start <= MISHEARD_MAX_S
-        return misheard or any(t.kind == "number" for t in content)
+        return _lone_word(before) is not None or any(before.tokens[i].kind == "number" for i in _content(before))
 
-    def _amounts(self, seq: list[_Utt]) -> set[tuple[int, int]]:
+    @staticmethod
+    def _amounts(seq: list[_Utt]) -> set[tuple[int, int]]:
         """Tokens that an amount or a unit word at the start of a later utterance makes part of that amount: the
         digits (and a lone word, a digit misheard) said within ``AMOUNT_S`` before it, with nothing else between,
         when they read as the first part of one spoken number ("780 | 6 | Dollars", "70 | $3.", "30 | 2 |
@@ -379,24 +399,17 @@ class CallRedactor:
             if k == 0 or not _amount_led(u):
                 continue
             unit_at = u.start
-            lead: list[tuple[_Utt, list[int]]] = []
-            for v in reversed(seq[:k]):
-                if v.end < unit_at - AMOUNT_S:
+            lead: list[int] = []  # indices in ``seq`` of the utterances before ``u`` that may begin the amount
+            for j in range(k - 1, -1, -1):
+                v = seq[j]
+                if v.end < unit_at - AMOUNT_S or not (_digits_only(v) or _lone_word(v) is not None):
                     break
-                content = [i for i, t in enumerate(v.tokens) if not (t.kind == "word" and t.word in FILLERS)]
-                if content and all(v.tokens[i].kind == "number" for i in content):
-                    lead.append((v, content))
-                elif len(content) == 1 and v.tokens[content[0]].kind == "word" and _digit_like(
-                        v.tokens[content[0]].word) and v.end - v.start <= MISHEARD_MAX_S:
-                    lead.append((v, content))
-                else:
-                    break
-            lead.reverse()
-            while lead and not (_one_number([(v.text[v.tokens[i].start:v.tokens[i].end], v.tokens[i].digits)
-                                             for v, idx in lead for i in idx])
-                                and not self._reading_on(seq, lead[0][0])):
+                lead.insert(0, j)
+            while lead and not (_one_number([(seq[j].text[seq[j].tokens[i].start:seq[j].tokens[i].end],
+                                              seq[j].tokens[i].digits) for j in lead for i in _content(seq[j])])
+                                and not CallRedactor._reading_on(seq, lead[0])):
                 lead.pop(0)  # the earliest part does not begin the amount: try from the next one
-            out.update((id(v), i) for v, idx in lead for i in idx)
+            out.update((id(seq[j]), i) for j in lead for i in _content(seq[j]))
         return out
 
     @staticmethod
@@ -418,24 +431,24 @@ class CallRedactor:
             chain.clear()
 
         for u in seq:
-            content = [(i, t) for i, t in enumerate(u.tokens) if not (t.kind == "word" and t.word in FILLERS)]
             if chain and u.start - chain[-1][0].end > CHAIN_GAP_S:
                 close()
-            if content and all(t.kind == "number" for _, t in content):
+            word = _lone_word(u)
+            if _digits_only(u):
                 chain.append((u, None))
-            elif len(content) == 1 and content[0][1].kind == "word" and u.end - u.start <= MISHEARD_MAX_S \
-                    and _digit_like(content[0][1].word):
-                chain.append((u, content[0][0]))
+            elif word is not None:
+                chain.append((u, word))
             else:
                 close()
         close()
         return out
 
-    def _judge(self, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]]) -> None:
+    def _judge(self, leg: str, cues: list[tuple[float, str, str]], numbers: dict[str, list[tuple[float, int]]],
+               amounts: set[tuple[int, int]]) -> None:
         seq = self._legs[leg]
         last_card_end = -1e9
         heard = self._runs_heard.setdefault(leg, [])
-        for whole in self._runs(seq):
+        for whole in self._runs(seq, amounts):
             # The run as a whole, and what follows each pause in it on its own: "order 4601 2809." and then a
             # card number in the next breath is one run of digits, but the order cue was for the first part.
             ordered = False

@@ -241,7 +241,6 @@ def _lead_into_amounts(text: str, tokens: list[Token]) -> list[Token]:
     return out
 
 
-
 def _merge_number_words(text: str, tokens: list[Token]) -> list[Token]:
     """Consecutive number words become one number token; a weak one ("oh", "double") only beside another."""
     out: list[Token] = []
