@@ -157,17 +157,22 @@ def interruption_snr(wav: Path, truth: dict[str, Any]) -> list[tuple[dict[str, A
             for e in truth["events"] if e["type"] == "interruption"]
 
 
-def recall_by_snr(labels: Path, detections: Path) -> list[tuple[int, int]]:
+def labelled_snr(labels: Path) -> dict[str, list[tuple[dict[str, Any], float]]]:
+    """``interruption_snr`` of every labelled call in the folder, by call name."""
+    return {wav.stem: interruption_snr(wav, json.loads(wav.with_suffix(".json").read_text()))
+            for wav in sorted(labels.glob("*.wav"))}
+
+
+def recall_by_snr(snr: dict[str, list[tuple[dict[str, Any], float]]], detections: Path) -> list[tuple[int, int]]:
     """(found, labelled) interruptions per ``SNR_BANDS`` band, matched as the scorer does (same speaker, onset
     within 1 s, one detection per label)."""
     counts = [[0, 0] for _ in SNR_BANDS]
-    for wav in sorted(labels.glob("*.wav")):
-        truth = json.loads(wav.with_suffix(".json").read_text())
-        dpath = detections / f"{wav.stem}.jsonl"
+    for name, labelled in snr.items():
+        dpath = detections / f"{name}.jsonl"
         dets = [json.loads(x) for x in dpath.read_text().splitlines() if x.strip()] if dpath.exists() else []
         found = [d for d in dets if d.get("type") == "interruption"]
         used: set[int] = set()
-        for label, level in interruption_snr(wav, truth):
+        for label, level in labelled:
             hit = next((k for k, d in enumerate(found) if k not in used and d.get("by") == label["by"]
                         and abs(float(d["start"]) - label["start"]) <= 1.0), None)
             if hit is not None:
@@ -352,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             detect(folder, out, transcribe)
             scores = {m: scorer.score(folder, path) for m, path in out.items()}
             flagging = {m: flags(folder, path) for m, path in out.items() if m != "naive"}
-            by_snr = {m: recall_by_snr(folder, path) for m, path in out.items()}
+            snr = labelled_snr(folder)
+            by_snr = {m: recall_by_snr(snr, path) for m, path in out.items()}
             summary[folder.name] = {"scores": scores, "flags": flagging, "interruption_recall_by_snr": by_snr}
             print("\n".join(report(folder.name, scores)), flush=True)
             for m, counts in by_snr.items():
