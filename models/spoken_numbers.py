@@ -170,7 +170,8 @@ def compose(words: list[str]) -> list[str]:
 
 
 def _next_word(text: str, end: int) -> str:
-    m = re.match(r"\s*([^\W\d_]+(?:['’][^\W\d_]+)?)", text[end:])
+    # Whisper writes a comma where the speaker paused ("Сорок, минут!"): the word after it is still the next.
+    m = re.match(r"[\s,]*([^\W\d_]+(?:['’][^\W\d_]+)?)", text[end:])
     if m is None:
         return ""
     word = m.group(1).lower()

@@ -50,6 +50,8 @@ def test_sensitive_data_is_replaced_by_tags(text: str, expected: str) -> None:
         "Seven hundred and eighty six dollars",
         "итого 50, 2 долларов",
         "в 10, 45 после полудня",
+        "Сорок, минут!",
+        "I waited 40, minutes",
         "",
     ],
 )

@@ -289,3 +289,9 @@ def test_a_digit_heard_as_a_word_at_the_end_of_a_reading_stays_hidden_before_a_u
             "Девять минут"]
     shown = read(said, pause=0.6)
     assert list(shown.values())[-2] == "[number]."
+
+
+def test_a_duration_whose_unit_whisper_set_off_with_a_comma_after_a_number_stays() -> None:
+    # "Сорок, минут!" 2.5 s after a number that is hidden: the 40 is a duration, not the number going on.
+    shown = read(["Номер телефона 8 916 555 12 34", "Сорок, минут!"], pause=2.5)
+    assert list(shown.values()) == ["Номер телефона [phone]", "Сорок, минут!"]
