@@ -7,7 +7,8 @@ side by side in one run; flag precision and recall; and the alerts on the labell
 Default folders: $CALLWATCH_DATA/calls/dev and dev-phone, and the natural development sets built afresh from
 the shared pool (``make_calls.py --natural``: 10 clean calls, seed 11; 6 phone calls with echo, seed 12).
 Scoring is the shared scorer's (../shared/tools/score_events.py): the matching rules the project is judged by.
-Real calls: every ``benchmarks/labels/NAME.json`` whose audio is in $CALLWATCH_DATA (docs/overlap-labels.md).
+Real calls: every ``benchmarks/labels/NAME.json`` whose audio is in $CALLWATCH_DATA (docs/overlap-labels.md), as
+recorded and again over a simulated phone line (``phone_line``).
 """
 
 from __future__ import annotations
@@ -131,11 +132,23 @@ def _frame_db(x: NDArray[np.int16]) -> NDArray[np.float64]:
     return out
 
 
-def interruption_snr(wav: Path, truth: dict[str, Any]) -> list[tuple[dict[str, Any], float]]:
-    """Each labelled interruption with how far the quieter of its two voices stood over its leg's line noise:
-    the louder quarter of that utterance's frames, against the median of the leg's frames where nobody speaks
-    (by the labels). On a phone line a calm voice may sit a few dB over the noise, where no frame of it stands
-    out: this splits recall by what can be heard at all."""
+HEARD_DB = 8.0
+"""A frame counts as heard when it stands this far over its leg's line noise (``audibility``)."""
+HEARD_BANDS = ((-99.0, 0.02), (0.02, 0.5), (0.5, 99.0))
+"""Seconds the interrupted voice is still heard after the interrupter is first heard."""
+
+
+def audibility(wav: Path, truth: dict[str, Any]) -> list[tuple[dict[str, Any], float, float]]:
+    """Each labelled interruption with two measures of what can be heard of it at all.
+
+    The SNR: how far the quieter of its two voices stood over its leg's line noise (the louder quarter of that
+    utterance's frames, against the median of the leg's frames where nobody speaks, by the labels). On a phone
+    line a calm voice may sit a few dB over the noise, where no frame of it stands out.
+
+    The heard overlap: from the interrupter's first frame ``HEARD_DB`` over the noise, how long the interrupted
+    voice is still heard (its last such frame before the labelled cut). A label's start and overlap are where
+    the generator placed the clips; a clip may open with near-silence (a loose ``speech_start`` in the pool), so
+    an interruption labelled with a second of overlap can have none that anyone hears."""
     x, _ = sf.read(str(wav), dtype="int16", always_2d=True)
     ch = truth.get("channels", {"customer": 0, "agent": 1})
     levels = {leg: _frame_db(x[:, k]) for leg, k in ch.items()}
@@ -153,40 +166,61 @@ def interruption_snr(wav: Path, truth: dict[str, Any]) -> list[tuple[dict[str, A
         frames = levels[leg][int(u["start"] * 50): max(int(u["end"] * 50), int(u["start"] * 50) + 1)]
         return float(np.percentile(frames, 75)) - noise[leg] if len(frames) else 99.0
 
-    return [(e, min(snr(e["of"], e["start"], False), snr(e["by"], e["start"], True)))
+    def heard(e: dict[str, Any]) -> float:
+        by, of = levels[e["by"]], levels[e["of"]]
+        start, cut = int(e["start"] * 50), int((e["start"] + e["overlap"]) * 50) + 10
+        onset = np.flatnonzero(by[start: start + 100] > noise[e["by"]] + HEARD_DB)
+        if not len(onset):
+            return -99.0
+        first = start + int(onset[0])
+        last = np.flatnonzero(of[max(first - 50, 0): cut] > noise[e["of"]] + HEARD_DB)
+        return (max(first - 50, 0) + int(last[-1]) + 1 - first) / 50 if len(last) else -99.0
+
+    return [(e, min(snr(e["of"], e["start"], False), snr(e["by"], e["start"], True)), heard(e))
             for e in truth["events"] if e["type"] == "interruption"]
 
 
-def labelled_snr(labels: Path) -> dict[str, list[tuple[dict[str, Any], float]]]:
-    """``interruption_snr`` of every labelled call in the folder, by call name."""
-    return {wav.stem: interruption_snr(wav, json.loads(wav.with_suffix(".json").read_text()))
+def labelled_audibility(labels: Path) -> dict[str, list[tuple[dict[str, Any], float, float]]]:
+    """``audibility`` of every labelled call in the folder, by call name."""
+    return {wav.stem: audibility(wav, json.loads(wav.with_suffix(".json").read_text()))
             for wav in sorted(labels.glob("*.wav"))}
 
 
-def recall_by_snr(snr: dict[str, list[tuple[dict[str, Any], float]]], detections: Path) -> list[tuple[int, int]]:
-    """(found, labelled) interruptions per ``SNR_BANDS`` band, matched as the scorer does (same speaker, onset
-    within 1 s, one detection per label)."""
-    counts = [[0, 0] for _ in SNR_BANDS]
-    for name, labelled in snr.items():
+def recall_by(measured: dict[str, list[tuple[dict[str, Any], float, float]]], which: int,
+              bands: tuple[tuple[float, float], ...], detections: Path) -> list[tuple[int, int]]:
+    """(found, labelled) interruptions per band of measure ``which`` (1: SNR, 2: heard overlap), matched as the
+    scorer does (same speaker, onset within 1 s, one detection per label)."""
+    counts = [[0, 0] for _ in bands]
+    for name, labelled in measured.items():
         dpath = detections / f"{name}.jsonl"
         dets = [json.loads(x) for x in dpath.read_text().splitlines() if x.strip()] if dpath.exists() else []
         found = [d for d in dets if d.get("type") == "interruption"]
         used: set[int] = set()
-        for label, level in labelled:
+        for row in labelled:
+            label, level = row[0], row[1] if which == 1 else row[2]
             hit = next((k for k, d in enumerate(found) if k not in used and d.get("by") == label["by"]
                         and abs(float(d["start"]) - label["start"]) <= 1.0), None)
             if hit is not None:
                 used.add(hit)
-            band = next(k for k, (lo, hi) in enumerate(SNR_BANDS) if lo <= level < hi)
+            band = next(k for k, (lo, hi) in enumerate(bands) if lo <= level < hi)
             counts[band][0] += hit is not None
             counts[band][1] += 1
     return [(a, b) for a, b in counts]
 
 
-def snr_line(label: str, counts: list[tuple[int, int]]) -> str:
-    names = ("under 6 dB", "6-12 dB", "12 dB and more")
+def band_line(label: str, what: str, names: tuple[str, ...], counts: list[tuple[int, int]]) -> str:
     parts = [f"{name} {a}/{b}" + (f" ({a / b:.2f})" if b else "") for name, (a, b) in zip(names, counts, strict=True)]
-    return f"{label:9s} interruption recall by how far the quieter voice stood over the line noise: " + ", ".join(parts)
+    return f"{label:9s} interruption recall by {what}: " + ", ".join(parts)
+
+
+def snr_line(label: str, counts: list[tuple[int, int]]) -> str:
+    return band_line(label, "how far the quieter voice stood over the line noise",
+                     ("under 6 dB", "6-12 dB", "12 dB and more"), counts)
+
+
+def heard_line(label: str, counts: list[tuple[int, int]]) -> str:
+    return band_line(label, "how long the interrupted voice is heard over the interrupter",
+                     ("not at all", "under 0.5 s", "0.5 s and more"), counts)
 
 
 def flags(labels: Path, detections: Path) -> dict[str, Any]:
@@ -263,6 +297,28 @@ def real_calls(transcribe: object | None = None) -> list[tuple[str, dict[str, ND
     return out
 
 
+PHONE_NOISE_DB = -48.0
+"""Line noise for the real calls' phone-line run: the middle of make_calls.py's ``--phone`` range."""
+
+
+def phone_line(legs: dict[str, NDArray[np.int16]], noise_db: float = PHONE_NOISE_DB,
+               seed: int = 0) -> dict[str, NDArray[np.int16]]:
+    """Both legs as a phone line would carry them, the way make_calls.py's ``--phone --echo`` degrades its calls:
+    white line noise, the agent's echo 30 dB down and 40 ms late on the customer leg, a soft limiter, and a G.711
+    mu-law round trip. The held-back real calls are telephone calls: the real call here is clean."""
+    rng = np.random.default_rng(seed)
+    x = np.stack([legs["customer"], legs["agent"]], axis=1).astype(np.float64) / 32768.0
+    x += rng.normal(0.0, 10.0 ** (noise_db / 20.0), x.shape)
+    delay = int(0.04 * 8000)
+    x[delay:, 0] += 10.0 ** (-30.0 / 20.0) * x[:-delay, 1]
+    x = np.tanh(x)
+    mu = 255.0
+    y = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127.0) / 127.0
+    x = np.sign(y) * ((1.0 + mu) ** np.abs(y) - 1.0) / mu
+    out = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
+    return {"customer": out[:, 0].copy(), "agent": out[:, 1].copy()}
+
+
 def score_real(events: list[dict[str, Any]], labels: dict[str, Any], duration: float) -> dict[str, Any]:
     """Interruptions by the label of the moment each falls on (same speaker, within 1 s); agent-interruption
     alerts the labels call wrong, per 5 minutes; every alert per hour, by rule."""
@@ -292,8 +348,8 @@ def score_real(events: list[dict[str, Any]], labels: dict[str, Any], duration: f
             "flagged": bool(ended and ended[-1]["call"]["flagged"])}
 
 
-def real_lines(name: str, duration: float, results: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [f"== real call {name}: {duration / 60:.1f} min, labelled by docs/overlap-labels.md"]
+def real_lines(name: str, duration: float, results: dict[str, dict[str, Any]], line: str = "") -> list[str]:
+    lines = [f"== real call {name}{line}: {duration / 60:.1f} min, labelled by docs/overlap-labels.md"]
     for label, r in results.items():
         found = ", ".join(f"{k} {v}" for k, v in sorted(r["interruptions"].items())) or "none"
         per_hour = ", ".join(f"{k} {v:.0f}" for k, v in r["alerts_per_hour"].items()) or "none"
@@ -357,12 +413,16 @@ def main(argv: list[str] | None = None) -> int:
             detect(folder, out, transcribe)
             scores = {m: scorer.score(folder, path) for m, path in out.items()}
             flagging = {m: flags(folder, path) for m, path in out.items() if m != "naive"}
-            snr = labelled_snr(folder)
-            by_snr = {m: recall_by_snr(snr, path) for m, path in out.items()}
-            summary[folder.name] = {"scores": scores, "flags": flagging, "interruption_recall_by_snr": by_snr}
+            heard = labelled_audibility(folder)
+            by_snr = {m: recall_by(heard, 1, SNR_BANDS, path) for m, path in out.items()}
+            by_heard = {m: recall_by(heard, 2, HEARD_BANDS, path) for m, path in out.items()}
+            summary[folder.name] = {"scores": scores, "flags": flagging, "interruption_recall_by_snr": by_snr,
+                                    "interruption_recall_by_heard_overlap": by_heard}
             print("\n".join(report(folder.name, scores)), flush=True)
             for m, counts in by_snr.items():
                 print(snr_line(m, counts), flush=True)
+            for m, counts in by_heard.items():
+                print(heard_line(m, counts), flush=True)
             for m, f in flagging.items():
                 how = "with ASR" if transcribe is not None and m == "callwatch" else "signals only"
                 print(flag_line(m, f, how), flush=True)
@@ -377,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
                                                          transcribe), labels, duration)
         summary[f"real:{name}"] = results
         print("\n".join(real_lines(name, duration, results)), flush=True)
+        phone = phone_line(legs)
+        results = {m: score_real(run_monitor(m, phone["customer"], phone["agent"], name), labels, duration)
+                   for m in monitors}
+        summary[f"real:{name}:phone"] = results
+        print("\n".join(real_lines(name, duration, results, f" over a phone line ({PHONE_NOISE_DB:.0f} dBFS noise, "
+                                    "echo, mu-law)")), flush=True)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
     return 0
