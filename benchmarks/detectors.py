@@ -132,7 +132,7 @@ def _frame_db(x: NDArray[np.int16]) -> NDArray[np.float64]:
     return out
 
 
-HEARD_DB = 8.0
+HEARD_DB = 6.0
 """A frame counts as heard when it stands this far over its leg's line noise (``audibility``)."""
 HEARD_BANDS = ((-99.0, 0.02), (0.02, 0.5), (0.5, 99.0))
 """Seconds the interrupted voice is still heard after the interrupter is first heard."""
