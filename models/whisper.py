@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
@@ -135,6 +136,13 @@ class DecodeSettings:
     doubt_logprob: float = -0.6
     """``utterance`` isolation: an utterance decoded apart whose tokens average below this log-probability,
     that ran on past its audio, or that repeated itself, is decoded again alone in a window of its own."""
+    speaker_language_s: float = 4.0
+    """With no language given, an utterance at least this long sets its speaker's (its call's leg's) language
+    to the one detected on it, and a shorter one of that speaker is decoded in it. Whisper's language
+    detection on a second of speech is a guess: the real call lca-40 ends with the agent's "Bye-bye"
+    written as "拜拜" after four minutes of her English. 0: every utterance is detected on its own."""
+    speakers_kept: int = 10_000
+    """Speakers whose language is remembered, the least recently heard forgotten first."""
 
 
 @dataclass(slots=True)
@@ -163,6 +171,8 @@ class WhisperTranscriber:
         self._tokenizers: dict[str, Tokenizer] = {}
         self._suppress: list[int] | None = None
         self._cache_lock = threading.Lock()
+        self._spoken: OrderedDict[tuple[str, str], str] = OrderedDict()
+        """(call id, leg) -> the language last detected on a long utterance of that speaker."""
 
     def transcribe_batch(self, utterances: Sequence[Utterance]) -> list[Transcript]:
         audio = [to_whisper_rate(u.audio, u.sample_rate) for u in utterances]
@@ -171,7 +181,7 @@ class WhisperTranscriber:
         keys: dict[int, str] = {}
         capacity = int(self._packed_s() * RATE)
         for i, (utt, samples) in enumerate(zip(utterances, audio, strict=True)):
-            language = self._language_for(utt)
+            language = self._language_for(utt) or self._speaker_language(utt)
             if guards.rms_dbfs(samples) < guards.SILENCE_DBFS or samples.size < RATE // 10:
                 out[i] = Transcript("", language or "", rejected="silence")
                 continue
@@ -201,7 +211,32 @@ class WhisperTranscriber:
         for i, utt in enumerate(utterances):
             if out[i] is None:
                 out[i] = self._assemble(utt, audio[i].size, decoded.get(i, []), i)
+        self._learn_speakers(utterances, out)
         return [t for t in out if t is not None]
+
+    def _speaker_language(self, utt: Utterance) -> str | None:
+        """The language of a short utterance's speaker, when a long one of theirs showed it."""
+        if utt.end_s - utt.start_s >= self.settings.speaker_language_s:
+            return None
+        with self._cache_lock:
+            language = self._spoken.get((utt.call_id, utt.leg))
+            if language is not None:
+                self._spoken.move_to_end((utt.call_id, utt.leg))
+            return language
+
+    def _learn_speakers(self, utterances: Sequence[Utterance], out: Sequence[Transcript | None]) -> None:
+        if self.settings.speaker_language_s <= 0 or not self._multilingual:
+            return
+        with self._cache_lock:
+            for utt, transcript in zip(utterances, out, strict=True):
+                if utt.end_s - utt.start_s < self.settings.speaker_language_s or self._language_for(utt) is not None:
+                    continue
+                if transcript is None or not transcript.text or not transcript.language:
+                    continue
+                self._spoken[(utt.call_id, utt.leg)] = transcript.language
+                self._spoken.move_to_end((utt.call_id, utt.leg))
+            while len(self._spoken) > self.settings.speakers_kept:
+                self._spoken.popitem(last=False)
 
     def _plan(self, groups: dict[str, list[Span]], *, alone: bool = False) -> list[tuple[str | None, Window]]:
         windows: list[tuple[str | None, Window]] = []

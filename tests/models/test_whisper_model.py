@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 import soundfile
 
 from models.transcriber import Transcript, Utterance
-from models.whisper import WhisperTranscriber, load_model, load_transcriber
+from models.whisper import DecodeSettings, WhisperTranscriber, load_model, load_transcriber
 
 pytestmark = pytest.mark.model
 
@@ -216,3 +217,28 @@ def test_russian_is_decoded_with_its_own_beam_and_english_greedily(
                                         load(en, rows, call="b", language="en")])
     assert dict(beams) == {"ru": 2, "en": 1}
     assert overlap(results[0].text, rows[ru]["text"]) >= 0.5 and overlap(results[1].text, rows[en]["text"]) >= 0.7
+
+
+SHORT_EN = "en/asterisk-core-sounds-en__wav__tt-weasels.wav"  # 3 s: "Weasels have eaten our phone system"
+
+
+def test_a_speakers_short_utterances_keep_the_language_heard_on_their_long_one(
+    transcriber: WhisperTranscriber, rows: dict[str, dict[str, str]]
+) -> None:
+    # Detection on three seconds is a guess (the real call lca-40's "Bye-bye" came out as "拜拜"): once a speaker's
+    # language was heard on a long utterance, their short ones are decoded in it. Here the short one is English
+    # on purpose, so that only the remembered language can make it Russian.
+    long_ru = load(RU, rows, call="sticky", start=0.0)
+    (first,) = transcriber.transcribe_batch([long_ru])
+    assert first.language == "ru"
+    same = load(SHORT_EN, rows, call="sticky", start=40.0)
+    other_leg = replace(load(SHORT_EN, rows, call="sticky", start=40.0), leg="agent")
+    other_call = load(SHORT_EN, rows, call="another", start=40.0)
+    by_speaker, by_other_leg, by_other_call = transcriber.transcribe_batch([same, other_leg, other_call])
+    assert by_speaker.language == "ru"
+    assert (by_other_leg.language, by_other_call.language) == ("en", "en")
+    assert overlap(by_other_leg.text, rows[SHORT_EN]["text"]) >= 0.6
+    forgetful = WhisperTranscriber(transcriber.model, settings=DecodeSettings(speaker_language_s=0))
+    forgetful.transcribe_batch([long_ru])
+    (alone,) = forgetful.transcribe_batch([same])
+    assert alone.language == "en"
