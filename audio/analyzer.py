@@ -13,7 +13,7 @@ import numpy as np
 import webrtcvad
 from numpy.typing import NDArray
 
-from audio.echo import EchoGate
+from audio.echo import LeakGate
 from audio.escalation import EscalationTracker, _Frame, median, semitones
 from audio.events import LEGS, RATE, AcousticEvent, Leg, ProsodySample, SpeechEnded, SpeechStarted
 from audio.floor import FloorTracker
@@ -69,8 +69,18 @@ class CallAnalyzer:
         self.block = max(1, s.prosody_block_ms // 20)
         self._echo_frames = max(1, s.vad.echo_window_ms // 20)
         v = s.vad
-        self.echo = EchoGate(v.echo_margin_db, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db)
+        self.echo = LeakGate(v.echo_margin_db, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db,
+                             leak_share=v.leak_share, leak_spread_db=v.leak_spread_db,
+                             leak_min_margin_db=v.leak_min_margin_db)
+        """The agent's voice on the customer leg (line echo)."""
+        self.crosstalk = LeakGate(math.inf, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db,
+                                  leak_share=v.leak_share, leak_spread_db=v.leak_spread_db,
+                                  leak_min_margin_db=v.leak_min_margin_db, alone=False)
+        """The customer's voice on the agent leg (a headset's speaker heard by its microphone). Open until a
+        systematic leak shows: an agent's leg has no line echo, and a quiet agent under a loud customer, not
+        talking, is what a default margin would otherwise mute."""
         self._agent_levels: list[float] = []
+        self._customer_levels: list[float] = []
         self._plain_vad = (webrtcvad.Vad(s.floor.plain_vad_mode), webrtcvad.Vad(s.floor.plain_vad_mode))
         # Recent audio of both legs, so a frame's pitch can look back across chunk edges, and the interruption
         # check back over its decision window.
@@ -104,29 +114,40 @@ class CallAnalyzer:
         # peak alone would hold the bar up for a while after a shout).
         cust_voice, agt_voice = (
             (st.escalation.baseline.level_db or st.speech_level.peak_db or -200.0) - own_voice for st in (cust, agt))
-        agent_levels = self._agent_levels
+        agent_levels, customer_levels = self._agent_levels, self._customer_levels
         for k in range(n):
             i = self.frames
             lc, la = levels[0][k], levels[1][k]
             agent_levels.append(la)
+            customer_levels.append(lc)
             if len(agent_levels) > self._echo_frames:
                 del agent_levels[0]
+                del customer_levels[0]
             loss = max(agent_levels) - lc
             echo = self.echo.is_echo(loss)
+            cross_loss = max(customer_levels) - la
+            cross = self.crosstalk.is_echo(cross_loss)
             vc = not echo and cust.classifier.is_speech(raw[0, k].tobytes(), lc)
-            va = agt.classifier.is_speech(raw[1, k].tobytes(), la)
+            va = not cross and agt.classifier.is_speech(raw[1, k].tobytes(), la)
             audible = lc > (cust.classifier.floor.db or 0.0) + sound_gate
             sc = not echo and audible
-            if va and audible and not cust.segmenter.in_speech:
-                # Something on the customer leg while only the agent talks: what the echo looks like.
-                self.echo.observe(loss)
-            sa = la > (agt.classifier.floor.db or 0.0) + sound_gate
+            audible_a = la > (agt.classifier.floor.db or 0.0) + sound_gate
+            sa = not cross and audible_a
+            if va:
+                self.echo.observe_source(loss, audible)
+                if audible and not cust.segmenter.in_speech:
+                    # Something on the customer leg while only the agent talks: what the echo looks like.
+                    self.echo.observe(loss)
+            if vc:
+                self.crosstalk.observe_source(cross_loss, audible_a)
+                if audible_a and not agt.segmenter.in_speech:
+                    self.crosstalk.observe(cross_loss)
             self.history.append(vc, va, sc and lc > cust_voice, sa and la > agt_voice, lc, la)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
                 agt.block_peak_db = la
-            for st, voiced, level, quiet, ot in ((cust, vc, lc, echo, agt), (agt, va, la, False, cust)):
+            for st, voiced, level, quiet, ot in ((cust, vc, lc, echo, agt), (agt, va, la, cross, cust)):
                 ev = st.segmenter.step(i, voiced)
                 if ev is not None:
                     out.append(ev)
@@ -152,7 +173,7 @@ class CallAnalyzer:
                 # gates drop. It runs from the start of the silence, so its own noise model has settled by the
                 # time its votes count (``listening``), and costs nothing while anyone talks.
                 plain_c = self._plain_vad[0].is_speech(frames[0, k].astype("<i2").tobytes(), RATE) and not echo
-                plain_a = self._plain_vad[1].is_speech(frames[1, k].astype("<i2").tobytes(), RATE)
+                plain_a = self._plain_vad[1].is_speech(frames[1, k].astype("<i2").tobytes(), RATE) and not cross
                 sound = sound or (self.floor.listening(i) and (plain_c or plain_a))
             out.extend(self.floor.step(i, sound))
             self.frames += 1
@@ -168,22 +189,23 @@ class CallAnalyzer:
     def _periodic(self, leg: Leg, first: int, last: int) -> list[int]:
         """Frames in [first, last) whose pitch is clear (YIN aperiodicity under the soft-voicing bar).
 
-        On the customer leg a frame whose pitch matches the agent's a few frames earlier is the agent's echo:
-        periodic, but not the customer talking.
+        A frame whose pitch matches the other leg's a few frames earlier is that voice leaking in (the agent's
+        echo on the customer leg, the customer's crosstalk on the agent's): periodic, but not this leg talking.
         """
         lo = max(first, (self._recent.origin + self.yin.span) // FRAME + self._echo_frames, 0)
         frames = list(range(lo, min(last, self.frames + 1)))
         if not frames:
             return []
-        f0, aperiodicity = self._pitch(0 if leg == "customer" else 1, frames)
+        row = 0 if leg == "customer" else 1
+        f0, aperiodicity = self._pitch(row, frames)
         voiced = aperiodicity < self.settings.interruption.soft_voicing
-        if leg == "customer" and voiced.any():
+        if voiced.any():
             lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
-            agent_f0, _ = self._pitch(1, lagged)
-            agent_f0 = agent_f0.reshape(len(frames), self._echo_frames)
-            same = np.abs(agent_f0 / f0[:, None] - 1.0) < 0.03  # NaN compares False: unvoiced agent is no echo
-            # Echo has one fixed delay: at the best lag most of the voiced frames follow the agent's pitch.
-            # Chance matches scatter over lags and frames, so a customer who talks stays counted.
+            other_f0, _ = self._pitch(1 - row, lagged)
+            other_f0 = other_f0.reshape(len(frames), self._echo_frames)
+            same = np.abs(other_f0 / f0[:, None] - 1.0) < 0.03  # NaN compares False: an unvoiced source leaks no pitch
+            # A leak has one fixed delay: at the best lag most of the voiced frames follow the other's pitch.
+            # Chance matches scatter over lags and frames, so a speaker who talks stays counted.
             best = same[voiced].sum(axis=0).max()
             if best >= max(3, 0.6 * voiced.sum()):
                 voiced[:] = False
@@ -257,8 +279,7 @@ class CallAnalyzer:
                     base_l, None if base_p is None else 2.0 ** (base_p / 12.0), now * FRAME))
             st.block_frames, st.block_levels, st.block_soft = [], [], []
             st.speech_level.update(st.block_peak_db, self.block * FRAME / RATE)
-            if leg == "customer":
-                self.echo.update()
+            (self.echo if leg == "customer" else self.crosstalk).update()
             st.block_peak_db = -200.0
             out.extend(st.escalation.feed(frames, now))
         return out

@@ -1,4 +1,10 @@
-"""How strongly the agent's voice leaks into the customer leg (line echo), learnt per call."""
+"""How strongly one leg's voice leaks into the other leg, learnt per call.
+
+Two leaks matter: line echo (the agent's voice returned on the customer leg by a hybrid or a far-end phone)
+and crosstalk (the customer's voice, played into the agent's headset, picked up again by its microphone;
+recordings of both channels of a telephone conversation carry it too). Either makes the other voice look
+like the leg's own speech, talking over the speaker whenever they talk.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +13,65 @@ from collections import deque
 import numpy as np
 
 
-class EchoGate:
-    """Estimates the echo return loss (agent level minus what shows up on the customer leg while only the
-    agent talks) and calls a customer frame echo when it sits no higher than that echo would.
+class LeakGate:
+    """Estimates the leak's loss (the source leg's recent level minus what shows up on this leg while the
+    source talks) and calls a frame of this leg leak when it sits no higher than that leak would.
 
-    A fixed margin either passes real echo (strong coupling) or mutes a soft customer talking over a loud
-    agent (no coupling at all); learning the loss per call does neither.
+    A fixed margin either passes a strong leak or mutes a soft speaker talking over a loud one (no leak at
+    all); learning the loss per call does neither. It is learnt two ways:
+
+    - A systematic leak: in at least ``leak_share`` of the source's voiced frames this leg is heard too (the
+      source's softer sounds leak under the line noise), at a steady loss (its middle half within
+      ``leak_spread_db``). A person does not talk over another's words at one fixed level below them; a leak
+      does. Then the margin is that loss less ``headroom_db``,
+      down to ``leak_min_margin_db``. Learnt from every such frame, so a leak strong enough to open a speech
+      segment of its own before it is learnt is still learnt.
+    - Otherwise (``alone``), from the frames where this leg is heard while only the source talks (this leg in
+      no speech segment): a low percentile of their loss, less ``headroom_db``, down to ``min_margin_db``.
+
+    A gate that should stay open until a leak shows starts with an infinite ``default_margin_db`` and without
+    ``alone``.
     """
 
     def __init__(self, default_margin_db: float, headroom_db: float, min_margin_db: float, max_margin_db: float,
-                 min_frames: int = 100, history: int = 1500) -> None:
+                 min_frames: int = 100, history: int = 1500, leak_share: float = 0.3,
+                 leak_spread_db: float = 8.0, leak_min_margin_db: float = 6.0, leak_min_frames: int = 50,
+                 alone: bool = True) -> None:
         self.margin_db = default_margin_db
         self.headroom_db = headroom_db
         self.min_margin_db, self.max_margin_db = min_margin_db, max_margin_db
         self.min_frames = min_frames
+        self.leak_share, self.leak_spread_db = leak_share, leak_spread_db
+        self.leak_min_margin_db, self.leak_min_frames = leak_min_margin_db, leak_min_frames
+        self.alone = alone
+        self.systematic = False
+        """Whether the margin now comes from a systematic leak."""
         self._loss: deque[float] = deque(maxlen=history)
+        self._heard: deque[bool] = deque(maxlen=history)
+        self._heard_loss: deque[float] = deque(maxlen=history)
 
     def observe(self, loss_db: float) -> None:
-        """Agent voiced, customer not talking: ``loss_db`` = agent's recent peak level - customer level."""
+        """Source voiced, this leg heard and not talking: ``loss_db`` = source's recent peak level - this leg's."""
         self._loss.append(loss_db)
 
+    def observe_source(self, loss_db: float, heard: bool) -> None:
+        """Every frame in which the source is voiced: whether this leg was heard too, and the loss."""
+        self._heard.append(heard)
+        if heard:
+            self._heard_loss.append(loss_db)
+
     def update(self) -> None:
-        if len(self._loss) >= self.min_frames:
+        heard = len(self._heard_loss)
+        if len(self._heard) >= self.leak_min_frames and heard >= self.leak_share * len(self._heard):
+            q1, mid, q3 = np.percentile(np.fromiter(self._heard_loss, float, heard), (25, 50, 75))
+            # A leak is a weaker copy of the source: at least ``headroom_db + leak_min_margin_db`` down. A steady
+            # negative "loss" is the source leg carrying this leg's voice (the other leak), not this one.
+            if q3 - q1 <= self.leak_spread_db and mid - self.headroom_db >= self.leak_min_margin_db:
+                self.systematic = True
+                self.margin_db = min(max(float(mid) - self.headroom_db, self.leak_min_margin_db), self.max_margin_db)
+                return
+        self.systematic = False
+        if self.alone and len(self._loss) >= self.min_frames:
             # A low percentile: the echo is the loudest the leak gets, quieter frames are the floor.
             loss = float(np.percentile(np.fromiter(self._loss, float, len(self._loss)), 20))
             self.margin_db = min(max(loss - self.headroom_db, self.min_margin_db), self.max_margin_db)

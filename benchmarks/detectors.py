@@ -301,16 +301,27 @@ PHONE_NOISE_DB = -48.0
 """Line noise for the real calls' phone-line run: the middle of make_calls.py's ``--phone`` range."""
 
 
-def phone_line(legs: dict[str, NDArray[np.int16]], noise_db: float = PHONE_NOISE_DB,
-               seed: int = 0) -> dict[str, NDArray[np.int16]]:
+LINES = (("", -30.0, None), (", echo 15 dB down", -15.0, None), (", crosstalk 20 dB down", -30.0, -20.0))
+"""The phone lines the real calls are run over again: name, the agent's echo on the customer leg, the customer's
+voice on the agent leg (dB)."""
+
+
+def phone_line(legs: dict[str, NDArray[np.int16]], noise_db: float = PHONE_NOISE_DB, echo_db: float = -30.0,
+               crosstalk_db: float | None = None, seed: int = 0) -> dict[str, NDArray[np.int16]]:
     """Both legs as a phone line would carry them, the way make_calls.py's ``--phone --echo`` degrades its calls:
-    white line noise, the agent's echo 30 dB down and 40 ms late on the customer leg, a soft limiter, and a G.711
-    mu-law round trip. The held-back real calls are telephone calls: the real call here is clean."""
+    white line noise, the agent's echo ``echo_db`` down and 40 ms late on the customer leg, a soft limiter, and a
+    G.711 mu-law round trip; with ``crosstalk_db``, the customer's voice that far down and 20 ms late on the
+    agent leg too (a headset's speaker heard by its microphone). The held-back real calls are telephone calls:
+    the real call here is clean."""
     rng = np.random.default_rng(seed)
     x = np.stack([legs["customer"], legs["agent"]], axis=1).astype(np.float64) / 32768.0
     x += rng.normal(0.0, 10.0 ** (noise_db / 20.0), x.shape)
+    clean = x.copy()
     delay = int(0.04 * 8000)
-    x[delay:, 0] += 10.0 ** (-30.0 / 20.0) * x[:-delay, 1]
+    x[delay:, 0] += 10.0 ** (echo_db / 20.0) * clean[:-delay, 1]
+    if crosstalk_db is not None:
+        delay = int(0.02 * 8000)
+        x[delay:, 1] += 10.0 ** (crosstalk_db / 20.0) * clean[:-delay, 0]
     x = np.tanh(x)
     mu = 255.0
     y = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127.0) / 127.0
@@ -437,12 +448,13 @@ def main(argv: list[str] | None = None) -> int:
                                                          transcribe), labels, duration)
         summary[f"real:{name}"] = results
         print("\n".join(real_lines(name, duration, results)), flush=True)
-        phone = phone_line(legs)
-        results = {m: score_real(run_monitor(m, phone["customer"], phone["agent"], name), labels, duration)
-                   for m in monitors}
-        summary[f"real:{name}:phone"] = results
-        print("\n".join(real_lines(name, duration, results, f" over a phone line ({PHONE_NOISE_DB:.0f} dBFS noise, "
-                                    "echo, mu-law)")), flush=True)
+        for line, echo_db, crosstalk_db in LINES:
+            phone = phone_line(legs, echo_db=echo_db, crosstalk_db=crosstalk_db)
+            results = {m: score_real(run_monitor(m, phone["customer"], phone["agent"], name), labels, duration)
+                       for m in monitors}
+            summary[f"real:{name}:phone{line}"] = results
+            print("\n".join(real_lines(name, duration, results, f" over a phone line ({PHONE_NOISE_DB:.0f} dBFS "
+                                        f"noise, mu-law{line})")), flush=True)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
     return 0

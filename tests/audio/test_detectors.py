@@ -295,10 +295,78 @@ def test_agent_echo_on_the_customer_leg_is_not_the_customer_talking() -> None:
     assert not any(e.type == "speech_start" and e.leg == "customer" and e.start / 8000 > 3.9 for e in events)
 
 
-def test_echo_gate_learns_the_line_and_keeps_a_soft_customer() -> None:
-    from audio.echo import EchoGate
+def leak(source: Pcm, into: Pcm, db: float, delay_s: float) -> Pcm:
+    """``into`` with ``source`` added ``db`` down and ``delay_s`` late: line echo or headset crosstalk."""
+    d = int(delay_s * 8000)
+    out = into.astype(np.float64)
+    out[d:] += source[: len(source) - d].astype(np.float64) * 10 ** (db / 20)
+    return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
 
-    gate = EchoGate(27.0, 6.0, 15.0, 40.0)
+
+def test_the_customers_voice_leaking_into_the_agents_headset_is_not_the_agent_talking() -> None:
+    # Crosstalk: the customer's long turns come back on the agent leg 20 dB down and 20 ms late. The agent
+    # answers each turn after a gap. Nobody interrupts anybody, and the agent never speaks during a turn.
+    turns = [(0.5 + 6.0 * k, vowel(200 + 10 * k, -20, 4.0, phase=k)) for k in range(4)]
+    answers = [(5.0 + 6.0 * k, vowel(115, -22, 1.0, phase=k)) for k in range(4)]
+    c, a = call(turns, answers, total=26.0)
+    events = analyze(c, leak(c, a, -20.0, 0.02))
+    assert of_type(events, Interruption) == []
+    late = [e for e in events if e.type == "speech_start" and e.leg == "agent"
+            and any(at + 2.0 < e.start / 8000 < at + 4.0 for at, _ in turns)]
+    assert late == []  # once the leak is learnt (from the first turn on), no agent speech inside a turn
+
+
+def test_strong_line_echo_is_learnt_though_it_looks_like_speech_of_its_own() -> None:
+    # Echo 14 dB down: louder than the bar a soft customer gets by default (15 dB under the agent), so it opens
+    # speech segments of its own before it is learnt; it is still learnt, from every frame the agent speaks.
+    turns = [(0.5 + 6.0 * k, vowel(110 + 5 * k, -20, 4.0, phase=k)) for k in range(4)]
+    answers = [(5.0 + 6.0 * k, vowel(210, -24, 1.0, phase=k)) for k in range(4)]
+    a, c = leg(26.0, turns, seed=2), leg(26.0, answers, seed=1)
+    analyzer = CallAnalyzer()
+    events: list[Any] = []
+    cc = leak(a, c, -14.0, 0.04)
+    for i in range(0, len(cc), 4000):
+        events += analyzer.push(cc[i: i + 4000], a[i: i + 4000])
+    assert analyzer.echo.systematic
+    assert of_type(events, Interruption) == []
+    late = [e for e in events if e.type == "speech_start" and e.leg == "customer"
+            and any(at + 2.0 < e.start / 8000 < at + 4.0 for at, _ in turns)]
+    assert late == []
+
+
+def test_leak_gate_learns_only_a_steady_weaker_copy() -> None:
+    from audio.echo import LeakGate
+
+    # Heard in most of the source's frames at one steady loss, even while "talking" (no alone frames at all).
+    gate = LeakGate(27.0, 6.0, 15.0, 40.0)
+    for k in range(200):
+        gate.observe_source(12.0 + (k % 3), heard=k % 4 != 0)
+    gate.update()
+    assert gate.systematic and gate.is_echo(8.0) and not gate.is_echo(5.0)
+    # Double talk: heard as often, but at every level: a person, not a leak. The default margin stays.
+    talk = LeakGate(27.0, 6.0, 15.0, 40.0)
+    for k in range(200):
+        talk.observe_source(-10.0 + (k * 7) % 40, heard=True)
+    talk.update()
+    assert not talk.systematic and talk.margin_db == 27.0
+    # A steady negative loss is this leg's voice carried by the source leg, not a leak into this one.
+    carried = LeakGate(27.0, 6.0, 15.0, 40.0)
+    for _ in range(200):
+        carried.observe_source(-20.0, heard=True)
+    carried.update()
+    assert not carried.systematic
+    # An open gate (crosstalk on the agent leg) stays open until a leak shows.
+    closed = LeakGate(math.inf, 6.0, 15.0, 40.0, alone=False)
+    for _ in range(200):
+        closed.observe(30.0)
+    closed.update()
+    assert not closed.is_echo(60.0)
+
+
+def test_echo_gate_learns_the_line_and_keeps_a_soft_customer() -> None:
+    from audio.echo import LeakGate
+
+    gate = LeakGate(27.0, 6.0, 15.0, 40.0)
     for _ in range(200):
         gate.observe(30.0)  # what the leak looks like on this line
     gate.update()
