@@ -32,6 +32,28 @@ def _above_noise(level_db: float, floor_db: float | None) -> float:
     return floor_db + 10.0 * math.log10(max(excess, 10.0 ** ((level_db - floor_db - 10.0) / 10.0)))
 
 
+HUM_HZ = 65.0
+"""A pitch under this is not counted as a faint voice: mains hum (50 or 60 Hz) under line noise shows as scattered
+pitched frames at 60 Hz, too few to read as a steady tone. Voices go lower only in creak."""
+TONE_SPREAD_ST = 0.1
+"""Half or more of the pitched frames asked about within this many semitones (0.6 %) of their median pitch is a
+tone, not a voice: mains hum, a line's test tone, a fan. A voice's pitch moves more than that within 100 ms."""
+TONE_WIDTH_ST = 0.5
+"""Frames within this of that tone's pitch are the tone (a breath or a murmur over it shifts YIN a little)."""
+
+
+def _steady_tone(f0: NDArray[np.float64], voiced: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Which of the voiced frames are a steady tone (``TONE_SPREAD_ST``)."""
+    tone = np.zeros(len(f0), dtype=bool)
+    if voiced.sum() < 5:
+        return tone
+    st = 12.0 * np.log2(np.where(voiced, f0, 1.0))
+    middle = float(np.median(st[voiced]))
+    if np.mean(np.abs(st[voiced] - middle) < TONE_SPREAD_ST) >= 0.5:
+        tone = voiced & (np.abs(st - middle) < TONE_WIDTH_ST)
+    return tone
+
+
 class _LegState:
     def __init__(self, leg: Leg, settings: AnalyzerSettings, yin: Yin) -> None:
         self.leg = leg
@@ -198,7 +220,11 @@ class CallAnalyzer:
             return []
         row = 0 if leg == "customer" else 1
         f0, aperiodicity = self._pitch(row, frames)
-        voiced = aperiodicity < self.settings.interruption.soft_voicing
+        # Digital silence and a few bits of dither are "periodic" to YIN (a difference function of zeros): a
+        # frame must hold some sound, however far under the line noise its voice is.
+        audible = np.array([self.history.level(leg, i) > self.settings.vad.absolute_floor_db for i in frames])
+        voiced = (aperiodicity < self.settings.interruption.soft_voicing) & audible
+        voiced &= ~_steady_tone(f0, voiced) & ~(f0 < HUM_HZ)  # NaN compares False
         if voiced.any():
             lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
             other_f0, _ = self._pitch(1 - row, lagged)

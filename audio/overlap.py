@@ -110,6 +110,12 @@ class VoicedHistory:
             i = sound.find(1, i + 1, last)
         return max(longest, last - prev - 1)
 
+    def level(self, leg: Leg, i: int) -> float:
+        """Frame ``i``'s level (dBFS); -100 once it has been dropped from the kept history."""
+        k = i - self.level_origin
+        kept = self.levels[leg]
+        return kept[k] if 0 <= k < len(kept) else -100.0
+
     def median_level(self, leg: Leg, first: int, last: int) -> float | None:
         """Median level of the leg's frames of sound in [first, last), or None without any."""
         first = max(first, self.level_origin)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from audio.analyzer import CallAnalyzer
@@ -332,6 +333,26 @@ def test_strong_line_echo_is_learnt_though_it_looks_like_speech_of_its_own() -> 
     late = [e for e in events if e.type == "speech_start" and e.leg == "customer"
             and any(at + 2.0 < e.start / 8000 < at + 4.0 for at, _ in turns)]
     assert late == []
+
+
+def test_digital_silence_on_the_other_leg_is_not_a_voice() -> None:
+    # A leg that goes to exact zeros between its words (silence suppression, a muted headset): YIN calls a
+    # frame of zeros perfectly periodic. The customer answers 0.3 s after the agent stopped: not an interruption.
+    a = np.zeros(8 * 8000, dtype=np.int16)
+    a[8000: 8000 + 2 * 8000] = vowel(115, -22, 2.0)
+    c = leg(8.0, [(3.3, vowel(210, -24, 3.0))], seed=1)
+    assert of_type(analyze(c, a), Interruption) == []
+
+
+@pytest.mark.parametrize("hz", [60.0, 150.0])
+def test_a_steady_tone_on_a_leg_is_not_a_voice(hz: float) -> None:
+    # Mains hum (60 Hz), or a buzz or tone in the voice range: periodic in every frame, 20 dB over a quiet
+    # customer line, but no one is talking. The agent speaks after the customer's turn: not an interruption.
+    t = np.arange(10 * 8000) / 8000
+    hum = (300 * np.sin(2 * np.pi * hz * t)).astype(np.int32)
+    c = np.clip(leg(10.0, [(0.5, vowel(210, -24, 3.0))], seed=1) + hum, -32768, 32767).astype(np.int16)
+    a = leg(10.0, [(3.8, vowel(115, -22, 4.0))], seed=2)
+    assert of_type(analyze(c, a), Interruption) == []
 
 
 def test_leak_gate_learns_only_a_steady_weaker_copy() -> None:
