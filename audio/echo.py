@@ -26,8 +26,10 @@ class LeakGate:
       does. Then the margin is that loss less ``headroom_db``,
       down to ``leak_min_margin_db``. Learnt from every such frame, so a leak strong enough to open a speech
       segment of its own before it is learnt is still learnt.
-    - Otherwise (``alone``), from the frames where this leg is heard while only the source talks (this leg in
-      no speech segment): a low percentile of their loss, less ``headroom_db``, down to ``min_margin_db``.
+    - With ``alone``, from the frames where this leg is heard while only the source talks (this leg in no
+      speech segment): a low percentile of their loss, less ``headroom_db``, down to ``min_margin_db``.
+
+    Where both have a margin, the stricter holds: each may see a leak the other cannot.
 
     A gate that should stay open until a leak shows starts with an infinite ``default_margin_db`` and without
     ``alone``.
@@ -61,20 +63,23 @@ class LeakGate:
             self._heard_loss.append(loss_db)
 
     def update(self) -> None:
+        margins = []
         heard = len(self._heard_loss)
+        self.systematic = False
         if len(self._heard) >= self.leak_min_frames and heard >= self.leak_share * len(self._heard):
             q1, mid, q3 = np.percentile(np.fromiter(self._heard_loss, float, heard), (25, 50, 75))
             # A leak is a weaker copy of the source: at least ``headroom_db + leak_min_margin_db`` down. A steady
             # negative "loss" is the source leg carrying this leg's voice (the other leak), not this one.
             if q3 - q1 <= self.leak_spread_db and mid - self.headroom_db >= self.leak_min_margin_db:
                 self.systematic = True
-                self.margin_db = min(max(float(mid) - self.headroom_db, self.leak_min_margin_db), self.max_margin_db)
-                return
-        self.systematic = False
+                margins.append(min(max(float(mid) - self.headroom_db, self.leak_min_margin_db), self.max_margin_db))
         if self.alone and len(self._loss) >= self.min_frames:
             # A low percentile: the echo is the loudest the leak gets, quieter frames are the floor.
             loss = float(np.percentile(np.fromiter(self._loss, float, len(self._loss)), 20))
-            self.margin_db = min(max(loss - self.headroom_db, self.min_margin_db), self.max_margin_db)
+            margins.append(min(max(loss - self.headroom_db, self.min_margin_db), self.max_margin_db))
+        if margins:
+            # Either way of learning may see the leak where the other cannot: the stricter gate holds.
+            self.margin_db = min(margins)
 
     def is_echo(self, loss_db: float) -> bool:
         return loss_db >= self.margin_db
