@@ -20,12 +20,12 @@ class LeakGate:
     A fixed margin either passes a strong leak or mutes a soft speaker talking over a loud one (no leak at
     all); learning the loss per call does neither. It is learnt two ways:
 
-    - A systematic leak: in at least ``leak_share`` of the source's voiced frames this leg is heard too (the
-      source's softer sounds leak under the line noise), at a steady loss (its middle half within
-      ``leak_spread_db``). A person does not talk over another's words at one fixed level below them; a leak
-      does. Then the margin is that loss less ``headroom_db``,
-      down to ``leak_min_margin_db``. Learnt from every such frame, so a leak strong enough to open a speech
-      segment of its own before it is learnt is still learnt.
+    - A systematic leak: over at least ``leak_min_frames`` of the source's voiced frames (3 s), this leg is
+      heard too, and never louder than the source, in at least ``leak_share`` of them (the source's softer
+      sounds leak under the line noise), at a steady loss (its middle half within ``leak_spread_db``). A
+      person does not talk over another's words at one fixed level below them; a leak does. Then the margin
+      is that loss less ``headroom_db``, down to ``leak_min_margin_db``. Learnt from every such frame, so a
+      leak strong enough to open a speech segment of its own before it is learnt is still learnt.
     - With ``alone``, from the frames where this leg is heard while only the source talks (this leg in no
       speech segment): a low percentile of their loss, less ``headroom_db``, down to ``min_margin_db``.
 
@@ -37,9 +37,9 @@ class LeakGate:
 
     def __init__(self, default_margin_db: float, headroom_db: float, min_margin_db: float, max_margin_db: float,
                  min_frames: int = 100, history: int = 1500, leak_share: float = 0.3,
-                 leak_spread_db: float = 8.0, leak_min_margin_db: float = 6.0, leak_min_frames: int = 50,
+                 leak_spread_db: float = 8.0, leak_min_margin_db: float = 6.0, leak_min_frames: int = 150,
                  alone: bool = True) -> None:
-        self.margin_db = default_margin_db
+        self.margin_db = self.default_margin_db = default_margin_db
         self.headroom_db = headroom_db
         self.min_margin_db, self.max_margin_db = min_margin_db, max_margin_db
         self.min_frames = min_frames
@@ -58,6 +58,9 @@ class LeakGate:
 
     def observe_source(self, loss_db: float, heard: bool) -> None:
         """Every frame in which the source is voiced: whether this leg was heard too, and the loss."""
+        # A frame louder here than the source's recent peak is this leg's own voice (or the source carrying
+        # it, the other leak, while the other gate is still learning): no evidence of a leak into this leg.
+        heard = heard and loss_db > 0.0
         self._heard.append(heard)
         if heard:
             self._heard_loss.append(loss_db)
@@ -77,9 +80,9 @@ class LeakGate:
             # A low percentile: the echo is the loudest the leak gets, quieter frames are the floor.
             loss = float(np.percentile(np.fromiter(self._loss, float, len(self._loss)), 20))
             margins.append(min(max(loss - self.headroom_db, self.min_margin_db), self.max_margin_db))
-        if margins:
-            # Either way of learning may see the leak where the other cannot: the stricter gate holds.
-            self.margin_db = min(margins)
+        # Either way of learning may see the leak where the other cannot: the stricter gate holds. Neither (a
+        # steady leak no longer seen, nothing heard alone yet): back to the default, not a stale leak's margin.
+        self.margin_db = min(margins) if margins else self.default_margin_db
 
     def is_echo(self, loss_db: float) -> bool:
         return loss_db >= self.margin_db

@@ -376,6 +376,21 @@ def test_leak_gate_learns_only_a_steady_weaker_copy() -> None:
         carried.observe_source(-20.0, heard=True)
     carried.update()
     assert not carried.systematic
+    # Two seconds of a steady level are not yet a leak (a customer answering softly over the agent's first
+    # words); a leak once seen and then gone (the headset moved) leaves no stale margin behind.
+    early = LeakGate(27.0, 6.0, 15.0, 40.0)
+    for _ in range(100):
+        early.observe_source(20.0, heard=True)
+    early.update()
+    assert not early.systematic and early.margin_db == 27.0
+    for _ in range(100):
+        early.observe_source(20.0, heard=True)
+    early.update()
+    assert early.systematic and early.margin_db == 14.0
+    for _ in range(1500):
+        early.observe_source(45.0, heard=False)
+    early.update()
+    assert not early.systematic and early.margin_db == 27.0
     # An open gate (crosstalk on the agent leg) stays open until a leak shows.
     closed = LeakGate(math.inf, 6.0, 15.0, 40.0, alone=False)
     for _ in range(200):
