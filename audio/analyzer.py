@@ -32,6 +32,8 @@ def _above_noise(level_db: float, floor_db: float | None) -> float:
     return floor_db + 10.0 * math.log10(max(excess, 10.0 ** ((level_db - floor_db - 10.0) / 10.0)))
 
 
+LOUD_DB = 12.0
+"""A leak is looked for in the source's frames within this of its loud-speech peak."""
 HUM_HZ = 65.0
 """A pitch under this is not counted as a faint voice: mains hum (50 or 60 Hz) under line noise shows as scattered
 pitched frames at 60 Hz, too few to read as a steady tone. Voices go lower only in creak."""
@@ -155,13 +157,19 @@ class CallAnalyzer:
             sc = not echo and audible
             audible_a = la > (agt.classifier.floor.db or 0.0) + sound_gate
             sa = not cross and audible_a
+            # What a leak's strength is learnt from: both legs' peaks over the same window. The leak follows its
+            # source a few frames late and a frame-by-frame loss swings with every syllable; peaks do not.
+            # Only the source's loud frames: its soft ones leak under the line noise, leak or no leak.
+            peak_c, peak_a = max(customer_levels), max(agent_levels)
+            if va and la >= (agt.speech_level.peak_db or -200.0) - LOUD_DB:
+                self.echo.observe_source(peak_a - peak_c, audible)
             if va:
-                self.echo.observe_source(loss, audible)
                 if audible and not cust.segmenter.in_speech:
                     # Something on the customer leg while only the agent talks: what the echo looks like.
                     self.echo.observe(loss)
+            if vc and lc >= (cust.speech_level.peak_db or -200.0) - LOUD_DB:
+                self.crosstalk.observe_source(peak_c - peak_a, audible_a)
             if vc:
-                self.crosstalk.observe_source(cross_loss, audible_a)
                 if audible_a and not agt.segmenter.in_speech:
                     self.crosstalk.observe(cross_loss)
             self.history.append(vc, va, sc and lc > cust_voice, sa and la > agt_voice, lc, la)

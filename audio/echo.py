@@ -12,6 +12,9 @@ from collections import deque
 
 import numpy as np
 
+LEAK_MIN_LOSS_DB = 9.0
+"""The least loss (dB under the source's peaks) a steady level is taken for a leak at."""
+
 
 class LeakGate:
     """Estimates the leak's loss (the source leg's recent level minus what shows up on this leg while the
@@ -20,12 +23,13 @@ class LeakGate:
     A fixed margin either passes a strong leak or mutes a soft speaker talking over a loud one (no leak at
     all); learning the loss per call does neither. It is learnt two ways:
 
-    - A systematic leak: over at least ``leak_min_frames`` of the source's voiced frames (3 s), this leg is
-      heard too, and never louder than the source, in at least ``leak_share`` of them (the source's softer
-      sounds leak under the line noise), at a steady loss (its middle half within ``leak_spread_db``). A
-      person does not talk over another's words at one fixed level below them; a leak does. Then the margin
-      is that loss less ``headroom_db``, down to ``leak_min_margin_db``. Learnt from every such frame, so a
-      leak strong enough to open a speech segment of its own before it is learnt is still learnt.
+    - A systematic leak: over at least ``leak_min_frames`` of the source's loud voiced frames (1 s), this leg
+      is heard too, never louder than the source, in at least ``leak_share`` of them, at a steady loss (the
+      middle half within ``leak_spread_db``, at least ``LEAK_MIN_LOSS_DB``). The loss is taken between both
+      legs' peaks over the leak window, which a leak follows and a syllable does not. A person does not talk
+      over another's words at one fixed level below them; a leak does. Then the margin is that loss less
+      ``headroom_db``, down to ``leak_min_margin_db``. Learnt from every such frame, so a leak strong enough to
+      open a speech segment of its own before it is learnt is still learnt.
     - With ``alone``, from the frames where this leg is heard while only the source talks (this leg in no
       speech segment): a low percentile of their loss, less ``headroom_db``, down to ``min_margin_db``.
 
@@ -37,7 +41,7 @@ class LeakGate:
 
     def __init__(self, default_margin_db: float, headroom_db: float, min_margin_db: float, max_margin_db: float,
                  min_frames: int = 100, history: int = 1500, leak_share: float = 0.3,
-                 leak_spread_db: float = 8.0, leak_min_margin_db: float = 6.0, leak_min_frames: int = 150,
+                 leak_spread_db: float = 8.0, leak_min_margin_db: float = 6.0, leak_min_frames: int = 50,
                  alone: bool = True) -> None:
         self.margin_db = self.default_margin_db = default_margin_db
         self.headroom_db = headroom_db
@@ -71,9 +75,9 @@ class LeakGate:
         self.systematic = False
         if len(self._heard) >= self.leak_min_frames and heard >= self.leak_share * len(self._heard):
             q1, mid, q3 = np.percentile(np.fromiter(self._heard_loss, float, heard), (25, 50, 75))
-            # A leak is a weaker copy of the source: at least ``headroom_db + leak_min_margin_db`` down. A steady
-            # negative "loss" is the source leg carrying this leg's voice (the other leak), not this one.
-            if q3 - q1 <= self.leak_spread_db and mid - self.headroom_db >= self.leak_min_margin_db:
+            # A leak is a weaker copy of the source (a hybrid returns at least 6 dB less, G.168; a leak that strong
+            # is the worst case), so a steady level well under the source's is taken for one from 9 dB down.
+            if q3 - q1 <= self.leak_spread_db and mid >= LEAK_MIN_LOSS_DB:
                 self.systematic = True
                 margins.append(min(max(float(mid) - self.headroom_db, self.leak_min_margin_db), self.max_margin_db))
         if self.alone and len(self._loss) >= self.min_frames:

@@ -376,10 +376,10 @@ def test_leak_gate_learns_only_a_steady_weaker_copy() -> None:
         carried.observe_source(-20.0, heard=True)
     carried.update()
     assert not carried.systematic
-    # Two seconds of a steady level are not yet a leak (a customer answering softly over the agent's first
-    # words); a leak once seen and then gone (the headset moved) leaves no stale margin behind.
+    # Half a second of a steady level is not yet a leak; a leak once seen and then gone (the headset moved)
+    # leaves no stale margin behind.
     early = LeakGate(27.0, 6.0, 15.0, 40.0)
-    for _ in range(100):
+    for _ in range(25):
         early.observe_source(20.0, heard=True)
     early.update()
     assert not early.systematic and early.margin_db == 27.0
