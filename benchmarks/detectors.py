@@ -3,12 +3,14 @@ side by side in one run; flag precision and recall; and the alerts on the labell
 
     python -m benchmarks.detectors [FOLDER ...] [--no-natural] [--make N --seed S [--phone]] [--asr]
                                    [--episodes] [--no-naive] [--no-previous] [--json FILE]
+                                   [--echo-db DB] [--crosstalk-db DB]
 
 Default folders: $CALLWATCH_DATA/calls/dev and dev-phone, and the natural development sets built afresh from
 the shared pool (``make_calls.py --natural``: 10 clean calls, seed 11; 6 phone calls with echo, seed 12).
 Scoring is the shared scorer's (../shared/tools/score_events.py): the matching rules the project is judged by.
-Real calls: every ``benchmarks/labels/NAME.json`` whose audio is in $CALLWATCH_DATA (docs/overlap-labels.md), as
-recorded and again over a simulated phone line (``phone_line``).
+``--echo-db``/``--crosstalk-db`` add leaks to every labelled call before detection (real lines carry them; the
+generated calls have at most a faint echo). Real calls: every ``benchmarks/labels/NAME.json`` whose audio is in
+$CALLWATCH_DATA (docs/overlap-labels.md), as recorded and again over simulated phone lines (``phone_line``).
 """
 
 from __future__ import annotations
@@ -75,7 +77,22 @@ def run_monitor(name: str, c: NDArray[np.int16], a: NDArray[np.int16], call_id: 
     return [e for e in events if e["type"] not in INTERNAL]
 
 
-def detect(folder: Path, out: dict[str, Path], transcribe: object | None = None) -> float:
+def add_leaks(c: NDArray[np.int16], a: NDArray[np.int16], echo_db: float | None,
+              crosstalk_db: float | None) -> tuple[NDArray[np.int16], NDArray[np.int16]]:
+    """The agent's echo ``echo_db`` down and 40 ms late added to the customer leg, the customer's voice
+    ``crosstalk_db`` down and 20 ms late to the agent leg (None: not added). The labels stay true: a leak adds
+    no speech."""
+    x = np.stack([c, a], axis=1).astype(np.float64)
+    y = x.copy()
+    for db, into, source, delay in ((echo_db, 0, 1, 320), (crosstalk_db, 1, 0, 160)):
+        if db is not None:
+            y[delay:, into] += 10.0 ** (db / 20.0) * x[:-delay, source]
+    out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+    return out[:, 0].copy(), out[:, 1].copy()
+
+
+def detect(folder: Path, out: dict[str, Path], transcribe: object | None = None,
+           leaks: tuple[float | None, float | None] = (None, None)) -> float:
     """Writes NAME.jsonl for each monitor in ``out``; returns seconds of call audio."""
     seconds = 0.0
     for wav in sorted(folder.glob("*.wav")):
@@ -86,6 +103,8 @@ def detect(folder: Path, out: dict[str, Path], transcribe: object | None = None)
         ch = truth.get("channels", {"customer": 0, "agent": 1})
         c, a = x[:, ch["customer"]].copy(), x[:, ch["agent"]].copy()
         seconds += len(c) / rate
+        if leaks != (None, None):
+            c, a = add_leaks(c, a, *leaks)
         for name, path in out.items():
             events = run_monitor(name, c, a, wav.stem, transcribe if name == "callwatch" else None)
             (path / f"{wav.stem}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -397,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="also list every raised-voice episode with its detection delay, and every false alarm")
     p.add_argument("--no-naive", action="store_true", help="skip the naive baseline (faster)")
     p.add_argument("--no-previous", action="store_true", help="skip the previous release's detector (faster)")
+    p.add_argument("--echo-db", type=float, help="add the agent's echo this far down (dB) to every call's customer leg")
+    p.add_argument("--crosstalk-db", type=float,
+                   help="add the customer's voice this far down (dB) to every call's agent leg")
     args = p.parse_args(argv)
     scorer = load_scorer()
     monitors = [m for m in MONITORS if not (m == "naive" and args.no_naive or m == "previous" and args.no_previous)]
@@ -421,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
             out = {m: tmp / "out" / folder.name / m for m in monitors}
             for path in out.values():
                 path.mkdir(parents=True)
-            detect(folder, out, transcribe)
+            detect(folder, out, transcribe, (args.echo_db, args.crosstalk_db))
             scores = {m: scorer.score(folder, path) for m, path in out.items()}
             flagging = {m: flags(folder, path) for m, path in out.items() if m != "naive"}
             heard = labelled_audibility(folder)
