@@ -32,27 +32,17 @@ def _above_noise(level_db: float, floor_db: float | None) -> float:
     return floor_db + 10.0 * math.log10(max(excess, 10.0 ** ((level_db - floor_db - 10.0) / 10.0)))
 
 
-LOUD_DB = 12.0
-"""A leak is looked for in the source's frames within this of its loud-speech peak."""
-HUM_HZ = 65.0
-"""A pitch under this is not counted as a faint voice: mains hum (50 or 60 Hz) under line noise shows as scattered
-pitched frames at 60 Hz, too few to read as a steady tone. Voices go lower only in creak."""
-TONE_SPREAD_ST = 0.1
-"""Half or more of the pitched frames asked about within this many semitones (0.6 %) of their median pitch is a
-tone, not a voice: mains hum, a line's test tone, a fan. A voice's pitch moves more than that within 100 ms."""
-TONE_WIDTH_ST = 0.5
-"""Frames within this of that tone's pitch are the tone (a breath or a murmur over it shifts YIN a little)."""
-
-
-def _steady_tone(f0: NDArray[np.float64], voiced: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Which of the voiced frames are a steady tone (``TONE_SPREAD_ST``)."""
+def _steady_tone(f0: NDArray[np.float64], voiced: NDArray[np.bool_], spread_st: float,
+                 width_st: float) -> NDArray[np.bool_]:
+    """Which of the voiced frames are a steady tone: half of them within ``spread_st`` of their median pitch, and
+    those within ``width_st`` of it."""
     tone = np.zeros(len(f0), dtype=bool)
     if voiced.sum() < 5:
         return tone
     st = 12.0 * np.log2(np.where(voiced, f0, 1.0))
     middle = float(np.median(st[voiced]))
-    if np.mean(np.abs(st[voiced] - middle) < TONE_SPREAD_ST) >= 0.5:
-        tone = voiced & (np.abs(st - middle) < TONE_WIDTH_ST)
+    if np.mean(np.abs(st[voiced] - middle) < spread_st) >= 0.5:
+        tone = voiced & (np.abs(st - middle) < width_st)
     return tone
 
 
@@ -93,13 +83,9 @@ class CallAnalyzer:
         self.block = max(1, s.prosody_block_ms // 20)
         self._echo_frames = max(1, s.vad.echo_window_ms // 20)
         v = s.vad
-        self.echo = LeakGate(v.echo_margin_db, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db,
-                             leak_share=v.leak_share, leak_spread_db=v.leak_spread_db,
-                             leak_min_margin_db=v.leak_min_margin_db)
+        self.echo = self._leak_gate(v.echo_margin_db, alone=True)
         """The agent's voice on the customer leg (line echo)."""
-        self.crosstalk = LeakGate(math.inf, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db,
-                                  leak_share=v.leak_share, leak_spread_db=v.leak_spread_db,
-                                  leak_min_margin_db=v.leak_min_margin_db, alone=False)
+        self.crosstalk = self._leak_gate(math.inf, alone=False)
         """The customer's voice on the agent leg (a headset's speaker heard by its microphone). Open until a
         systematic leak shows: an agent's leg has no line echo, and a quiet agent under a loud customer, not
         talking, is what a default margin would otherwise mute."""
@@ -113,6 +99,12 @@ class CallAnalyzer:
         # YIN per (leg, frame): a frame's pitch depends only on the samples ending with it, and the echo check
         # asks for the agent's recent frames again and again while a customer talks over them.
         self._pitch_memo: tuple[dict[int, tuple[float, float]], dict[int, tuple[float, float]]] = ({}, {})
+
+    def _leak_gate(self, default_margin_db: float, alone: bool) -> LeakGate:
+        v = self.settings.vad
+        return LeakGate(default_margin_db, v.echo_headroom_db, v.echo_min_margin_db, v.echo_max_margin_db,
+                        leak_share=v.leak_share, leak_spread_db=v.leak_spread_db, leak_min_loss_db=v.leak_min_loss_db,
+                        leak_min_margin_db=v.leak_min_margin_db, leak_min_frames=v.leak_min_frames, alone=alone)
 
     @property
     def samples(self) -> int:
@@ -134,6 +126,7 @@ class CallAnalyzer:
         soft_floor = self.settings.interruption.soft_onset_floor_db or math.inf
         soft_gate = self.settings.interruption.soft_onset_gate_db
         own_voice = self.settings.interruption.own_voice_below_db
+        loud = self.settings.vad.leak_loud_db
         # A leg's own voice: not far under its calm speech level (its loud-speech peak until that is known; the
         # peak alone would hold the bar up for a while after a shout).
         cust_voice, agt_voice = (
@@ -157,21 +150,15 @@ class CallAnalyzer:
             sc = not echo and audible
             audible_a = la > (agt.classifier.floor.db or 0.0) + sound_gate
             sa = not cross and audible_a
-            # What a leak's strength is learnt from: both legs' peaks over the same window. The leak follows its
-            # source a few frames late and a frame-by-frame loss swings with every syllable; peaks do not.
-            # Only the source's loud frames: its soft ones leak under the line noise, leak or no leak.
+            # A leak's strength is learnt between both legs' peaks over the leak window: the leak follows its source
+            # a few frames late, and a frame-by-frame loss swings with every syllable; peaks do not.
             peak_c, peak_a = max(customer_levels), max(agent_levels)
-            if va and la >= (agt.speech_level.peak_db or -200.0) - LOUD_DB:
-                self.echo.observe_source(peak_a - peak_c, audible)
             if va:
-                if audible and not cust.segmenter.in_speech:
-                    # Something on the customer leg while only the agent talks: what the echo looks like.
-                    self.echo.observe(loss)
-            if vc and lc >= (cust.speech_level.peak_db or -200.0) - LOUD_DB:
-                self.crosstalk.observe_source(peak_c - peak_a, audible_a)
+                self.echo.learn(la >= (agt.speech_level.peak_db or -200.0) - loud, peak_a - peak_c, audible,
+                                cust.segmenter.in_speech, loss)
             if vc:
-                if audible_a and not agt.segmenter.in_speech:
-                    self.crosstalk.observe(cross_loss)
+                self.crosstalk.learn(lc >= (cust.speech_level.peak_db or -200.0) - loud, peak_c - peak_a, audible_a,
+                                     agt.segmenter.in_speech, cross_loss)
             self.history.append(vc, va, sc and lc > cust_voice, sa and la > agt_voice, lc, la)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
@@ -232,7 +219,8 @@ class CallAnalyzer:
         # frame must hold some sound, however far under the line noise its voice is.
         audible = np.array([self.history.level(leg, i) > self.settings.vad.absolute_floor_db for i in frames])
         voiced = (aperiodicity < self.settings.interruption.soft_voicing) & audible
-        voiced &= ~_steady_tone(f0, voiced) & ~(f0 < HUM_HZ)  # NaN compares False
+        soft = self.settings.interruption
+        voiced &= ~_steady_tone(f0, voiced, soft.tone_spread_st, soft.tone_width_st) & ~(f0 < soft.soft_min_hz)
         if voiced.any():
             lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
             other_f0, _ = self._pitch(1 - row, lagged)

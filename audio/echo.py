@@ -12,9 +12,6 @@ from collections import deque
 
 import numpy as np
 
-LEAK_MIN_LOSS_DB = 9.0
-"""The least loss (dB under the source's peaks) a steady level is taken for a leak at."""
-
 
 class LeakGate:
     """Estimates the leak's loss (the source leg's recent level minus what shows up on this leg while the
@@ -25,7 +22,7 @@ class LeakGate:
 
     - A systematic leak: over at least ``leak_min_frames`` of the source's loud voiced frames (1 s), this leg
       is heard too, never louder than the source, in at least ``leak_share`` of them, at a steady loss (the
-      middle half within ``leak_spread_db``, at least ``LEAK_MIN_LOSS_DB``). The loss is taken between both
+      middle half within ``leak_spread_db``, at least ``leak_min_loss_db``). The loss is taken between both
       legs' peaks over the leak window, which a leak follows and a syllable does not. A person does not talk
       over another's words at one fixed level below them; a leak does. Then the margin is that loss less
       ``headroom_db``, down to ``leak_min_margin_db``. Learnt from every such frame, so a leak strong enough to
@@ -41,13 +38,13 @@ class LeakGate:
 
     def __init__(self, default_margin_db: float, headroom_db: float, min_margin_db: float, max_margin_db: float,
                  min_frames: int = 100, history: int = 1500, leak_share: float = 0.3,
-                 leak_spread_db: float = 8.0, leak_min_margin_db: float = 6.0, leak_min_frames: int = 50,
-                 alone: bool = True) -> None:
+                 leak_spread_db: float = 8.0, leak_min_loss_db: float = 9.0, leak_min_margin_db: float = 6.0,
+                 leak_min_frames: int = 50, alone: bool = True) -> None:
         self.margin_db = self.default_margin_db = default_margin_db
         self.headroom_db = headroom_db
         self.min_margin_db, self.max_margin_db = min_margin_db, max_margin_db
         self.min_frames = min_frames
-        self.leak_share, self.leak_spread_db = leak_share, leak_spread_db
+        self.leak_share, self.leak_spread_db, self.leak_min_loss_db = leak_share, leak_spread_db, leak_min_loss_db
         self.leak_min_margin_db, self.leak_min_frames = leak_min_margin_db, leak_min_frames
         self.alone = alone
         self.systematic = False
@@ -55,6 +52,15 @@ class LeakGate:
         self._loss: deque[float] = deque(maxlen=history)
         self._heard: deque[bool] = deque(maxlen=history)
         self._heard_loss: deque[float] = deque(maxlen=history)
+
+    def learn(self, loud: bool, peak_loss_db: float, heard: bool, talking: bool, loss_db: float) -> None:
+        """A frame in which the source is voiced: ``loud`` (near its loud-speech peak: where a leak shows over the
+        line noise), the loss between both legs' peaks over the leak window, whether this leg was ``heard`` and
+        is ``talking`` (in a speech segment), and this frame's loss."""
+        if loud:
+            self.observe_source(peak_loss_db, heard)
+        if heard and not talking:
+            self.observe(loss_db)
 
     def observe(self, loss_db: float) -> None:
         """Source voiced, this leg heard and not talking: ``loss_db`` = source's recent peak level - this leg's."""
@@ -75,9 +81,7 @@ class LeakGate:
         self.systematic = False
         if len(self._heard) >= self.leak_min_frames and heard >= self.leak_share * len(self._heard):
             q1, mid, q3 = np.percentile(np.fromiter(self._heard_loss, float, heard), (25, 50, 75))
-            # A leak is a weaker copy of the source (a hybrid returns at least 6 dB less, G.168; a leak that strong
-            # is the worst case), so a steady level well under the source's is taken for one from 9 dB down.
-            if q3 - q1 <= self.leak_spread_db and mid >= LEAK_MIN_LOSS_DB:
+            if q3 - q1 <= self.leak_spread_db and mid >= self.leak_min_loss_db:
                 self.systematic = True
                 margins.append(min(max(float(mid) - self.headroom_db, self.leak_min_margin_db), self.max_margin_db))
         if self.alone and len(self._loss) >= self.min_frames:

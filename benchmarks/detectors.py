@@ -82,13 +82,19 @@ def add_leaks(c: NDArray[np.int16], a: NDArray[np.int16], echo_db: float | None,
     """The agent's echo ``echo_db`` down and 40 ms late added to the customer leg, the customer's voice
     ``crosstalk_db`` down and 20 ms late to the agent leg (None: not added). The labels stay true: a leak adds
     no speech."""
-    x = np.stack([c, a], axis=1).astype(np.float64)
+    y = _leaked(np.stack([c, a], axis=1).astype(np.float64), echo_db, crosstalk_db)
+    out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+    return out[:, 0].copy(), out[:, 1].copy()
+
+
+def _leaked(x: NDArray[np.float64], echo_db: float | None, crosstalk_db: float | None) -> NDArray[np.float64]:
+    """Two legs (customer, agent columns) with the agent's echo added to the customer's, 40 ms late, and the
+    customer's voice to the agent's, 20 ms late (None: not added)."""
     y = x.copy()
     for db, into, source, delay in ((echo_db, 0, 1, 320), (crosstalk_db, 1, 0, 160)):
         if db is not None:
             y[delay:, into] += 10.0 ** (db / 20.0) * x[:-delay, source]
-    out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
-    return out[:, 0].copy(), out[:, 1].copy()
+    return y
 
 
 def detect(folder: Path, out: dict[str, Path], transcribe: object | None = None,
@@ -335,13 +341,7 @@ def phone_line(legs: dict[str, NDArray[np.int16]], noise_db: float = PHONE_NOISE
     rng = np.random.default_rng(seed)
     x = np.stack([legs["customer"], legs["agent"]], axis=1).astype(np.float64) / 32768.0
     x += rng.normal(0.0, 10.0 ** (noise_db / 20.0), x.shape)
-    clean = x.copy()
-    delay = int(0.04 * 8000)
-    x[delay:, 0] += 10.0 ** (echo_db / 20.0) * clean[:-delay, 1]
-    if crosstalk_db is not None:
-        delay = int(0.02 * 8000)
-        x[delay:, 1] += 10.0 ** (crosstalk_db / 20.0) * clean[:-delay, 0]
-    x = np.tanh(x)
+    x = np.tanh(_leaked(x, echo_db, crosstalk_db))
     mu = 255.0
     y = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127.0) / 127.0
     x = np.sign(y) * ((1.0 + mu) ** np.abs(y) - 1.0) / mu
