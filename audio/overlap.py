@@ -182,6 +182,9 @@ class InterruptionDetector:
             # VAD lost closed it): it was voiced within ``mid_turn_pause_ms`` before this segment.
             return
         if self._resuming(by, start, other_start):
+            # The segmenter's onset of the same resumed speech may follow a soft onset by a few frames: it is
+            # the same burst, not a new start over the listener.
+            self._taken[by] = start
             return
         # Mid-turn: still in a segment, or paused briefly inside its turn (a soft stretch the VAD missed).
         recent = self.history.last_voiced(of, start - self.pause, start) >= 0
@@ -198,6 +201,10 @@ class InterruptionDetector:
         if self.holder is None or self.holder() != by:
             return False
         own_last = self.history.last_voiced(by, start - self.resume_pause, start)
+        if own_last < 0:
+            # On a noisy line the end of a phrase is often heard but not voiced by the VAD: the pause before the
+            # resumption is measured from its own last sound then.
+            own_last = self.history.last_sound(by, start - self.resume_pause, start)
         return own_last >= 0 and other_start >= own_last - self.bridge and start - other_start < self.response
 
     def _began(self, leg: Leg, onset: int) -> int:

@@ -526,6 +526,44 @@ def test_an_onset_just_after_the_other_leg_resumed_its_turn_is_still_mid_turn() 
     assert _run(detector, history, set(range(75, 200)), agent, onsets) == []
 
 
+def _holding(voiced: dict[str, set[int]], sound: dict[str, set[int]], onsets: dict[int, tuple[Any, ...]],
+             frames: int = 260) -> list[Any]:
+    """The agent holds the floor throughout; ``sound``: frames heard but not voiced (the VAD lost them)."""
+    from audio.overlap import InterruptionDetector, VoicedHistory
+    from audio.settings import InterruptionSettings
+
+    history = VoicedHistory()
+    detector = InterruptionDetector(InterruptionSettings(), history, holder=lambda: "agent")
+    out: list[Any] = []
+    for i in range(frames):
+        history.append(i in voiced["customer"], i in voiced["agent"], i in sound["customer"], i in sound["agent"])
+        if i in onsets:
+            detector.on_onset(*onsets[i])
+        out += detector.step(i)
+    return [e for e in out if isinstance(e, Interruption)]
+
+
+def test_a_resumed_turn_reported_twice_is_still_one_resumption() -> None:
+    # The agent pauses (frames 100-124); the customer says "yeah" into the pause (105-154) and the agent carries
+    # on at 125. A soft onset reports the resumption at 125, the segmenter again at 132: by then the agent's own
+    # resumed voice is the last thing it said, but it is the same burst, not a new start over the customer.
+    voiced = {"customer": set(range(105, 155)), "agent": set(range(100)) | set(range(125, 260))}
+    onsets = {107: ("customer", 105, False, 0), 127: ("agent", 125, True, 105), 136: ("agent", 132, True, 105)}
+    assert _holding(voiced, {"customer": set(), "agent": set()}, onsets) == []
+
+
+def test_the_floor_holder_resuming_after_speech_the_vad_lost_is_a_resumption() -> None:
+    # On a noisy line the end of the agent's phrase (frames 40-99) is heard but not voiced by the VAD; the
+    # agent pauses, the customer says "okay" (105-154) and the agent carries on at 125. The pause before it was
+    # short: the agent resumed its own turn.
+    voiced = {"customer": set(range(105, 155)), "agent": set(range(40)) | set(range(125, 260))}
+    sound = {"customer": set(), "agent": set(range(40, 100))}
+    onsets = {107: ("customer", 105, False, 0), 127: ("agent", 125, True, 105)}
+    assert _holding(voiced, sound, onsets) == []
+    # Had the agent really been silent since frame 39, it would be a new start over the customer's turn.
+    assert [e.by for e in _holding(voiced, {"customer": set(), "agent": set()}, onsets)] == ["agent"]
+
+
 def test_one_candidate_per_burst_of_the_newcomer() -> None:
     # A soft onset and the segmenter's onset of the same burst, 0.3 s apart: one interruption, not two.
     detector, history = _detector()
