@@ -119,8 +119,12 @@ class CallAnalyzer:
         levels = frame_levels_db(frames.reshape(2 * n, FRAME)).reshape(2, n).tolist()
         self._recent.append(frames.reshape(2, n * FRAME))
         cust, agt = self.legs["customer"], self.legs["agent"]
-        gains = np.array([[st.speech_level.gain(st.classifier.floor.db)] for st in (cust, agt)])
-        raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * gains), -32768, 32767).astype("<i2").reshape(2, n, FRAME)
+        # The VAD hears each frame lifted by its leg's gain as it stands before that frame (the gain follows the
+        # noise floor frame by frame and the speech peak block by block). Scaled for the whole chunk at once, and
+        # again for a frame only where its gain has moved since: events do not depend on the chunk size.
+        chunk_gain = [st.speech_level.gain(st.classifier.floor.db) for st in (cust, agt)]
+        raw = np.clip(np.rint(frames.reshape(2, n * FRAME) * np.array(chunk_gain)[:, None]), -32768,
+                      32767).astype("<i2").reshape(2, n, FRAME)
         sound_gate = self.settings.floor.sound_gate_db
         prosody = self.settings.prosody
         soft_floor = self.settings.interruption.soft_onset_floor_db or math.inf
@@ -144,8 +148,8 @@ class CallAnalyzer:
             echo = self.echo.is_echo(loss)
             cross_loss = max(customer_levels) - la
             cross = self.crosstalk.is_echo(cross_loss)
-            vc = not echo and cust.classifier.is_speech(raw[0, k].tobytes(), lc)
-            va = not cross and agt.classifier.is_speech(raw[1, k].tobytes(), la)
+            vc = not echo and cust.classifier.is_speech(self._lifted(raw, frames, 0, k, chunk_gain[0], cust), lc)
+            va = not cross and agt.classifier.is_speech(self._lifted(raw, frames, 1, k, chunk_gain[1], agt), la)
             audible = lc > (cust.classifier.floor.db or 0.0) + sound_gate
             sc = not echo and audible
             audible_a = la > (agt.classifier.floor.db or 0.0) + sound_gate
@@ -268,6 +272,15 @@ class CallAnalyzer:
         span, audio, origin = self.yin.span, self._recent.view()[row], self._recent.origin
         ends = [(i + 1) * FRAME - origin for i in frames]
         return np.stack([audio[e - span: e] for e in ends]).astype(np.float64)
+
+    @staticmethod
+    def _lifted(raw: NDArray[np.int16], frames: NDArray[np.int16], row: int, k: int, chunk_gain: float,
+                st: _LegState) -> bytes:
+        """Frame ``k`` of one leg as the VAD hears it: lifted by the leg's gain before this frame."""
+        gain = st.speech_level.gain(st.classifier.floor.db)
+        if gain == chunk_gain:
+            return bytes(raw[row, k].tobytes())
+        return bytes(np.clip(np.rint(frames[row, k] * gain), -32768, 32767).astype("<i2").tobytes())
 
     def _on_segment(self, ev: SpeechStarted | SpeechEnded) -> None:
         f = FRAME
