@@ -159,10 +159,10 @@ class CallAnalyzer:
             peak_c, peak_a = max(customer_levels), max(agent_levels)
             if va:
                 self.echo.learn(la >= (agt.speech_level.peak_db or -200.0) - loud, peak_a - peak_c, audible,
-                                cust.segmenter.in_speech, loss)
+                                cust.segmenter.in_speech, loss, i)
             if vc:
                 self.crosstalk.learn(lc >= (cust.speech_level.peak_db or -200.0) - loud, peak_c - peak_a, audible_a,
-                                     agt.segmenter.in_speech, cross_loss)
+                                     agt.segmenter.in_speech, cross_loss, i)
             self.history.append(vc, va, sc and lc > cust_voice, sa and la > agt_voice, lc, la)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
@@ -236,6 +236,28 @@ class CallAnalyzer:
             if best >= max(3, 0.6 * voiced.sum()):
                 voiced[:] = False
         return [frames[int(k)] for k in np.flatnonzero(voiced)]
+
+    def _check_leak(self, row: int, gate: LeakGate) -> None:
+        """A leak learnt from levels alone is checked against pitch once: a leak follows its source's pitch a few
+        frames late; a person talking over the other at a steady level below them (double talk in the first
+        seconds of a call, a long interruption) does not, and must not be gated as one."""
+        s = self.settings.vad
+        frames = [i for i in gate.evidence(s.leak_check_frames)
+                  if i >= (self._recent.origin + self.yin.span) // FRAME + self._echo_frames]
+        if len(frames) < s.leak_check_min_voiced:
+            return
+        f0, aperiodicity = self._pitch(row, frames)
+        voiced = aperiodicity < self.settings.interruption.soft_voicing
+        if voiced.sum() < s.leak_check_min_voiced:
+            return  # too little pitch to tell: the level evidence stands
+        lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
+        other_f0, _ = self._pitch(1 - row, lagged)
+        same = np.abs(other_f0.reshape(len(frames), self._echo_frames) / f0[:, None] - 1.0) < 0.03
+        follows = same[voiced].sum(axis=0).max() / voiced.sum()
+        if follows >= s.leak_check_share:
+            gate.confirmed = True
+        elif follows < s.leak_check_share / 2:
+            gate.reject()
 
     def _voicing(self, leg: Leg, first: int, last: int) -> float:
         """Share of the leg's frames of sound in [first, last) whose pitch is clear (1.0 when none is known).
@@ -314,7 +336,10 @@ class CallAnalyzer:
                     base_l, None if base_p is None else 2.0 ** (base_p / 12.0), now * FRAME))
             st.block_frames, st.block_levels, st.block_soft = [], [], []
             st.speech_level.update(st.block_peak_db, self.block * FRAME / RATE)
-            (self.echo if leg == "customer" else self.crosstalk).update()
+            gate = self.echo if leg == "customer" else self.crosstalk
+            gate.update()
+            if gate.systematic and not gate.confirmed:
+                self._check_leak(j, gate)
             st.block_peak_db = -200.0
             out.extend(st.escalation.feed(frames, now))
         return out

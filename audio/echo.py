@@ -49,16 +49,20 @@ class LeakGate:
         self.alone = alone
         self.systematic = False
         """Whether the margin now comes from a systematic leak."""
+        self.confirmed = False
+        """Whether the systematic leak was checked against the source's pitch and follows it."""
         self._loss: deque[float] = deque(maxlen=history)
         self._heard: deque[bool] = deque(maxlen=history)
         self._heard_loss: deque[float] = deque(maxlen=history)
+        self._heard_at: deque[int] = deque(maxlen=history)
 
-    def learn(self, loud: bool, peak_loss_db: float, heard: bool, talking: bool, loss_db: float) -> None:
-        """A frame in which the source is voiced: ``loud`` (near its loud-speech peak: where a leak shows over the
-        line noise), the loss between both legs' peaks over the leak window, whether this leg was ``heard`` and
-        is ``talking`` (in a speech segment), and this frame's loss."""
+    def learn(self, loud: bool, peak_loss_db: float, heard: bool, talking: bool, loss_db: float,
+              frame: int = -1) -> None:
+        """A frame (index ``frame``) in which the source is voiced: ``loud`` (near its loud-speech peak: where a
+        leak shows over the line noise), the loss between both legs' peaks over the leak window, whether this leg
+        was ``heard`` and is ``talking`` (in a speech segment), and this frame's loss."""
         if loud:
-            self.observe_source(peak_loss_db, heard)
+            self.observe_source(peak_loss_db, heard, frame)
         if heard and not talking:
             self.observe(loss_db)
 
@@ -66,7 +70,7 @@ class LeakGate:
         """Source voiced, this leg heard and not talking: ``loss_db`` = source's recent peak level - this leg's."""
         self._loss.append(loss_db)
 
-    def observe_source(self, loss_db: float, heard: bool) -> None:
+    def observe_source(self, loss_db: float, heard: bool, frame: int = -1) -> None:
         """Every frame in which the source is voiced: whether this leg was heard too, and the loss."""
         # A frame louder here than the source's recent peak is this leg's own voice (or the source carrying
         # it, the other leak, while the other gate is still learning): no evidence of a leak into this leg.
@@ -74,10 +78,24 @@ class LeakGate:
         self._heard.append(heard)
         if heard:
             self._heard_loss.append(loss_db)
+            self._heard_at.append(frame)
+
+    def evidence(self, n: int) -> list[int]:
+        """The frames (indices) of the last ``n`` times this leg was heard while the source was loud."""
+        return [i for i in list(self._heard_at)[-n:] if i >= 0]
+
+    def reject(self) -> None:
+        """What looked like a systematic leak does not follow its source (a person talking over it at a steady
+        level): forget that evidence, and the margin it gave."""
+        self._heard.clear()
+        self._heard_loss.clear()
+        self._heard_at.clear()
+        self.update()
 
     def update(self) -> None:
         margins = []
         heard = len(self._heard_loss)
+        was = self.systematic
         self.systematic = False
         if len(self._heard) >= self.leak_min_frames and heard >= self.leak_share * len(self._heard):
             q1, mid, q3 = np.percentile(np.fromiter(self._heard_loss, float, heard), (25, 50, 75))
@@ -91,6 +109,8 @@ class LeakGate:
         # Either way of learning may see the leak where the other cannot: the stricter gate holds. Neither (a
         # steady leak no longer seen, nothing heard alone yet): back to the default, not a stale leak's margin.
         self.margin_db = min(margins) if margins else self.default_margin_db
+        if not (was and self.systematic):
+            self.confirmed = False
 
     def is_echo(self, loss_db: float) -> bool:
         return loss_db >= self.margin_db

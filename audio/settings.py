@@ -37,6 +37,13 @@ class VadSettings:
     echo 12 or 20 dB down, the customer's voice 20 dB down on the agent leg, or both: no wrong alert and no
     flag, where before each gave 4-36 false interruptions; and with ``benchmarks.detectors --echo-db -15`` /
     ``--crosstalk-db -20`` on six generated sets: 121 false alarms where there were 1,599."""
+    leak_check_frames: int = 50
+    leak_check_min_voiced: int = 10
+    leak_check_share: float = 0.5
+    """A systematic leak, once learnt, is checked against pitch: of this leg's last ``leak_check_frames`` frames
+    heard under the source's loud speech, the clearly pitched ones (at least ``leak_check_min_voiced``) must follow
+    the source's pitch at one delay in ``leak_check_share`` of them to confirm it; under half that share it was a
+    person talking over the other at a steady level, not a leak, and is forgotten."""
     vad_target_db: float = -20.0
     """Level (dBFS) the leg's loud speech is brought to before webrtcvad: it misses quiet speech otherwise."""
     vad_max_gain_db: float = 30.0

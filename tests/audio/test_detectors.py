@@ -366,6 +366,22 @@ def test_strong_line_echo_is_learnt_though_it_looks_like_speech_of_its_own() -> 
     assert late == []
 
 
+def test_a_customer_talking_over_the_agent_at_a_steady_level_is_not_learnt_as_echo() -> None:
+    # The customer talks over the agent twice, each time 16 dB under them at one steady level: in levels alone
+    # that is what a line echo looks like (heard under most of the agent's loud speech, at a steady loss). But
+    # it does not follow the agent's pitch: it is the customer, and both times they talked over the agent.
+    agent = [(0.5, vowel(110, -20, 6.0)), (9.0, vowel(112, -20, 5.0, phase=1))]
+    customer = [(2.0, vowel(210, -36, 2.5)), (10.5, vowel(215, -36, 2.0, phase=1))]
+    c, a = call(customer, agent, total=16.0)
+    analyzer = CallAnalyzer()
+    events: list[Any] = []
+    for i in range(0, len(c), 4000):
+        events += analyzer.push(c[i: i + 4000], a[i: i + 4000])
+    events += analyzer.finish()
+    assert not analyzer.echo.systematic
+    assert [(e.by, round(e.start / 8000)) for e in of_type(events, Interruption)] == [("customer", 2), ("customer", 10)]
+
+
 def test_digital_silence_on_the_other_leg_is_not_a_voice() -> None:
     # A leg that goes to exact zeros between its words (silence suppression, a muted headset): YIN calls a
     # frame of zeros perfectly periodic. The customer answers 0.3 s after the agent stopped: not an interruption.
