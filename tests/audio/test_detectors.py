@@ -732,6 +732,18 @@ def test_a_provisional_baseline_needs_a_clearer_rise() -> None:
     assert len(run(12.0)) == 1
 
 
+def test_a_quiet_greeting_does_not_hold_the_baseline_down() -> None:
+    # 4 s of quiet greeting, then the speaker's normal voice 6.5 dB louder for 40 s, then a little livelier (3 dB
+    # more): the baseline must learn the normal voice, or the livelier stretch reads as a sustained raise (a
+    # provisional baseline that learnt only speech near it stayed at the greeting and flagged this call).
+    tracker = EscalationTracker("customer", CUSTOMER_ESCALATION)
+    events: list[Any] = []
+    for k, level in enumerate([-30.0] * 8 + [-23.5] * 80 + [-20.5] * 40):
+        events += tracker.feed(frames_at(level, 150, 25 * k, 25), 25 * k + 25)
+    assert of_type(events, RaisedVoice) == []
+    assert tracker.baseline.level_db is not None and tracker.baseline.level_db > -25.0
+
+
 def test_a_short_overlap_is_a_cut_off_when_the_other_stops_at_full_voice() -> None:
     # The customer stops 0.45 s into the agent's talk, under ``min_overlap_ms``. Stopping as loud as they spoke,
     # mid-word, they were cut off; trailing away into the stop, they were finishing their turn.
