@@ -8,12 +8,13 @@ the same call times.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 import webrtcvad
 from numpy.typing import NDArray
 
-from audio.echo import LeakGate
+from audio.echo import LeakGate, leak_delay
 from audio.escalation import EscalationTracker, _Frame, median, semitones
 from audio.events import LEGS, RATE, AcousticEvent, Leg, ProsodySample, SpeechEnded, SpeechStarted
 from audio.floor import FloorTracker
@@ -91,6 +92,13 @@ class CallAnalyzer:
         talking, is what a default margin would otherwise mute."""
         self._agent_levels: list[float] = []
         self._customer_levels: list[float] = []
+        self._max_lag = max(0, v.leak_max_delay_ms // 20)
+        self._lag: dict[Leg, int | None] = {"customer": None, "agent": None}
+        """Per leg, the delay (frames) of the other voice's leak into it, once found."""
+        self._leak_win: dict[Leg, tuple[slice, slice]] = {leg: self._leak_windows(None) for leg in LEGS}
+        self._level_log: dict[Leg, array[float]] = {leg: array("f") for leg in LEGS}
+        """Both legs' frame levels over the span a leak's delay is judged on (trimmed now and then)."""
+        """Per leg, where in the other leg's recent levels its leak comes from (``_leak_windows``)."""
         self._plain_vad = (webrtcvad.Vad(s.floor.plain_vad_mode), webrtcvad.Vad(s.floor.plain_vad_mode))
         # Recent audio of both legs, so a frame's pitch can look back across chunk edges, and the interruption
         # check back over its decision window.
@@ -138,15 +146,19 @@ class CallAnalyzer:
         agent_levels, customer_levels = self._agent_levels, self._customer_levels
         for k in range(n):
             i = self.frames
+            win_c, win_a = self._leak_win["customer"], self._leak_win["agent"]
+            log_c, log_a = self._level_log["customer"], self._level_log["agent"]
             lc, la = levels[0][k], levels[1][k]
             agent_levels.append(la)
             customer_levels.append(lc)
-            if len(agent_levels) > self._echo_frames:
+            if len(agent_levels) > self._max_lag + self._echo_frames:
                 del agent_levels[0]
                 del customer_levels[0]
-            loss = max(agent_levels) - lc
+            # The leaking voice's level over the leak window: where its leak into this frame comes from.
+            src_a, src_c = max(agent_levels[win_c[0]], default=-200.0), max(customer_levels[win_a[0]], default=-200.0)
+            loss = src_a - lc
             echo = self.echo.is_echo(loss)
-            cross_loss = max(customer_levels) - la
+            cross_loss = src_c - la
             cross = self.crosstalk.is_echo(cross_loss)
             vc = not echo and cust.classifier.is_speech(self._lifted(raw, frames, 0, k, chunk_gain[0], cust), lc)
             va = not cross and agt.classifier.is_speech(self._lifted(raw, frames, 1, k, chunk_gain[1], agt), la)
@@ -156,14 +168,19 @@ class CallAnalyzer:
             sa = not cross and audible_a
             # A leak's strength is learnt between both legs' peaks over the leak window: the leak follows its source
             # a few frames late, and a frame-by-frame loss swings with every syllable; peaks do not.
-            peak_c, peak_a = max(customer_levels), max(agent_levels)
+            w = self._echo_frames
+            peak_c, peak_a = max(customer_levels[-w:]), max(agent_levels[-w:])
             if va:
-                self.echo.learn(la >= (agt.speech_level.peak_db or -200.0) - loud, peak_a - peak_c, audible,
+                self.echo.learn(la >= (agt.speech_level.peak_db or -200.0) - loud,
+                                max(agent_levels[win_c[1]], default=-200.0) - peak_c, audible,
                                 cust.segmenter.in_speech, loss, i)
             if vc:
-                self.crosstalk.learn(lc >= (cust.speech_level.peak_db or -200.0) - loud, peak_c - peak_a, audible_a,
+                self.crosstalk.learn(lc >= (cust.speech_level.peak_db or -200.0) - loud,
+                                     max(customer_levels[win_a[1]], default=-200.0) - peak_a, audible_a,
                                      agt.segmenter.in_speech, cross_loss, i)
             self.history.append(vc, va, sc and lc > cust_voice, sa and la > agt_voice, lc, la)
+            log_c.append(lc)
+            log_a.append(la)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
@@ -213,11 +230,12 @@ class CallAnalyzer:
         A frame whose pitch matches the other leg's a few frames earlier is that voice leaking in (the agent's
         echo on the customer leg, the customer's crosstalk on the agent's): periodic, but not this leg talking.
         """
-        lo = max(first, (self._recent.origin + self.yin.span) // FRAME + self._echo_frames, 0)
+        row = 0 if leg == "customer" else 1
+        lags = self._lags(row)
+        lo = max(first, (self._recent.origin + self.yin.span) // FRAME + lags.stop, 0)
         frames = list(range(lo, min(last, self.frames + 1)))
         if not frames:
             return []
-        row = 0 if leg == "customer" else 1
         f0, aperiodicity = self._pitch(row, frames)
         # Digital silence and a few bits of dither are "periodic" to YIN (a difference function of zeros): a
         # frame must hold some sound, however far under the line noise its voice is.
@@ -226,9 +244,9 @@ class CallAnalyzer:
         soft = self.settings.interruption
         voiced &= ~_steady_tone(f0, voiced, soft.tone_spread_st, soft.tone_width_st) & ~(f0 < soft.soft_min_hz)
         if voiced.any():
-            lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
+            lagged = [i - lag for i in frames for lag in lags]
             other_f0, _ = self._pitch(1 - row, lagged)
-            other_f0 = other_f0.reshape(len(frames), self._echo_frames)
+            other_f0 = other_f0.reshape(len(frames), len(lags))
             same = np.abs(other_f0 / f0[:, None] - 1.0) < 0.03  # NaN compares False: an unvoiced source leaks no pitch
             # A leak has one fixed delay: at the best lag most of the voiced frames follow the other's pitch.
             # Chance matches scatter over lags and frames, so a speaker who talks stays counted.
@@ -242,17 +260,18 @@ class CallAnalyzer:
         frames late; a person talking over the other at a steady level below them (double talk in the first
         seconds of a call, a long interruption) does not, and must not be gated as one."""
         s = self.settings.vad
+        lags = self._lags(row)
         frames = [i for i in gate.evidence(s.leak_check_frames)
-                  if i >= (self._recent.origin + self.yin.span) // FRAME + self._echo_frames]
+                  if i >= (self._recent.origin + self.yin.span) // FRAME + lags.stop]
         if len(frames) < s.leak_check_min_voiced:
             return
         f0, aperiodicity = self._pitch(row, frames)
         voiced = aperiodicity < self.settings.interruption.soft_voicing
         if voiced.sum() < s.leak_check_min_voiced:
             return  # too little pitch to tell: the level evidence stands
-        lagged = [i - lag for i in frames for lag in range(self._echo_frames)]
+        lagged = [i - lag for i in frames for lag in lags]
         other_f0, _ = self._pitch(1 - row, lagged)
-        same = np.abs(other_f0.reshape(len(frames), self._echo_frames) / f0[:, None] - 1.0) < 0.03
+        same = np.abs(other_f0.reshape(len(frames), len(lags)) / f0[:, None] - 1.0) < 0.03
         follows = same[voiced].sum(axis=0).max() / voiced.sum()
         if follows >= s.leak_check_share:
             gate.confirmed = True
@@ -295,6 +314,45 @@ class CallAnalyzer:
         ends = [(i + 1) * FRAME - origin for i in frames]
         return np.stack([audio[e - span: e] for e in ends]).astype(np.float64)
 
+    def _leak_windows(self, lag: int | None) -> tuple[slice, slice]:
+        """Where in the other leg's recent frame levels (newest last) the leak into this leg's newest frame comes
+        from: its last ``echo_window_ms`` until the leak's delay is known, then that window around the delay; and
+        where the leak in this leg's last ``echo_window_ms`` came from (their peaks are compared)."""
+        w = self._echo_frames
+        if lag is None:
+            return slice(-w, None), slice(-w, None)
+        stop = min(0, -lag + w // 2)
+        return slice(stop - w, stop or None), slice(-lag - w, -lag or None)
+
+    def _lags(self, row: int) -> range:
+        """The delays (frames) at which the other leg's voice may leak into leg ``row``."""
+        lag, w = self._lag[LEGS[row]], self._echo_frames
+        first = 0 if lag is None else max(0, lag - w // 2)
+        return range(first, first + w)
+
+    def _find_leak_delays(self, now: int) -> None:
+        """Looks for each leak's delay: often in a call's first minute and while the leg is heard under much of
+        the other's loud speech and no delay is known yet (a leak may be there), rarely otherwise (to follow a
+        change at little cost)."""
+        v = self.settings.vad
+        every = max(1, v.leak_delay_every_ms // 20)
+        span = v.leak_delay_span_ms // 20 + self._max_lag
+        for log in self._level_log.values():
+            if len(log) >= 2 * span:
+                del log[:-span]
+        pairs: tuple[tuple[Leg, Leg], ...] = (("customer", "agent"), ("agent", "customer"))
+        for into, source in pairs:
+            gate = self.echo if into == "customer" else self.crosstalk
+            suspect = self._lag[into] is None and (now < 12 * every or gate.heard_share() >= v.leak_share)
+            if now % (every if suspect else 6 * every) >= self.block:
+                continue
+            src = np.frombuffer(self._level_log[source], dtype=np.float32)[-span:]
+            dst = np.frombuffer(self._level_log[into], dtype=np.float32)[-span:]
+            found = leak_delay(src, dst, self._max_lag)
+            if found is not None:
+                self._lag[into] = found
+                self._leak_win[into] = self._leak_windows(found)
+
     @staticmethod
     def _lifted(raw: NDArray[np.int16], frames: NDArray[np.int16], row: int, k: int, chunk_gain: float,
                 st: _LegState) -> bytes:
@@ -316,6 +374,8 @@ class CallAnalyzer:
     def _close_block(self) -> list[AcousticEvent]:
         out: list[AcousticEvent] = []
         now = self.frames
+        if self._max_lag:
+            self._find_leak_delays(now)
         for j, leg in enumerate(LEGS):
             st = self.legs[leg]
             frames: list[_Frame] = []

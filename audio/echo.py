@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 class LeakGate:
@@ -80,6 +81,10 @@ class LeakGate:
             self._heard_loss.append(loss_db)
             self._heard_at.append(frame)
 
+    def heard_share(self) -> float:
+        """Of the source's recent loud frames, the share in which this leg was heard too."""
+        return len(self._heard_loss) / len(self._heard) if self._heard else 0.0
+
     def evidence(self, n: int) -> list[int]:
         """The frames (indices) of the last ``n`` times this leg was heard while the source was loud."""
         return [i for i in list(self._heard_at)[-n:] if i >= 0]
@@ -114,3 +119,38 @@ class LeakGate:
 
     def is_echo(self, loss_db: float) -> bool:
         return loss_db >= self.margin_db
+
+
+def leak_delay(source_db: NDArray[np.float32], leg_db: NDArray[np.float32], max_lag: int,
+               active_db: float = 15.0, min_frames: int = 100, min_corr: float = 0.45,
+               min_lead: float = 0.3) -> int | None:
+    """How many frames late ``source``'s voice shows up on this leg, from both legs' recent frame levels (dB,
+    aligned, the same length), or None when no lag stands out.
+
+    A leak follows its source's loudness contour, syllable by syllable, at one delay: over the frames where the
+    source is active (``active_db`` over its 20th percentile), this leg's level correlates with the source's
+    that many frames earlier, and with no other lag. The leg's own speech does not follow the source at all.
+    A lag counts when its correlation reaches ``min_corr`` and leads the median lag's by ``min_lead``.
+    """
+    n = len(leg_db) - max_lag
+    if n < min_frames:
+        return None
+    # Column ``lag`` holds the source ``lag`` frames before each of this leg's last ``n`` frames.
+    windows = np.lib.stride_tricks.sliding_window_view(source_db.astype(np.float64), n)
+    src = windows[max_lag::-1][: max_lag + 1].T  # (n, lags): lag 0 is the source's last n frames
+    dst = leg_db[max_lag:].astype(np.float64)[:, None]
+    mask = src > np.percentile(source_db, 20) + active_db
+    count = mask.sum(axis=0)
+    ok = count >= min_frames
+    if not ok.any():
+        return None
+    w = mask.astype(np.float64)
+    c = np.maximum(count, 1)
+    mx, my = (src * w).sum(axis=0) / c, (dst * w).sum(axis=0) / c
+    cov = ((src - mx) * (dst - my) * w).sum(axis=0)
+    var = ((src - mx) ** 2 * w).sum(axis=0) * ((dst - my) ** 2 * w).sum(axis=0)
+    corr = np.where(ok & (var > 0), cov / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
+    best = int(np.argmax(corr))
+    if corr[best] >= min_corr and corr[best] - float(np.median(corr)) >= min_lead:
+        return best
+    return None

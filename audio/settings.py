@@ -22,7 +22,17 @@ class VadSettings:
     echo_min_margin_db: float = 15.0
     echo_max_margin_db: float = 40.0
     echo_window_ms: int = 120
-    """How far back the other leg's level is looked at for a leak (line echo, crosstalk delay)."""
+    """How far back the other leg's level is looked at for a leak (line echo, crosstalk delay), until the leak's
+    own delay is known."""
+    leak_max_delay_ms: int = 500
+    """The longest leak delay looked for. A line echo comes back 20-100 ms late on a domestic line and later over
+    mobile and VoIP paths; a softphone's headset crosstalk reaches the recording after the client's jitter
+    buffer, playout and capture, often 100-300 ms. Found by ``audio.echo.leak_delay`` from both legs' level
+    contours; the leak window then sits around that delay."""
+    leak_delay_every_ms: int = 5000
+    """How often the delay is looked for until found (then six times less often, to follow a change)."""
+    leak_delay_span_ms: int = 15000
+    """The stretch of both legs' levels the delay is judged on."""
     leak_share: float = 0.3
     leak_spread_db: float = 8.0
     leak_min_loss_db: float = 9.0

@@ -3,13 +3,14 @@ side by side in one run; flag precision and recall; and the alerts on the labell
 
     python -m benchmarks.detectors [FOLDER ...] [--no-natural] [--make N --seed S [--phone]] [--asr]
                                    [--episodes] [--no-naive] [--no-previous] [--json FILE]
-                                   [--echo-db DB] [--crosstalk-db DB]
+                                   [--echo-db DB] [--crosstalk-db DB] [--leak-delay-ms MS]
 
 Default folders: $CALLWATCH_DATA/calls/dev and dev-phone, and the natural development sets built afresh from
 the shared pool (``make_calls.py --natural``: 10 clean calls, seed 11; 6 phone calls with echo, seed 12).
 Scoring is the shared scorer's (../shared/tools/score_events.py): the matching rules the project is judged by.
 ``--echo-db``/``--crosstalk-db`` add leaks to every labelled call before detection (real lines carry them; the
-generated calls have at most a faint echo). Real calls: every ``benchmarks/labels/NAME.json`` whose audio is in
+generated calls have at most a faint echo), ``--leak-delay-ms`` that late (default: the echo 40 ms, the
+crosstalk 20 ms). Real calls: every ``benchmarks/labels/NAME.json`` whose audio is in
 $CALLWATCH_DATA (docs/overlap-labels.md), as recorded and again over simulated phone lines (``phone_line``).
 """
 
@@ -77,28 +78,32 @@ def run_monitor(name: str, c: NDArray[np.int16], a: NDArray[np.int16], call_id: 
     return [e for e in events if e["type"] not in INTERNAL]
 
 
-def add_leaks(c: NDArray[np.int16], a: NDArray[np.int16], echo_db: float | None,
-              crosstalk_db: float | None) -> tuple[NDArray[np.int16], NDArray[np.int16]]:
+def add_leaks(c: NDArray[np.int16], a: NDArray[np.int16], echo_db: float | None, crosstalk_db: float | None,
+              delay_ms: float | None = None) -> tuple[NDArray[np.int16], NDArray[np.int16]]:
     """The agent's echo ``echo_db`` down and 40 ms late added to the customer leg, the customer's voice
-    ``crosstalk_db`` down and 20 ms late to the agent leg (None: not added). The labels stay true: a leak adds
+    ``crosstalk_db`` down and 20 ms late to the agent leg (None: not added; ``delay_ms``: both that late instead).
+    The labels stay true: a leak adds
     no speech."""
-    y = _leaked(np.stack([c, a], axis=1).astype(np.float64), echo_db, crosstalk_db)
+    y = _leaked(np.stack([c, a], axis=1).astype(np.float64), echo_db, crosstalk_db, delay_ms, delay_ms)
     out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
     return out[:, 0].copy(), out[:, 1].copy()
 
 
-def _leaked(x: NDArray[np.float64], echo_db: float | None, crosstalk_db: float | None) -> NDArray[np.float64]:
+def _leaked(x: NDArray[np.float64], echo_db: float | None, crosstalk_db: float | None,
+            echo_delay_ms: float | None = None, crosstalk_delay_ms: float | None = None) -> NDArray[np.float64]:
     """Two legs (customer, agent columns) with the agent's echo added to the customer's, 40 ms late, and the
-    customer's voice to the agent's, 20 ms late (None: not added)."""
+    customer's voice to the agent's, 20 ms late (None: not added; the delays may be given)."""
     y = x.copy()
-    for db, into, source, delay in ((echo_db, 0, 1, 320), (crosstalk_db, 1, 0, 160)):
+    echo_delay = round((40.0 if echo_delay_ms is None else echo_delay_ms) * 8)
+    crosstalk_delay = round((20.0 if crosstalk_delay_ms is None else crosstalk_delay_ms) * 8)
+    for db, into, source, delay in ((echo_db, 0, 1, echo_delay), (crosstalk_db, 1, 0, crosstalk_delay)):
         if db is not None:
-            y[delay:, into] += 10.0 ** (db / 20.0) * x[:-delay, source]
+            y[delay:, into] += 10.0 ** (db / 20.0) * x[: len(x) - delay, source]
     return y
 
 
 def detect(folder: Path, out: dict[str, Path], transcribe: object | None = None,
-           leaks: tuple[float | None, float | None] = (None, None)) -> float:
+           leaks: tuple[float | None, float | None] = (None, None), leak_delay_ms: float | None = None) -> float:
     """Writes NAME.jsonl for each monitor in ``out``; returns seconds of call audio."""
     seconds = 0.0
     for wav in sorted(folder.glob("*.wav")):
@@ -110,7 +115,7 @@ def detect(folder: Path, out: dict[str, Path], transcribe: object | None = None,
         c, a = x[:, ch["customer"]].copy(), x[:, ch["agent"]].copy()
         seconds += len(c) / rate
         if leaks != (None, None):
-            c, a = add_leaks(c, a, *leaks)
+            c, a = add_leaks(c, a, *leaks, delay_ms=leak_delay_ms)
         for name, path in out.items():
             events = run_monitor(name, c, a, wav.stem, transcribe if name == "callwatch" else None)
             (path / f"{wav.stem}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -332,7 +337,8 @@ voice on the agent leg (dB)."""
 
 
 def phone_line(legs: dict[str, NDArray[np.int16]], noise_db: float = PHONE_NOISE_DB, echo_db: float = -30.0,
-               crosstalk_db: float | None = None, seed: int = 0) -> dict[str, NDArray[np.int16]]:
+               crosstalk_db: float | None = None, seed: int = 0, echo_delay_ms: float | None = None,
+               crosstalk_delay_ms: float | None = None) -> dict[str, NDArray[np.int16]]:
     """Both legs as a phone line would carry them, the way make_calls.py's ``--phone --echo`` degrades its calls:
     white line noise, the agent's echo ``echo_db`` down and 40 ms late on the customer leg, a soft limiter, and a
     G.711 mu-law round trip; with ``crosstalk_db``, the customer's voice that far down and 20 ms late on the
@@ -341,7 +347,7 @@ def phone_line(legs: dict[str, NDArray[np.int16]], noise_db: float = PHONE_NOISE
     rng = np.random.default_rng(seed)
     x = np.stack([legs["customer"], legs["agent"]], axis=1).astype(np.float64) / 32768.0
     x += rng.normal(0.0, 10.0 ** (noise_db / 20.0), x.shape)
-    x = np.tanh(_leaked(x, echo_db, crosstalk_db))
+    x = np.tanh(_leaked(x, echo_db, crosstalk_db, echo_delay_ms, crosstalk_delay_ms))
     mu = 255.0
     y = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127.0) / 127.0
     x = np.sign(y) * ((1.0 + mu) ** np.abs(y) - 1.0) / mu
@@ -419,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--echo-db", type=float, help="add the agent's echo this far down (dB) to every call's customer leg")
     p.add_argument("--crosstalk-db", type=float,
                    help="add the customer's voice this far down (dB) to every call's agent leg")
+    p.add_argument("--leak-delay-ms", type=float,
+                   help="the added leaks this late (default: the echo 40 ms, the crosstalk 20 ms)")
     args = p.parse_args(argv)
     scorer = load_scorer()
     monitors = [m for m in MONITORS if not (m == "naive" and args.no_naive or m == "previous" and args.no_previous)]
@@ -443,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
             out = {m: tmp / "out" / folder.name / m for m in monitors}
             for path in out.values():
                 path.mkdir(parents=True)
-            detect(folder, out, transcribe, (args.echo_db, args.crosstalk_db))
+            detect(folder, out, transcribe, (args.echo_db, args.crosstalk_db), args.leak_delay_ms)
             scores = {m: scorer.score(folder, path) for m, path in out.items()}
             flagging = {m: flags(folder, path) for m, path in out.items() if m != "naive"}
             heard = labelled_audibility(folder)

@@ -96,6 +96,11 @@ CONDITIONS: tuple[tuple[str, Callable[[Legs], Legs]], ...] = (
     ("phone line, echo 20 dB down", lambda legs: phone_line(legs, echo_db=-20.0)),
     ("phone line, crosstalk 20 dB down", lambda legs: phone_line(legs, crosstalk_db=-20.0)),
     ("phone line, echo and crosstalk 20 dB down", lambda legs: phone_line(legs, echo_db=-20.0, crosstalk_db=-20.0)),
+    # A line echo over a mobile or VoIP path, and a softphone's headset crosstalk (after the client's jitter
+    # buffer, playout and capture), come back far later than a domestic line's.
+    ("phone line, echo 15 dB down, 250 ms late", lambda legs: phone_line(legs, echo_db=-15.0, echo_delay_ms=250.0)),
+    ("phone line, crosstalk 20 dB down, 200 ms late",
+     lambda legs: phone_line(legs, crosstalk_db=-20.0, crosstalk_delay_ms=200.0)),
     ("3 % of packets lost", packets_lost(0.03)),
     ("gain swinging +-8 dB", gain_swings(8.0)),
     ("12 dB louder, clipped", gain(12.0)),

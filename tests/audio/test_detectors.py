@@ -348,6 +348,44 @@ def test_the_customers_voice_leaking_into_the_agents_headset_is_not_the_agent_ta
     assert late == []  # once the leak is learnt (from the first turn on), no agent speech inside a turn
 
 
+def test_crosstalk_that_comes_back_late_is_still_not_the_agent_talking() -> None:
+    # A softphone's headset crosstalk reaches the recording after the client's jitter buffer, playout and
+    # capture: here 200 ms late, past the window a leak is first looked for in. Its delay is found from both legs'
+    # loudness contours, and from then on it is gated like a prompt leak.
+    def syllables(x: Pcm) -> Pcm:
+        # Speech rises and falls four times a second; a leak's level follows it at its own delay.
+        t = np.arange(len(x)) / 8000
+        return (x * (0.55 + 0.45 * np.sin(2 * np.pi * 4.0 * t))).astype(np.int16)
+
+    turns = [(0.5 + 6.0 * k, syllables(vowel(200 + 10 * k, -20, 4.0, phase=k))) for k in range(6)]
+    answers = [(5.0 + 6.0 * k, syllables(vowel(115, -22, 1.0, phase=k))) for k in range(6)]
+    c, a = call(turns, answers, total=38.0)
+    events = analyze(c, leak(c, a, -20.0, 0.2))
+    assert of_type(events, Interruption) == []
+    late = [e for e in events if e.type == "speech_start" and e.leg == "agent" and e.start / 8000 > 12.0
+            and any(at + 1.0 < e.start / 8000 < at + 4.0 for at, _ in turns)]
+    assert late == []
+
+
+def test_a_leaks_delay_is_found_from_the_loudness_contours() -> None:
+    from audio.echo import leak_delay
+
+    rng = np.random.default_rng(5)
+    # A talker's frame levels: syllables (bursts of 5-15 frames) and pauses, 30 s of 20 ms frames.
+    source = np.full(1500, -60.0)
+    i = 0
+    while i < 1500:
+        n = int(rng.integers(5, 16))
+        source[i: i + n] = -20.0 + rng.normal(0.0, 4.0, n)
+        i += n + int(rng.integers(2, 30))
+    noise = rng.normal(-55.0, 1.5, 1500)
+    leaked = np.maximum(np.concatenate([np.full(12, -80.0), source[:-12] - 20.0]), noise)
+    assert leak_delay(source.astype(np.float32), leaked.astype(np.float32), 25) == 12
+    own = np.maximum(np.roll(source, 700) - 3.0, noise)  # another talker: no lag follows the source
+    assert leak_delay(source.astype(np.float32), own.astype(np.float32), 25) is None
+    assert leak_delay(source[:80].astype(np.float32), leaked[:80].astype(np.float32), 25) is None  # too little
+
+
 def test_strong_line_echo_is_learnt_though_it_looks_like_speech_of_its_own() -> None:
     # Echo 14 dB down: louder than the bar a soft customer gets by default (15 dB under the agent), so it opens
     # speech segments of its own before it is learnt; it is still learnt, from every frame the agent speaks.
