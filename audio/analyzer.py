@@ -95,10 +95,11 @@ class CallAnalyzer:
         self._max_lag = max(0, v.leak_max_delay_ms // 20)
         self._lag: dict[Leg, int | None] = {"customer": None, "agent": None}
         """Per leg, the delay (frames) of the other voice's leak into it, once found."""
-        self._leak_win: dict[Leg, tuple[slice, slice]] = {leg: self._leak_windows(None) for leg in LEGS}
+        self._leak_win: dict[Leg, tuple[slice, slice] | None] = dict.fromkeys(LEGS)
+        """Per leg, where in the other leg's level log its leak comes from, once its delay is known
+        (``_leak_windows``)."""
         self._level_log: dict[Leg, array[float]] = {leg: array("f") for leg in LEGS}
         """Both legs' frame levels over the span a leak's delay is judged on (trimmed now and then)."""
-        """Per leg, where in the other leg's recent levels its leak comes from (``_leak_windows``)."""
         self._plain_vad = (webrtcvad.Vad(s.floor.plain_vad_mode), webrtcvad.Vad(s.floor.plain_vad_mode))
         # Recent audio of both legs, so a frame's pitch can look back across chunk edges, and the interruption
         # check back over its decision window.
@@ -144,18 +145,23 @@ class CallAnalyzer:
         cust_voice, agt_voice = (
             (st.escalation.baseline.level_db or st.speech_level.peak_db or -200.0) - own_voice for st in (cust, agt))
         agent_levels, customer_levels = self._agent_levels, self._customer_levels
+        log_c, log_a = self._level_log["customer"], self._level_log["agent"]
         for k in range(n):
             i = self.frames
-            win_c, win_a = self._leak_win["customer"], self._leak_win["agent"]
-            log_c, log_a = self._level_log["customer"], self._level_log["agent"]
             lc, la = levels[0][k], levels[1][k]
+            log_c.append(lc)
+            log_a.append(la)
             agent_levels.append(la)
             customer_levels.append(lc)
-            if len(agent_levels) > self._max_lag + self._echo_frames:
+            if len(agent_levels) > self._echo_frames:
                 del agent_levels[0]
                 del customer_levels[0]
-            # The leaking voice's level over the leak window: where its leak into this frame comes from.
-            src_a, src_c = max(agent_levels[win_c[0]], default=-200.0), max(customer_levels[win_a[0]], default=-200.0)
+            # The leaking voice's level over the leak window: where its leak into this frame comes from (the last
+            # ``echo_window_ms`` until the leak's delay is known, then around that delay).
+            win_c, win_a = self._leak_win["customer"], self._leak_win["agent"]
+            peak_c, peak_a = max(customer_levels), max(agent_levels)
+            src_a = peak_a if win_c is None else max(log_a[win_c[0]], default=-200.0)
+            src_c = peak_c if win_a is None else max(log_c[win_a[0]], default=-200.0)
             loss = src_a - lc
             echo = self.echo.is_echo(loss)
             cross_loss = src_c - la
@@ -167,20 +173,17 @@ class CallAnalyzer:
             audible_a = la > (agt.classifier.floor.db or 0.0) + sound_gate
             sa = not cross and audible_a
             # A leak's strength is learnt between both legs' peaks over the leak window: the leak follows its source
-            # a few frames late, and a frame-by-frame loss swings with every syllable; peaks do not.
-            w = self._echo_frames
-            peak_c, peak_a = max(customer_levels[-w:]), max(agent_levels[-w:])
+            # a few frames late, and a frame-by-frame loss swings with every syllable; peaks do not. Once its delay
+            # is known, against the source's peak where this leg's last frames' leak came from.
             if va:
                 self.echo.learn(la >= (agt.speech_level.peak_db or -200.0) - loud,
-                                max(agent_levels[win_c[1]], default=-200.0) - peak_c, audible,
-                                cust.segmenter.in_speech, loss, i)
+                                (peak_a if win_c is None else max(log_a[win_c[1]], default=-200.0)) - peak_c,
+                                audible, cust.segmenter.in_speech, loss, i)
             if vc:
                 self.crosstalk.learn(lc >= (cust.speech_level.peak_db or -200.0) - loud,
-                                     max(customer_levels[win_a[1]], default=-200.0) - peak_a, audible_a,
-                                     agt.segmenter.in_speech, cross_loss, i)
+                                     (peak_c if win_a is None else max(log_c[win_a[1]], default=-200.0)) - peak_a,
+                                     audible_a, agt.segmenter.in_speech, cross_loss, i)
             self.history.append(vc, va, sc and lc > cust_voice, sa and la > agt_voice, lc, la)
-            log_c.append(lc)
-            log_a.append(la)
             if lc > cust.block_peak_db:
                 cust.block_peak_db = lc
             if la > agt.block_peak_db:
@@ -314,13 +317,11 @@ class CallAnalyzer:
         ends = [(i + 1) * FRAME - origin for i in frames]
         return np.stack([audio[e - span: e] for e in ends]).astype(np.float64)
 
-    def _leak_windows(self, lag: int | None) -> tuple[slice, slice]:
-        """Where in the other leg's recent frame levels (newest last) the leak into this leg's newest frame comes
-        from: its last ``echo_window_ms`` until the leak's delay is known, then that window around the delay; and
-        where the leak in this leg's last ``echo_window_ms`` came from (their peaks are compared)."""
+    def _leak_windows(self, lag: int) -> tuple[slice, slice]:
+        """Where in the other leg's level log (newest last) the leak into this leg's newest frame comes from: the
+        ``echo_window_ms`` around the leak's delay; and where the leak in this leg's last ``echo_window_ms`` came
+        from (their peaks are compared)."""
         w = self._echo_frames
-        if lag is None:
-            return slice(-w, None), slice(-w, None)
         stop = min(0, -lag + w // 2)
         return slice(stop - w, stop or None), slice(-lag - w, -lag or None)
 
@@ -331,9 +332,8 @@ class CallAnalyzer:
         return range(first, first + w)
 
     def _find_leak_delays(self, now: int) -> None:
-        """Looks for each leak's delay: often in a call's first minute and while the leg is heard under much of
-        the other's loud speech and no delay is known yet (a leak may be there), rarely otherwise (to follow a
-        change at little cost)."""
+        """Looks for each leak's delay: often while the leg is heard under much of the other's loud speech and no
+        delay is known yet (a leak may be there), rarely otherwise (to follow a change at little cost)."""
         v = self.settings.vad
         every = max(1, v.leak_delay_every_ms // 20)
         span = v.leak_delay_span_ms // 20 + self._max_lag
@@ -343,7 +343,7 @@ class CallAnalyzer:
         pairs: tuple[tuple[Leg, Leg], ...] = (("customer", "agent"), ("agent", "customer"))
         for into, source in pairs:
             gate = self.echo if into == "customer" else self.crosstalk
-            suspect = self._lag[into] is None and (now < 12 * every or gate.heard_share() >= v.leak_share)
+            suspect = self._lag[into] is None and gate.heard_share() >= v.leak_delay_share
             if now % (every if suspect else 6 * every) >= self.block:
                 continue
             src = np.frombuffer(self._level_log[source], dtype=np.float32)[-span:]
