@@ -344,7 +344,7 @@ class CallAnalyzer:
         for into, source in pairs:
             gate = self.echo if into == "customer" else self.crosstalk
             suspect = self._lag[into] is None and gate.heard_share() >= v.leak_delay_share
-            if now % (every if suspect else 6 * every) >= self.block:
+            if now % (every if suspect else 12 * every) >= self.block:
                 continue
             src = np.frombuffer(self._level_log[source], dtype=np.float32)[-span:]
             dst = np.frombuffer(self._level_log[into], dtype=np.float32)[-span:]

@@ -29,11 +29,11 @@ class VadSettings:
     mobile and VoIP paths; a softphone's headset crosstalk reaches the recording after the client's jitter
     buffer, playout and capture, often 100-300 ms. Found by ``audio.echo.leak_delay`` from both legs' level
     contours; the leak window then sits around that delay."""
-    leak_delay_every_ms: int = 5000
+    leak_delay_every_ms: int = 2500
     leak_delay_share: float = 0.2
     """How often the delay is looked for while this leg is heard in ``leak_delay_share`` of the other's loud
-    frames and no delay is known yet (six times less often otherwise, to follow a change at little cost). Legs
-    without a leak are heard in 0-17 % of them (overlapping talk), legs with one in 30-80 %."""
+    frames and no delay is known yet; twelve times less often otherwise (every 30 s), to follow a change at little
+    cost. Legs without a leak are heard in 0-17 % of them (overlapping talk), legs with one in 30-80 %."""
     leak_delay_span_ms: int = 15000
     """The stretch of both legs' levels the delay is judged on."""
     leak_share: float = 0.3
