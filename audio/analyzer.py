@@ -337,9 +337,6 @@ class CallAnalyzer:
         v = self.settings.vad
         every = max(1, v.leak_delay_every_ms // 20)
         span = v.leak_delay_span_ms // 20 + self._max_lag
-        for log in self._level_log.values():
-            if len(log) >= 2 * span:
-                del log[:-span]
         pairs: tuple[tuple[Leg, Leg], ...] = (("customer", "agent"), ("agent", "customer"))
         for into, source in pairs:
             gate = self.echo if into == "customer" else self.crosstalk
@@ -374,6 +371,10 @@ class CallAnalyzer:
     def _close_block(self) -> list[AcousticEvent]:
         out: list[AcousticEvent] = []
         now = self.frames
+        span = self.settings.vad.leak_delay_span_ms // 20 + self._max_lag
+        for log in self._level_log.values():
+            if len(log) >= 2 * max(span, self._echo_frames):
+                del log[:-span]
         if self._max_lag:
             self._find_leak_delays(now)
         for j, leg in enumerate(LEGS):

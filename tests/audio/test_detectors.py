@@ -386,6 +386,19 @@ def test_a_leaks_delay_is_found_from_the_loudness_contours() -> None:
     assert leak_delay(source[:80].astype(np.float32), leaked[:80].astype(np.float32), 25) is None  # too little
 
 
+@pytest.mark.parametrize("max_delay_ms", [500, 0])
+def test_the_level_log_for_leak_delays_stays_bounded(max_delay_ms: int) -> None:
+    # An hour-long call must not grow the log the leak delay is judged on, nor must a service that turned the
+    # delay search off (``leak_max_delay_ms`` 0).
+    settings = replace(AnalyzerSettings(), vad=replace(AnalyzerSettings().vad, leak_max_delay_ms=max_delay_ms))
+    analyzer = CallAnalyzer(settings)
+    quiet = np.zeros(4000, dtype=np.int16)
+    for _ in range(240):  # two minutes
+        analyzer.push(quiet, quiet)
+    span = settings.vad.leak_delay_span_ms // 20 + max_delay_ms // 20
+    assert all(len(log) < 2 * max(span, 6) for log in analyzer._level_log.values())
+
+
 def test_strong_line_echo_is_learnt_though_it_looks_like_speech_of_its_own() -> None:
     # Echo 14 dB down: louder than the bar a soft customer gets by default (15 dB under the agent), so it opens
     # speech segments of its own before it is learnt; it is still learnt, from every frame the agent speaks.
