@@ -90,16 +90,20 @@ class CallAnalyzer:
         """The customer's voice on the agent leg (a headset's speaker heard by its microphone). Open until a
         systematic leak shows: an agent's leg has no line echo, and a quiet agent under a loud customer, not
         talking, is what a default margin would otherwise mute."""
+        self._gates: dict[Leg, LeakGate] = {"customer": self.echo, "agent": self.crosstalk}
+        """Each leg's gate against the other voice leaking into it."""
         self._agent_levels: list[float] = []
         self._customer_levels: list[float] = []
         self._max_lag = max(0, v.leak_max_delay_ms // 20)
-        self._lag: dict[Leg, int | None] = {"customer": None, "agent": None}
+        self._lag: dict[Leg, int | None] = dict.fromkeys(LEGS)
         """Per leg, the delay (frames) of the other voice's leak into it, once found."""
         self._leak_win: dict[Leg, tuple[slice, slice] | None] = dict.fromkeys(LEGS)
         """Per leg, where in the other leg's level log its leak comes from, once its delay is known
         (``_leak_windows``)."""
         self._level_log: dict[Leg, array[float]] = {leg: array("f") for leg in LEGS}
-        """Both legs' frame levels over the span a leak's delay is judged on (trimmed now and then)."""
+        self._log_span = max(v.leak_delay_span_ms // 20 + self._max_lag, self._max_lag + self._echo_frames)
+        """Both legs' last frame levels: the span a leak's delay is judged on, and at least the delayed windows
+        read from it (kept between ``_log_span`` and twice that)."""
         self._plain_vad = (webrtcvad.Vad(s.floor.plain_vad_mode), webrtcvad.Vad(s.floor.plain_vad_mode))
         # Recent audio of both legs, so a frame's pitch can look back across chunk edges, and the interruption
         # check back over its decision window.
@@ -246,36 +250,36 @@ class CallAnalyzer:
         voiced = (aperiodicity < self.settings.interruption.soft_voicing) & audible
         soft = self.settings.interruption
         voiced &= ~_steady_tone(f0, voiced, soft.tone_spread_st, soft.tone_width_st) & ~(f0 < soft.soft_min_hz)
-        if voiced.any():
-            lagged = [i - lag for i in frames for lag in lags]
-            other_f0, _ = self._pitch(1 - row, lagged)
-            other_f0 = other_f0.reshape(len(frames), len(lags))
-            same = np.abs(other_f0 / f0[:, None] - 1.0) < 0.03  # NaN compares False: an unvoiced source leaks no pitch
-            # A leak has one fixed delay: at the best lag most of the voiced frames follow the other's pitch.
-            # Chance matches scatter over lags and frames, so a speaker who talks stays counted.
-            best = same[voiced].sum(axis=0).max()
-            if best >= max(3, 0.6 * voiced.sum()):
-                voiced[:] = False
+        if voiced.any() and self._following(row, frames, f0, voiced) >= max(3, 0.6 * voiced.sum()):
+            voiced[:] = False
         return [frames[int(k)] for k in np.flatnonzero(voiced)]
 
-    def _check_leak(self, row: int, gate: LeakGate) -> None:
-        """A leak learnt from levels alone is checked against pitch once: a leak follows its source's pitch a few
-        frames late; a person talking over the other at a steady level below them (double talk in the first
-        seconds of a call, a long interruption) does not, and must not be gated as one."""
-        s = self.settings.vad
+    def _following(self, row: int, frames: list[int], f0: NDArray[np.float64], voiced: NDArray[np.bool_]) -> int:
+        """How many of leg ``row``'s ``voiced`` frames follow the other leg's pitch at the best of the leak's lags.
+
+        A leak has one fixed delay: at the best lag most of its voiced frames follow the other's pitch. Chance
+        matches scatter over lags and frames, so a speaker who talks is not counted as following."""
         lags = self._lags(row)
+        other_f0, _ = self._pitch(1 - row, [i - lag for i in frames for lag in lags])
+        # NaN compares False: an unvoiced source leaks no pitch.
+        same = np.abs(other_f0.reshape(len(frames), len(lags)) / f0[:, None] - 1.0) < 0.03
+        return int(same[voiced].sum(axis=0).max())
+
+    def _check_leak(self, row: int, gate: LeakGate) -> None:
+        """A leak learnt from levels alone is checked against pitch, block by block until it is confirmed or
+        rejected: a leak follows its source's pitch a few frames late; a person talking over the other at a steady
+        level below them (double talk in the first seconds of a call, a long interruption) does not, and must not
+        be gated as one. With too little pitch to tell, the level evidence stands meanwhile."""
+        s = self.settings.vad
         frames = [i for i in gate.evidence(s.leak_check_frames)
-                  if i >= (self._recent.origin + self.yin.span) // FRAME + lags.stop]
+                  if i >= (self._recent.origin + self.yin.span) // FRAME + self._lags(row).stop]
         if len(frames) < s.leak_check_min_voiced:
             return
         f0, aperiodicity = self._pitch(row, frames)
         voiced = aperiodicity < self.settings.interruption.soft_voicing
         if voiced.sum() < s.leak_check_min_voiced:
-            return  # too little pitch to tell: the level evidence stands
-        lagged = [i - lag for i in frames for lag in lags]
-        other_f0, _ = self._pitch(1 - row, lagged)
-        same = np.abs(other_f0.reshape(len(frames), len(lags)) / f0[:, None] - 1.0) < 0.03
-        follows = same[voiced].sum(axis=0).max() / voiced.sum()
+            return
+        follows = self._following(row, frames, f0, voiced) / voiced.sum()
         if follows >= s.leak_check_share:
             gate.confirmed = True
         elif follows < s.leak_check_share / 2:
@@ -336,11 +340,10 @@ class CallAnalyzer:
         delay is known yet (a leak may be there), rarely otherwise (to follow a change at little cost)."""
         v = self.settings.vad
         every = max(1, v.leak_delay_every_ms // 20)
-        span = v.leak_delay_span_ms // 20 + self._max_lag
+        span = self._log_span
         pairs: tuple[tuple[Leg, Leg], ...] = (("customer", "agent"), ("agent", "customer"))
         for into, source in pairs:
-            gate = self.echo if into == "customer" else self.crosstalk
-            suspect = self._lag[into] is None and gate.heard_share() >= v.leak_delay_share
+            suspect = self._lag[into] is None and self._gates[into].heard_share() >= v.leak_delay_share
             if now % (every if suspect else 12 * every) >= self.block:
                 continue
             src = np.frombuffer(self._level_log[source], dtype=np.float32)[-span:]
@@ -371,10 +374,9 @@ class CallAnalyzer:
     def _close_block(self) -> list[AcousticEvent]:
         out: list[AcousticEvent] = []
         now = self.frames
-        span = self.settings.vad.leak_delay_span_ms // 20 + self._max_lag
         for log in self._level_log.values():
-            if len(log) >= 2 * max(span, self._echo_frames):
-                del log[:-span]
+            if len(log) >= 2 * self._log_span:
+                del log[:-self._log_span]
         if self._max_lag:
             self._find_leak_delays(now)
         for j, leg in enumerate(LEGS):
@@ -397,7 +399,7 @@ class CallAnalyzer:
                     base_l, None if base_p is None else 2.0 ** (base_p / 12.0), now * FRAME))
             st.block_frames, st.block_levels, st.block_soft = [], [], []
             st.speech_level.update(st.block_peak_db, self.block * FRAME / RATE)
-            gate = self.echo if leg == "customer" else self.crosstalk
+            gate = self._gates[leg]
             gate.update()
             if gate.systematic and not gate.confirmed:
                 self._check_leak(j, gate)

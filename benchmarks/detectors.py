@@ -82,8 +82,7 @@ def add_leaks(c: NDArray[np.int16], a: NDArray[np.int16], echo_db: float | None,
               delay_ms: float | None = None) -> tuple[NDArray[np.int16], NDArray[np.int16]]:
     """The agent's echo ``echo_db`` down and 40 ms late added to the customer leg, the customer's voice
     ``crosstalk_db`` down and 20 ms late to the agent leg (None: not added; ``delay_ms``: both that late instead).
-    The labels stay true: a leak adds
-    no speech."""
+    The labels stay true: a leak adds no speech."""
     y = _leaked(np.stack([c, a], axis=1).astype(np.float64), echo_db, crosstalk_db, delay_ms, delay_ms)
     out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
     return out[:, 0].copy(), out[:, 1].copy()
@@ -342,8 +341,9 @@ def phone_line(legs: dict[str, NDArray[np.int16]], noise_db: float = PHONE_NOISE
     """Both legs as a phone line would carry them, the way make_calls.py's ``--phone --echo`` degrades its calls:
     white line noise, the agent's echo ``echo_db`` down and 40 ms late on the customer leg, a soft limiter, and a
     G.711 mu-law round trip; with ``crosstalk_db``, the customer's voice that far down and 20 ms late on the
-    agent leg too (a headset's speaker heard by its microphone). The held-back real calls are telephone calls:
-    the real call here is clean."""
+    agent leg too (a headset's speaker heard by its microphone); ``echo_delay_ms``/``crosstalk_delay_ms``: later
+    leaks (a long echo path, a softphone's crosstalk). The held-back real calls are telephone calls: the real
+    call here is clean."""
     rng = np.random.default_rng(seed)
     x = np.stack([legs["customer"], legs["agent"]], axis=1).astype(np.float64) / 32768.0
     x += rng.normal(0.0, 10.0 ** (noise_db / 20.0), x.shape)
